@@ -1,0 +1,12 @@
+//! Generates the gRPC code from `proto/` with protox, a pure-Rust protobuf
+//! compiler, so a machine with only the Rust toolchain can build traftctl.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(["traft.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        // Deterministic iteration keeps encodings, tables and JSON stable.
+        .btree_map(".")
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! Typed errors of the protocol core. The CLI maps them to exit codes.
+
+use crate::pb::LeaderId;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraftError {
+    /// A vote was refused because the voter's log is ahead of the candidate's.
+    #[error("stale log: replica {voter} has a more recent log ({detail})")]
+    StaleLog { voter: i64, detail: String },
+
+    /// A ballot lost to a greater one seen by a peer.
+    #[error("stale term-id: {seen} is greater than {mine}")]
+    StaleTermId { mine: LeaderId, seen: LeaderId },
+
+    #[error("timed out after {elapsed_ms} ms waiting for {what}")]
+    Timeout { what: String, elapsed_ms: u64 },
+
+    /// The request reached the leader, which lost its leadership before it
+    /// could answer: the outcome of a write is unknown, not failed.
+    #[error("leadership lost by {leader} before the request completed; its outcome is unknown")]
+    LeadershipLost { leader: LeaderId },
+
+    /// No leader is known; one has to be elected first.
+    #[error("no leader: the cluster has to elect one first (check `traftctl status`)")]
+    NoLeader,
+
+    /// The request itself is unacceptable; retrying will not help.
+    #[error("rejected: {0}")]
+    Rejected(String),
+
+    /// The receiver is not the leader; retry at `leader`, if known.
+    #[error("not the leader{}", match .leader { Some(l) => format!("; the leader is {l}"), None => String::new() })]
+    NotLeader { leader: Option<LeaderId>, addr: Option<String> },
+}

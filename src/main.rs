@@ -1,0 +1,3 @@
+//! `traftctl`: a traft cluster member and the operator's client in one binary.
+
+fn main() {}
