@@ -15,3 +15,4 @@ pub mod errors;
 pub mod kv;
 pub mod leader_id;
 pub mod record;
+pub mod replica;

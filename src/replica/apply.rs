@@ -1,0 +1,93 @@
+//! Out-of-order apply (rule 8): a committed record applies as soon as the
+//! records it depends on are applied, whatever happened to lower seqs.
+
+use super::*;
+use crate::kv::ApplyResult;
+
+impl Replica {
+    /// Applies every committed record whose dependencies are met, until no
+    /// more can apply. Marking one record's `Overrides` applied can unblock a
+    /// lower record's dependency, hence the loop.
+    pub(super) fn apply_committed(&mut self) {
+        loop {
+            let mut progressed = false;
+            let ready: Vec<Seq> = self.apply_ready.iter().copied().collect();
+            for seq in ready {
+                if !self.apply_ready.contains(&seq) {
+                    continue; // marked applied by an override earlier in this pass
+                }
+                if self.can_apply(seq) {
+                    self.apply_one(seq);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn can_apply(&self, seq: Seq) -> bool {
+        let Some(rec) = self.log.get(&seq) else { return false };
+        // Everything below the Overrides floor is claimed as overridden; it
+        // has to be applied first so marking the claim loses no record.
+        if self.applied.prefix_len() < rec.overrides_bm().offset {
+            return false;
+        }
+        let is_config = rec.cmd.as_ref().is_some_and(|c| c.is_config());
+        let deps = rec.depends_bm();
+        if self.applied.prefix_len() < deps.offset {
+            return false;
+        }
+        deps.iter().all(|d| self.applied.contains(d) || (is_config && self.config_dep_satisfied(d)))
+    }
+
+    /// Rule 8's exception for config records: a dependency whose own record
+    /// is gone but which a committed held record overrides will never apply
+    /// by itself, and that overrider may itself wait for the config record.
+    /// Unlike the contract's wording, the seq is not marked applied here: two
+    /// replicas that applied the same set must hold the same state, and a
+    /// replica that skipped the overridden write would not (docs/protocol.md).
+    fn config_dep_satisfied(&self, dep: Seq) -> bool {
+        self.committed.contains(dep)
+            && !self.log.contains_key(&dep)
+            && self
+                .log
+                .values()
+                .any(|r| r.seq != dep && self.committed.contains(r.seq) && r.overrides_bm().contains(dep))
+    }
+
+    fn apply_one(&mut self, seq: Seq) {
+        let rec = self.log.get(&seq).expect("apply_ready holds only held records").clone();
+        let result = match &rec.cmd {
+            Some(cmd) => self.kv.apply(cmd),
+            None => ApplyResult::Done,
+        };
+        if seq > self.applied.prefix_len() {
+            self.stats.applied_out_of_order += 1;
+        }
+        self.stats.applied += 1;
+        let overridden: Vec<Seq> = rec.overrides_bm().iter().filter(|&s| s != seq).collect();
+        self.mark_applied(seq);
+        for s in overridden {
+            // An overridden record that never applied took effect only as
+            // part of this record's history; its client learns so.
+            if !self.applied.contains(s) {
+                self.mark_applied(s);
+                self.applied_result(s, ApplyResult::Overridden);
+            }
+        }
+        self.applied_result(seq, result);
+    }
+
+    fn mark_applied(&mut self, seq: Seq) {
+        debug_assert!(self.committed.contains(seq), "rule 8: only committed records apply");
+        self.applied.set(seq);
+        self.apply_ready.remove(&seq);
+    }
+
+    fn applied_result(&mut self, seq: Seq, result: ApplyResult) {
+        self.leader_applied(seq, &result);
+        self.event(Event::Applied { seq, result });
+    }
+}

@@ -1,0 +1,205 @@
+//! Following a leader (rules 4, 5, 7): accepting forwards, adopting a new
+//! leader's base all or nothing, and taking commits only from the committer.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::pb::{BaseRun, LogForwardReply, LogForwardReq};
+
+/// A new leader's base while this replica collects what it needs to adopt
+/// it. Nothing here is in the log until adoption succeeds (rule 4).
+pub(super) struct Adoption {
+    pub leader: LeaderId,
+    pub base_len: Seq,
+    pub runs: Vec<BaseRun>,
+    /// Base records received (seq < base_len).
+    pub base: BTreeMap<Seq, Record>,
+    /// Records of the leader's reign that arrived before adoption.
+    pub reign: BTreeMap<Seq, Record>,
+}
+
+impl Adoption {
+    /// The author of `B_L`'s record at `seq`; `None` where the base holds no
+    /// record (the seq is covered through an override) or runs are unknown.
+    fn author_at(&self, seq: Seq) -> Option<LeaderId> {
+        let i = self.runs.partition_point(|r| r.end <= seq);
+        self.runs.get(i).filter(|r| r.start <= seq).and_then(|r| r.author)
+    }
+}
+
+impl Replica {
+    pub(super) fn handle_forward(&mut self, from: NodeId, req: LogForwardReq) {
+        let Some(leader) = req.committer else { return };
+        self.observe_term(Some(leader));
+        if Some(leader) < self.voted_for {
+            // Rule 1: never follow a ballot below the one we promised.
+            let reply = LogForwardReply {
+                ok: false,
+                voted_for: self.voted_for,
+                committer: self.committer,
+                forward_id: req.forward_id,
+                ..Default::default()
+            };
+            self.send(from, Message::ForwardReply(reply), 0);
+            return;
+        }
+        if self.leader_ballot() == Some(leader) {
+            return; // our own forward, echoed by a misbehaving network
+        }
+        if !matches!(self.role, RoleState::Follower) {
+            self.become_follower();
+        }
+        if Some(leader) > self.voted_for {
+            self.voted_for = Some(leader);
+            self.mark_hard_dirty();
+        }
+        if self.known_leader != Some(leader) {
+            self.known_leader = Some(leader);
+            self.event(Event::LeaderChange { leader });
+        }
+        // Rule 2: this acknowledgement pins our vote to `leader` for D.
+        self.vote_lease_until = self.now + self.opts.lease_ns;
+        self.lease_leader = Some(leader);
+        self.next_campaign_at = self.vote_lease_until + self.jitter();
+
+        let leader_committed = req.committed.clone().unwrap_or_default();
+        let mut missing = None;
+        if self.committer == Some(leader) {
+            for rec in req.logs {
+                self.accept_record(rec);
+            }
+        } else {
+            missing = self.adopt(leader, req.base_len, req.base_runs, req.logs);
+        }
+        if self.committer == Some(leader) {
+            self.take_commits(&leader_committed);
+        }
+        self.apply_committed();
+        let reply = LogForwardReply {
+            ok: true,
+            voted_for: self.voted_for,
+            accepted: Some(self.accepted.clone()),
+            committed: Some(self.committed.clone()),
+            committer: self.committer,
+            missing,
+            applied_prefix: self.replayable_applied_prefix(),
+            need_snapshot: false,
+            forward_id: req.forward_id,
+        };
+        self.send_durable(from, Message::ForwardReply(reply));
+    }
+
+    /// Takes a record of our committer's log. A record whose `Overrides`
+    /// floor is above our applied prefix is refused for now: its all-ones
+    /// prefix would claim records we have not applied (rule 6). The leader
+    /// sends it again once our applied prefix has caught up.
+    fn accept_record(&mut self, rec: Record) -> bool {
+        if let Some(held) = self.log.get(&rec.seq) {
+            debug_assert!(held.same_identity(&rec), "rule 4: one committer, one record per seq");
+            return true;
+        }
+        if rec.overrides_bm().offset > self.applied.prefix_len() {
+            return false;
+        }
+        self.hold_record(rec);
+        true
+    }
+
+    /// Rule 7: commit bits from the committer only, and a seq only through a
+    /// held record that is itself committed.
+    fn take_commits(&mut self, leader_committed: &TailBitmap) {
+        let newly: Vec<Seq> = self.uncommitted_held.iter().copied().filter(|&s| leader_committed.contains(s)).collect();
+        for seq in newly {
+            self.commit_held(seq);
+        }
+    }
+
+    /// Rule 4: adopt `leader` in one durable step once the result covers its
+    /// base; until then change nothing and report what is missing.
+    fn adopt(
+        &mut self,
+        leader: LeaderId,
+        base_len: Seq,
+        runs: Vec<BaseRun>,
+        records: Vec<Record>,
+    ) -> Option<TailBitmap> {
+        match &self.adoption {
+            Some(a) if a.leader > leader => return None, // a stale leader's forward
+            Some(a) if a.leader == leader => {}
+            _ => {
+                self.adoption =
+                    Some(Adoption { leader, base_len, runs: Vec::new(), base: BTreeMap::new(), reign: BTreeMap::new() })
+            }
+        }
+        let adoption = self.adoption.as_mut().expect("set above");
+        if !runs.is_empty() {
+            adoption.runs = runs;
+        }
+        for rec in records {
+            if rec.seq < adoption.base_len {
+                adoption.base.insert(rec.seq, rec);
+            } else {
+                adoption.reign.insert(rec.seq, rec);
+            }
+        }
+        if adoption.runs.is_empty() && adoption.base_len > 0 {
+            // Without the base's authors we cannot tell which records to keep.
+            return Some(TailBitmap::from_prefix(adoption.base_len));
+        }
+
+        // The log after adoption: committed records, records identical to
+        // the base's, and the base records received.
+        let applied_prefix = self.applied.prefix_len();
+        let keep: Vec<Seq> = self
+            .log
+            .values()
+            .filter(|r| self.committed.contains(r.seq) || adoption.author_at(r.seq) == r.author)
+            .map(|r| r.seq)
+            .collect();
+        let mut covered = self.applied.clone();
+        for seq in &keep {
+            let r = &self.log[seq];
+            covered.union(r.overrides_bm());
+            covered.set(r.seq);
+        }
+        let installable: Vec<Seq> = adoption
+            .base
+            .values()
+            .filter(|r| !self.log.contains_key(&r.seq) && r.overrides_bm().offset <= applied_prefix)
+            .map(|r| r.seq)
+            .collect();
+        for seq in &installable {
+            let r = &adoption.base[seq];
+            covered.union(r.overrides_bm());
+            covered.set(r.seq);
+        }
+        let base = TailBitmap::from_prefix(adoption.base_len);
+        if !covered.is_superset(&base) {
+            let mut missing = base;
+            missing.diff(&covered);
+            return Some(missing);
+        }
+
+        let adoption = self.adoption.take().expect("present");
+        let keep: BTreeSet<Seq> = keep.into_iter().collect();
+        let drop: Vec<Seq> = self.log.keys().copied().filter(|s| !keep.contains(s)).collect();
+        for seq in drop {
+            self.drop_record(seq);
+        }
+        let mut adoption = adoption;
+        for seq in installable {
+            if let Some(rec) = adoption.base.remove(&seq) {
+                self.hold_record(rec);
+            }
+        }
+        self.committer = Some(leader);
+        self.voted_for = self.voted_for.max(Some(leader));
+        self.base_len = adoption.base_len;
+        self.recompute_accepted();
+        self.mark_hard_dirty();
+        for (_, rec) in std::mem::take(&mut adoption.reign) {
+            self.accept_record(rec);
+        }
+        None
+    }
+}

@@ -1,0 +1,585 @@
+//! The traft replica as a deterministic, sans-IO state machine.
+//!
+//! The caller (the tokio runtime, or the simulator) feeds inputs and carries
+//! out the [`Action`]s the replica emits:
+//!
+//! ```text
+//!   tick(now) / step(now, from, msg) / propose / read / persisted(id)
+//!        |
+//!        v
+//!   take_actions() -> Persist{id, write}   make durable, then persisted(id)
+//!                     Send{to, msg, after_persist}
+//!                     Reply{request, reply, after_persist}
+//!                     Event(..)
+//! ```
+//!
+//! A `Send` or `Reply` whose `after_persist` is not yet durable must wait:
+//! that is how rule 10 (durable before sent) reaches the runtime. No clock,
+//! socket, file or thread is touched here; randomness (election jitter) comes
+//! from a seed in [`Options`].
+
+mod types;
+
+pub use types::*;
+
+/// Tunables. Durations are on the replica's own clock.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub id: NodeId,
+    /// `D`: how long an acknowledgement of a leader pins a voter, and how long
+    /// a restarted replica stays out of elections.
+    pub lease_ns: Nanos,
+    /// `e`: the assumed bound on clock-rate error between two replicas, in
+    /// parts per million. The leader's lease is `D * (1 - e)`.
+    pub clock_error_ppm: u64,
+    /// An idle leader forwards at least this often, to keep its lease.
+    pub heartbeat_ns: Nanos,
+    /// A forward or vote request unanswered after this long is sent again.
+    pub retransmit_ns: Nanos,
+    /// Random extra wait before campaigning, drawn from `[0, jitter)`.
+    pub election_jitter_ns: Nanos,
+    pub max_batch_records: usize,
+    pub max_inflight_per_follower: usize,
+    /// Flow control: a record is proposed (and sent to a follower) only below
+    /// the committed (accepted) prefix plus this window. Bounds every bitmap.
+    pub window: i64,
+    /// How far the `Overrides`/`Depends` floor may trail the leader's applied
+    /// prefix for the sake of a lagging member (see docs/protocol.md, "Floor").
+    pub floor_lag: i64,
+    /// A leader that has had no quorum of acknowledgements for this long
+    /// steps down, so clients get a redirect instead of a hang.
+    pub leader_stale_ns: Nanos,
+    /// Seeds the election jitter; the replica has no other randomness.
+    pub jitter_seed: u64,
+}
+
+impl Options {
+    pub fn new(id: NodeId) -> Self {
+        Options {
+            id,
+            lease_ns: 1_000_000_000,
+            clock_error_ppm: 50_000,
+            heartbeat_ns: 200_000_000,
+            retransmit_ns: 300_000_000,
+            election_jitter_ns: 500_000_000,
+            max_batch_records: 256,
+            max_inflight_per_follower: 8,
+            window: 4096,
+            floor_lag: 8192,
+            leader_stale_ns: 2_000_000_000,
+            jitter_seed: id as u64,
+        }
+    }
+}
+
+mod apply;
+mod election;
+mod follower;
+mod leader;
+
+pub use leader::PeerProgress;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::errors::TraftError;
+use crate::kv::KvState;
+use crate::pb::{ClusterConfig, Cmd, LeaderId, Record, ReplicaStatus, TailBitmap};
+
+use election::Candidacy;
+use follower::Adoption;
+use leader::LeaderState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// Counters the simulator and benchmarks report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records that committed while a lower seq was still uncommitted.
+    pub committed_out_of_order: u64,
+    /// Records that applied while a lower seq was still unapplied.
+    pub applied_out_of_order: u64,
+    pub committed: u64,
+    pub applied: u64,
+    pub elections_started: u64,
+    pub elections_won: u64,
+}
+
+enum RoleState {
+    Follower,
+    Candidate(Candidacy),
+    Leader(Box<LeaderState>),
+}
+
+pub struct Replica {
+    opts: Options,
+    initial_config: ClusterConfig,
+    /// `now` of the input being handled; the replica never reads a clock.
+    now: Nanos,
+
+    // ---- durable (rule 10) ----
+    voted_for: Option<LeaderId>,
+    committer: Option<LeaderId>,
+    log: BTreeMap<Seq, Record>,
+    committed: TailBitmap,
+    /// Length of `B_{committer}`, once adopted.
+    base_len: Seq,
+
+    // ---- derived or volatile ----
+    accepted: TailBitmap,
+    applied: TailBitmap,
+    kv: KvState,
+    /// Held config records; the newest is the configuration in force.
+    config_seqs: BTreeSet<Seq>,
+    /// Held records that are committed but not applied, the apply loop's work list.
+    apply_ready: BTreeSet<Seq>,
+    /// Held records not yet known committed.
+    uncommitted_held: BTreeSet<Seq>,
+    /// The committed bitmap as of the newest durable hard state; what a
+    /// restart would replay from, hence what this replica may report.
+    durable_committed_prefix: Seq,
+    pending_hard_committed: BTreeMap<u64, Seq>,
+
+    role: RoleState,
+    adoption: Option<Adoption>,
+    known_leader: Option<LeaderId>,
+    max_term_seen: i64,
+    /// Rule 2: after acknowledging `lease_leader`, refuse other ballots until then.
+    vote_lease_until: Nanos,
+    lease_leader: Option<LeaderId>,
+    /// Rule 2: a restarted replica neither votes nor campaigns until then.
+    quiet_until: Nanos,
+    next_campaign_at: Nanos,
+
+    // ---- output ----
+    write: DurableWrite,
+    hard_dirty: bool,
+    last_persist_id: u64,
+    durable_persist_id: u64,
+    actions: Vec<Action>,
+    rng_state: u64,
+    stats: Stats,
+}
+
+impl Replica {
+    /// Creates a replica. `restored` is what storage recovered after a crash
+    /// (`None` for a brand-new member, which has nothing to forget and so
+    /// need not sit out a lease).
+    pub fn new(opts: Options, initial_config: ClusterConfig, restored: Option<DurableState>, now: Nanos) -> Self {
+        let restarted = restored.is_some();
+        let restored = restored.unwrap_or_default();
+        let hard = restored.hard_state;
+        let mut r = Replica {
+            rng_state: opts.jitter_seed ^ 0x9E37_79B9_7F4A_7C15,
+            quiet_until: if restarted { now + opts.lease_ns } else { now },
+            opts,
+            initial_config,
+            now,
+            voted_for: hard.voted_for,
+            committer: hard.committer,
+            log: BTreeMap::new(),
+            committed: hard.committed.clone(),
+            base_len: hard.base_len,
+            accepted: TailBitmap::empty(),
+            applied: TailBitmap::empty(),
+            kv: KvState::default(),
+            config_seqs: BTreeSet::new(),
+            apply_ready: BTreeSet::new(),
+            uncommitted_held: BTreeSet::new(),
+            durable_committed_prefix: hard.committed.prefix_len(),
+            pending_hard_committed: BTreeMap::new(),
+            role: RoleState::Follower,
+            adoption: None,
+            known_leader: None,
+            max_term_seen: 0,
+            vote_lease_until: 0,
+            lease_leader: None,
+            next_campaign_at: 0,
+            write: DurableWrite::default(),
+            hard_dirty: false,
+            last_persist_id: 0,
+            durable_persist_id: 0,
+            actions: Vec::new(),
+            stats: Stats::default(),
+        };
+        r.max_term_seen = [r.voted_for, r.committer].iter().flatten().map(|l| l.term).max().unwrap_or(0);
+        for rec in restored.records {
+            r.index_record(&rec);
+            r.log.insert(rec.seq, rec);
+        }
+        r.recompute_accepted();
+        // Rule 8: `Applied` is not stored; replaying the committed records
+        // rebuilds it together with the state machine.
+        r.refresh_apply_ready();
+        r.apply_committed();
+        r.next_campaign_at = r.quiet_until + r.jitter();
+        r
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    pub fn tick(&mut self, now: Nanos) {
+        self.now = now;
+        match self.role {
+            RoleState::Follower => {
+                if self.may_campaign() && now >= self.next_campaign_at {
+                    self.campaign();
+                }
+            }
+            RoleState::Candidate(_) => self.candidate_tick(),
+            RoleState::Leader(_) => self.leader_tick(),
+        }
+    }
+
+    pub fn step(&mut self, now: Nanos, from: NodeId, msg: Message) {
+        self.now = now;
+        match msg {
+            Message::Vote(req) => self.handle_vote(from, req),
+            Message::VoteReply(reply) => self.handle_vote_reply(from, reply),
+            Message::Forward(req) => self.handle_forward(from, req),
+            Message::ForwardReply(reply) => self.handle_forward_reply(from, reply),
+        }
+    }
+
+    pub fn propose(&mut self, now: Nanos, request: RequestId, cmd: Cmd) {
+        self.now = now;
+        self.leader_propose(request, cmd);
+    }
+
+    pub fn read(&mut self, now: Nanos, request: RequestId, key: &str, consistency: ReadConsistency) {
+        self.now = now;
+        match consistency {
+            ReadConsistency::Serializable => {
+                let value = self.kv.get(key).cloned();
+                self.reply(request, ClientReply::Read { value }, 0);
+            }
+            ReadConsistency::Linearizable => self.leader_read(request, key),
+        }
+    }
+
+    /// Storage made every write up to `persist_id` durable.
+    pub fn persisted(&mut self, now: Nanos, persist_id: u64) {
+        self.now = now;
+        if persist_id <= self.durable_persist_id {
+            return;
+        }
+        self.durable_persist_id = persist_id;
+        let done: Vec<u64> = self.pending_hard_committed.range(..=persist_id).map(|(id, _)| *id).collect();
+        for id in done {
+            let prefix = self.pending_hard_committed.remove(&id).unwrap_or(0);
+            self.durable_committed_prefix = self.durable_committed_prefix.max(prefix);
+        }
+        self.leader_persisted(persist_id);
+    }
+
+    /// Everything the replica wants done since the last call, in order.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        self.leader_flush();
+        self.flush_write();
+        std::mem::take(&mut self.actions)
+    }
+
+    // --------------------------------------------------------- introspection
+
+    pub fn id(&self) -> NodeId {
+        self.opts.id
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower => Role::Follower,
+            RoleState::Candidate(_) => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    pub fn voted_for(&self) -> Option<LeaderId> {
+        self.voted_for
+    }
+
+    pub fn committer(&self) -> Option<LeaderId> {
+        self.committer
+    }
+
+    pub fn accepted(&self) -> &TailBitmap {
+        &self.accepted
+    }
+
+    pub fn committed(&self) -> &TailBitmap {
+        &self.committed
+    }
+
+    pub fn applied(&self) -> &TailBitmap {
+        &self.applied
+    }
+
+    pub fn log(&self) -> &BTreeMap<Seq, Record> {
+        &self.log
+    }
+
+    pub fn kv(&self) -> &KvState {
+        &self.kv
+    }
+
+    /// The configuration in force: the newest config record held (rule 9).
+    pub fn config(&self) -> &ClusterConfig {
+        self.config_seqs
+            .last()
+            .and_then(|s| self.log.get(s))
+            .and_then(|r| r.cmd.as_ref())
+            .and_then(|c| c.config_value())
+            .unwrap_or(&self.initial_config)
+    }
+
+    /// `Some(L)` while this replica leads as `L` with its base fixed.
+    pub fn leader_ballot(&self) -> Option<LeaderId> {
+        match &self.role {
+            RoleState::Leader(l) => Some(l.ballot),
+            _ => None,
+        }
+    }
+
+    pub fn base_len(&self) -> Option<Seq> {
+        match &self.role {
+            RoleState::Leader(l) => Some(l.base_len),
+            _ => None,
+        }
+    }
+
+    pub fn known_leader(&self) -> Option<LeaderId> {
+        self.known_leader
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn status(&self) -> ReplicaStatus {
+        ReplicaStatus {
+            voted_for: self.voted_for,
+            vote_expire_at: self.vote_lease_until as i64,
+            committer: self.committer,
+            accepted: Some(self.accepted.clone()),
+            committed: Some(self.committed.clone()),
+            applied: Some(self.applied.clone()),
+        }
+    }
+
+    // ------------------------------------------------------ shared machinery
+
+    fn hard_state(&self) -> HardState {
+        HardState {
+            voted_for: self.voted_for,
+            committer: self.committer,
+            committed: self.committed.clone(),
+            base_len: self.base_len,
+        }
+    }
+
+    fn mark_hard_dirty(&mut self) {
+        self.hard_dirty = true;
+    }
+
+    /// Emits the pending write, if any, as one atomic `Persist`; returns the
+    /// id a message that depends on the current state must wait for.
+    fn flush_write(&mut self) -> u64 {
+        if self.hard_dirty {
+            self.write.hard_state = Some(self.hard_state());
+            self.hard_dirty = false;
+        }
+        if !self.write.is_empty() {
+            self.last_persist_id += 1;
+            let id = self.last_persist_id;
+            if let Some(h) = &self.write.hard_state {
+                self.pending_hard_committed.insert(id, h.committed.prefix_len());
+            }
+            let write = std::mem::take(&mut self.write);
+            self.actions.push(Action::Persist { id, write });
+            self.note_own_persist(id);
+        }
+        self.last_persist_id
+    }
+
+    fn send(&mut self, to: NodeId, msg: Message, after_persist: u64) {
+        self.actions.push(Action::Send { to, msg, after_persist });
+    }
+
+    /// Sends `msg` once everything this replica has changed so far is durable.
+    fn send_durable(&mut self, to: NodeId, msg: Message) {
+        let after = self.flush_write();
+        self.send(to, msg, after);
+    }
+
+    fn reply(&mut self, request: RequestId, reply: ClientReply, after_persist: u64) {
+        self.actions.push(Action::Reply { request, reply, after_persist });
+    }
+
+    fn event(&mut self, event: Event) {
+        self.actions.push(Action::Event(event));
+    }
+
+    fn not_leader_error(&self) -> TraftError {
+        match self.known_leader {
+            Some(l) if Some(l) != self.leader_ballot() => {
+                let addr = self.config().members.get(&l.id).map(|m| m.addr.clone());
+                TraftError::NotLeader { leader: Some(l), addr }
+            }
+            _ => TraftError::NoLeader,
+        }
+    }
+
+    fn observe_term(&mut self, leader: Option<LeaderId>) {
+        if let Some(l) = leader {
+            self.max_term_seen = self.max_term_seen.max(l.term);
+        }
+    }
+
+    /// splitmix64: deterministic per seed, good enough for election jitter.
+    fn next_random(&mut self) -> u64 {
+        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn jitter(&mut self) -> Nanos {
+        match self.opts.election_jitter_ns {
+            0 => 0,
+            j => self.next_random() % j,
+        }
+    }
+
+    /// Every member id of the configuration in force, except this replica.
+    fn peers(&self) -> Vec<NodeId> {
+        self.config().members.keys().copied().filter(|&id| id != self.opts.id).collect()
+    }
+
+    fn is_member(&self, id: NodeId) -> bool {
+        self.config().members.contains_key(&id)
+    }
+
+    /// The prefix every replica that replays its durable state re-applies;
+    /// leaders choose `Overrides`/`Depends` floors below what members report.
+    fn replayable_applied_prefix(&self) -> Seq {
+        self.applied.prefix_len().min(self.durable_committed_prefix)
+    }
+
+    // ------------------------------------------------- log bookkeeping
+
+    fn index_record(&mut self, rec: &Record) {
+        if rec.cmd.as_ref().is_some_and(|c| c.is_config()) {
+            self.config_seqs.insert(rec.seq);
+        }
+    }
+
+    /// Puts a record in the log (and in the pending durable write).
+    fn hold_record(&mut self, rec: Record) {
+        let seq = rec.seq;
+        let was_config = self.config_seqs.last().copied();
+        self.index_record(&rec);
+        self.accepted.union(rec.overrides_bm());
+        self.accepted.set(seq);
+        if self.committed.contains(seq) {
+            if !self.applied.contains(seq) {
+                self.apply_ready.insert(seq);
+            }
+        } else {
+            self.uncommitted_held.insert(seq);
+        }
+        self.write.put.push(rec.clone());
+        self.log.insert(seq, rec);
+        if self.config_seqs.last().copied() != was_config {
+            self.config_changed();
+        }
+    }
+
+    fn drop_record(&mut self, seq: Seq) {
+        if self.log.remove(&seq).is_some() {
+            self.write.delete.push(seq);
+        }
+        self.uncommitted_held.remove(&seq);
+        self.apply_ready.remove(&seq);
+        if self.config_seqs.remove(&seq) {
+            self.config_changed();
+        }
+    }
+
+    fn config_changed(&mut self) {
+        let config = self.config().clone();
+        let seq = self.config_seqs.last().copied().unwrap_or(-1);
+        self.event(Event::ConfigChange { seq, config });
+    }
+
+    /// Rule 5: `Accepted` is exactly what the held records and the applied
+    /// set vouch for.
+    fn recompute_accepted(&mut self) {
+        let mut acc = self.applied.clone();
+        for rec in self.log.values() {
+            acc.union(rec.overrides_bm());
+            acc.set(rec.seq);
+        }
+        self.accepted = acc;
+    }
+
+    fn refresh_apply_ready(&mut self) {
+        self.apply_ready.clear();
+        self.uncommitted_held.clear();
+        for &seq in self.log.keys() {
+            if self.committed.contains(seq) {
+                if !self.applied.contains(seq) {
+                    self.apply_ready.insert(seq);
+                }
+            } else {
+                self.uncommitted_held.insert(seq);
+            }
+        }
+    }
+
+    /// Marks `seq` committed locally; callers have established rule 7.
+    fn mark_committed(&mut self, seq: Seq) {
+        if self.committed.contains(seq) {
+            return;
+        }
+        if seq > self.committed.prefix_len() {
+            self.stats.committed_out_of_order += 1;
+        }
+        self.stats.committed += 1;
+        self.committed.set(seq);
+        self.mark_hard_dirty();
+        self.uncommitted_held.remove(&seq);
+        if self.log.contains_key(&seq) && !self.applied.contains(seq) {
+            self.apply_ready.insert(seq);
+        }
+        self.event(Event::Committed { seq });
+    }
+
+    /// Rule 7 on a replica: a held record `r` known committed makes every seq
+    /// in its `Overrides` committed (a quorum accepted them through `r`).
+    fn commit_held(&mut self, seq: Seq) {
+        let Some(rec) = self.log.get(&seq) else { return };
+        let covered: Vec<Seq> = rec.overrides_bm().iter().collect();
+        self.mark_committed(seq);
+        for s in covered {
+            if s != seq && self.accepted.contains(s) {
+                self.mark_committed(s);
+            }
+        }
+    }
+
+    /// Moves to follower, failing what only a leader or candidate could finish.
+    fn become_follower(&mut self) {
+        let old = std::mem::replace(&mut self.role, RoleState::Follower);
+        if let RoleState::Leader(l) = old {
+            self.fail_leader_requests(*l);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! What goes in and out of the sans-IO replica.
+
+use crate::errors::TraftError;
+use crate::kv::ApplyResult;
+use crate::pb::cmd::Value;
+use crate::pb::{ClusterConfig, LeaderId, LogForwardReply, LogForwardReq, Record, TailBitmap, VoteReply, VoteReq};
+
+pub type NodeId = i64;
+pub type Seq = i64;
+
+/// Nanoseconds on the replica's own monotonic clock. The replica never reads
+/// a clock: every input carries `now`.
+pub type Nanos = u64;
+
+/// Chosen by the caller; echoed in the reply so it can find its client.
+pub type RequestId = u64;
+
+/// A message between replicas. Requests and replies are separate messages so
+/// the replica never waits on the network; the runtime maps them onto RPCs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Vote(VoteReq),
+    VoteReply(VoteReply),
+    Forward(LogForwardReq),
+    ForwardReply(LogForwardReply),
+}
+
+/// The replica state that must survive a crash (rule 10), apart from the
+/// records themselves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HardState {
+    pub voted_for: Option<LeaderId>,
+    pub committer: Option<LeaderId>,
+    /// Seqs known committed. Kept so a restart does not forget commits the
+    /// leader may not repeat; re-learning them would also be safe.
+    pub committed: TailBitmap,
+    /// For the leader `committer`: the length of its base `B_L`. A restarted
+    /// replica never resumes leading, but as a follower of itself it must
+    /// still answer for `B_L` consistently.
+    pub base_len: Seq,
+}
+
+/// One atomic, durable step. The storage applies it all or nothing, in the
+/// order the replica emitted them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DurableWrite {
+    pub hard_state: Option<HardState>,
+    pub put: Vec<Record>,
+    pub delete: Vec<Seq>,
+}
+
+impl DurableWrite {
+    pub fn is_empty(&self) -> bool {
+        self.hard_state.is_none() && self.put.is_empty() && self.delete.is_empty()
+    }
+}
+
+/// What storage hands back to a restarting replica: the result of applying
+/// every durable write it completed, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DurableState {
+    pub hard_state: HardState,
+    pub records: Vec<Record>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// Served by the leader only, under a lease or after a read-index round.
+    Linearizable,
+    /// Served from any replica's applied state; may be stale.
+    Serializable,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientReply {
+    /// The record committed at `seq` under `leader` and was applied there.
+    Proposed {
+        seq: Seq,
+        leader: LeaderId,
+        result: ApplyResult,
+    },
+    Read {
+        value: Option<Value>,
+    },
+    Failed(TraftError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    VoteStart {
+        candidate: LeaderId,
+    },
+    VoteWin {
+        leader: LeaderId,
+        base_len: Seq,
+    },
+    VoteFail {
+        candidate: LeaderId,
+        reason: TraftError,
+    },
+    /// The replica learned of (or became) a new leader.
+    LeaderChange {
+        leader: LeaderId,
+    },
+    Committed {
+        seq: Seq,
+    },
+    Applied {
+        seq: Seq,
+        result: ApplyResult,
+    },
+    ConfigChange {
+        seq: Seq,
+        config: ClusterConfig,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Make `write` durable, then report it with `Replica::persisted(id)`.
+    /// Ids increase by one per write.
+    Persist {
+        id: u64,
+        write: DurableWrite,
+    },
+    /// Send `msg` once every persist up to `after_persist` is durable
+    /// (0: right away). What the message claims depends on that state.
+    Send {
+        to: NodeId,
+        msg: Message,
+        after_persist: u64,
+    },
+    Reply {
+        request: RequestId,
+        reply: ClientReply,
+        after_persist: u64,
+    },
+    Event(Event),
+}

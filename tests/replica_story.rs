@@ -1,0 +1,183 @@
+//! Protocol scenarios told step by step on a tiny, perfect network: every
+//! message delivered in order, every write durable at once. The seeded
+//! fault simulator (tests/sim) covers the rest.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use traftctl::kv::ApplyResult;
+use traftctl::pb::{ClusterConfig, Cmd};
+use traftctl::replica::{Action, ClientReply, DurableState, Message, NodeId, Options, ReadConsistency, Replica, Role};
+
+const MS: u64 = 1_000_000;
+
+/// Drops a message when it returns true.
+type DropFilter = Box<dyn FnMut(NodeId, NodeId, &Message) -> bool>;
+
+struct Cluster {
+    now: u64,
+    nodes: BTreeMap<NodeId, Replica>,
+    disks: BTreeMap<NodeId, DurableState>,
+    queue: VecDeque<(NodeId, NodeId, Message)>,
+    replies: BTreeMap<u64, ClientReply>,
+    filter: DropFilter,
+}
+
+impl Cluster {
+    fn new(n: i64) -> Self {
+        let config = ClusterConfig::majority((1..=n).map(|i| (i, format!("127.0.0.1:{}", 7000 + i)))).unwrap();
+        let nodes = (1..=n).map(|i| (i, Replica::new(Options::new(i), config.clone(), None, 0))).collect();
+        Cluster {
+            now: 0,
+            nodes,
+            disks: BTreeMap::new(),
+            queue: VecDeque::new(),
+            replies: BTreeMap::new(),
+            filter: Box::new(|_, _, _| false),
+        }
+    }
+
+    fn collect(&mut self, id: NodeId) {
+        let actions = self.nodes.get_mut(&id).unwrap().take_actions();
+        let mut durable = 0;
+        for a in actions {
+            match a {
+                Action::Persist { id: pid, write } => {
+                    let disk = self.disks.entry(id).or_default();
+                    if let Some(h) = write.hard_state {
+                        disk.hard_state = h;
+                    }
+                    disk.records
+                        .retain(|r| !write.delete.contains(&r.seq) && !write.put.iter().any(|p| p.seq == r.seq));
+                    disk.records.extend(write.put);
+                    durable = pid;
+                }
+                Action::Send { to, msg, .. } => self.queue.push_back((id, to, msg)),
+                Action::Reply { request, reply, .. } => {
+                    self.replies.insert(request, reply);
+                }
+                Action::Event(_) => {}
+            }
+        }
+        if durable > 0 {
+            self.nodes.get_mut(&id).unwrap().persisted(self.now, durable);
+            self.collect(id);
+        }
+    }
+
+    /// Delivers messages and ticks until nothing is left to say.
+    fn run(&mut self, duration_ms: u64) {
+        let end = self.now + duration_ms * MS;
+        while self.now < end {
+            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+            for id in &ids {
+                self.nodes.get_mut(id).unwrap().tick(self.now);
+                self.collect(*id);
+            }
+            let mut budget = 10_000;
+            while let Some((from, to, msg)) = self.queue.pop_front() {
+                budget -= 1;
+                assert!(budget > 0, "message storm");
+                if (self.filter)(from, to, &msg) {
+                    continue;
+                }
+                if let Some(node) = self.nodes.get_mut(&to) {
+                    node.step(self.now, from, msg);
+                    self.collect(to);
+                }
+            }
+            self.now += 10 * MS;
+        }
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.nodes.values().find(|n| n.role() == Role::Leader).map(|n| n.id())
+    }
+
+    fn propose(&mut self, request: u64, words: &[&str]) {
+        let leader = self.leader().expect("a leader");
+        let cmd = Cmd::parse_words(words).unwrap();
+        self.nodes.get_mut(&leader).unwrap().propose(self.now, request, cmd);
+        self.collect(leader);
+    }
+}
+
+#[test]
+fn three_nodes_elect_a_leader_commit_and_apply_everywhere() {
+    let mut c = Cluster::new(3);
+    c.run(3000);
+    let leader = c.leader().expect("a leader within three seconds");
+    c.propose(1, &["set", "x", "5"]);
+    c.propose(2, &["incr", "x", "2"]);
+    c.propose(3, &["set", "y", "hello"]);
+    c.run(1000);
+    match &c.replies[&2] {
+        ClientReply::Proposed { result, .. } => assert_eq!(*result, ApplyResult::Incremented(7)),
+        other => panic!("incr: {other:?}"),
+    }
+    let n = c.nodes[&leader].committed().len();
+    for node in c.nodes.values() {
+        assert_eq!(node.applied().len(), n, "node {} applied everything", node.id());
+        assert_eq!(node.kv(), c.nodes[&leader].kv());
+    }
+    c.nodes.get_mut(&leader).unwrap().read(c.now, 9, "x", ReadConsistency::Linearizable);
+    c.collect(leader);
+    c.run(100);
+    assert!(matches!(&c.replies[&9], ClientReply::Read { value: Some(_) }), "{:?}", c.replies.get(&9));
+}
+
+#[test]
+fn a_new_leader_keeps_what_was_committed() {
+    let mut c = Cluster::new(3);
+    c.run(3000);
+    let first = c.leader().unwrap();
+    for i in 0..10 {
+        c.propose(i, &["incr", "n", "1"]);
+    }
+    c.run(500);
+    // The leader crashes: it disappears with everything in memory.
+    c.nodes.remove(&first);
+    c.run(5000);
+    let second = c.leader().expect("a new leader");
+    assert_ne!(first, second);
+    c.propose(100, &["incr", "n", "1"]);
+    c.run(500);
+    match &c.replies[&100] {
+        ClientReply::Proposed { result, .. } => assert_eq!(*result, ApplyResult::Incremented(11)),
+        other => panic!("{other:?}"),
+    }
+    // It restarts from its disk and catches up.
+    let config = c.nodes[&second].config().clone();
+    let disk = c.disks[&first].clone();
+    c.nodes.insert(first, Replica::new(Options::new(first), config, Some(disk), c.now));
+    c.run(3000);
+    assert_eq!(c.nodes[&first].kv(), c.nodes[&second].kv());
+}
+
+#[test]
+fn a_lost_record_does_not_hold_back_unrelated_ones() {
+    let mut c = Cluster::new(3);
+    c.run(3000);
+    let leader = c.leader().unwrap();
+    // Every forward that carries the record on key `a` is lost.
+    c.filter = Box::new(
+        |_, _, m| matches!(m, Message::Forward(f) if f.logs.iter().any(|r| r.cmd.as_ref().is_some_and(|c| c.key == "a"))),
+    );
+    c.propose(1, &["set", "a", "1"]);
+    c.run(10);
+    for i in 0..5 {
+        c.propose(10 + i, &["set", "b", &i.to_string()]);
+    }
+    c.run(50);
+    for i in 0..5 {
+        assert!(
+            matches!(c.replies.get(&(10 + i)), Some(ClientReply::Proposed { .. })),
+            "b{i}: {:?}",
+            c.replies.get(&(10 + i))
+        );
+    }
+    assert!(!c.replies.contains_key(&1), "a cannot commit without a quorum");
+    assert!(c.nodes[&leader].stats().committed_out_of_order >= 5);
+    c.filter = Box::new(|_, _, _| false);
+    c.run(1000);
+    assert!(matches!(c.replies.get(&1), Some(ClientReply::Proposed { .. })));
+}
