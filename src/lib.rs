@@ -16,3 +16,4 @@ pub mod kv;
 pub mod leader_id;
 pub mod record;
 pub mod replica;
+pub mod storage;
