@@ -162,10 +162,13 @@ impl Replica {
             covered.union(r.overrides_bm());
             covered.set(r.seq);
         }
+        // A staged base record replaces whatever we hold at its seq unless we
+        // keep that (it is then the same record, or committed).
+        let kept: BTreeSet<Seq> = keep.iter().copied().collect();
         let installable: Vec<Seq> = adoption
             .base
             .values()
-            .filter(|r| !self.log.contains_key(&r.seq) && r.overrides_bm().offset <= applied_prefix)
+            .filter(|r| !kept.contains(&r.seq) && r.overrides_bm().offset <= applied_prefix)
             .map(|r| r.seq)
             .collect();
         for seq in &installable {
@@ -181,8 +184,7 @@ impl Replica {
         }
 
         let adoption = self.adoption.take().expect("present");
-        let keep: BTreeSet<Seq> = keep.into_iter().collect();
-        let drop: Vec<Seq> = self.log.keys().copied().filter(|s| !keep.contains(s)).collect();
+        let drop: Vec<Seq> = self.log.keys().copied().filter(|s| !kept.contains(s)).collect();
         for seq in drop {
             self.drop_record(seq);
         }

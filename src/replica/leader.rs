@@ -106,7 +106,9 @@ impl Replica {
     /// member can replay, so every member can accept the records, unless a
     /// member trails by more than `floor_lag` (it then needs a snapshot).
     pub(super) fn choose_floor(&self, known: &BTreeMap<NodeId, Seq>) -> Seq {
-        let own = self.applied.prefix_len();
+        // Our own replayable prefix, not the applied one: after a crash we
+        // must still be able to accept the records we authored.
+        let own = self.replayable_applied_prefix();
         let lowest_allowed = (own - self.opts.floor_lag).max(0);
         let min_member = self
             .config()
