@@ -55,6 +55,12 @@ impl Cmd {
         Cmd { op: OP_CONFIG.into(), key: String::new(), value: Some(Value::VClusterConfig(config)) }
     }
 
+    /// A config record of one stage of a change: `learners`, `joint` or
+    /// `final` (docs/protocol.md, "Membership").
+    pub fn config_stage(config: ClusterConfig, stage: &str) -> Self {
+        Cmd { op: OP_CONFIG.into(), key: stage.into(), value: Some(Value::VClusterConfig(config)) }
+    }
+
     pub fn noop() -> Self {
         Cmd { op: OP_NOOP.into(), key: String::new(), value: None }
     }

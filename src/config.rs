@@ -36,6 +36,9 @@ pub enum ConfigError {
     #[error("the configuration has no members; add at least one member")]
     NoMembers,
 
+    #[error("member {id} is listed both as a voter and as a learner; a member is one or the other")]
+    LearnerIsVoter { id: i64 },
+
     #[error(
         "the configuration has no quorums, so nothing could ever commit; list at least one \
          quorum (for example the majorities of the members)"
@@ -243,7 +246,11 @@ impl ClusterConfig {
         if n > MAJORITY_MAX_MEMBERS {
             return Err(ConfigError::MajorityTooLarge { count: n });
         }
-        Ok(ClusterConfig { members: members_by_id_order(list), quorums: combinations(n, n / 2 + 1) })
+        Ok(ClusterConfig {
+            members: members_by_id_order(list),
+            quorums: combinations(n, n / 2 + 1),
+            ..Default::default()
+        })
     }
 
     /// Grid quorums: the `rows * cols` members fill the grid row by row in id
@@ -263,7 +270,7 @@ impl ClusterConfig {
         let row_bits = |r: usize| (0..cols).fold(0u64, |acc, c| acc | 1 << (r * cols + c));
         let col_bits = |c: usize| (0..rows).fold(0u64, |acc, r| acc | 1 << (r * cols + c));
         let quorums = (0..rows).flat_map(|r| (0..cols).map(move |c| row_bits(r) | col_bits(c))).collect();
-        Ok(ClusterConfig { members: members_by_id_order(list), quorums: minimize(quorums) })
+        Ok(ClusterConfig { members: members_by_id_order(list), quorums: minimize(quorums), ..Default::default() })
     }
 
     /// A hand-made configuration: positions `0..` in id order, and each quorum
@@ -277,7 +284,11 @@ impl ClusterConfig {
         S: Into<String>,
         Q: IntoIterator<Item = i64>,
     {
-        let config = ClusterConfig { members: members_by_id_order(collect_members(members)?), quorums: Vec::new() };
+        let config = ClusterConfig {
+            members: members_by_id_order(collect_members(members)?),
+            quorums: Vec::new(),
+            ..Default::default()
+        };
         let mut bitmaps = Vec::new();
         for (index, quorum) in quorums.into_iter().enumerate() {
             let mut bitmap = 0;
@@ -324,7 +335,7 @@ impl ClusterConfig {
             }
         }
         add_members(&mut members, newcomers)?;
-        let joint = ClusterConfig { members, quorums: Vec::new() };
+        let joint = ClusterConfig { members, quorums: Vec::new(), ..Default::default() };
         let b_quorums: Vec<u64> = b.quorums.iter().map(|&q| joint.ids_to_bitmap(b.bitmap_to_ids(q))).collect();
         let unions = a.quorums.iter().flat_map(|&qa| b_quorums.iter().map(move |&qb| qa | qb)).collect();
         Ok(ClusterConfig { quorums: minimize(unions), ..joint })
@@ -350,7 +361,7 @@ impl ClusterConfig {
             }
         }
         add_members(&mut members, newcomers)?;
-        let aligned = ClusterConfig { members, quorums: Vec::new() };
+        let aligned = ClusterConfig { members, quorums: Vec::new(), ..Default::default() };
         let quorums = self.quorums.iter().map(|&q| aligned.ids_to_bitmap(self.bitmap_to_ids(q))).collect();
         Ok(ClusterConfig { quorums, ..aligned })
     }
@@ -434,6 +445,14 @@ impl ClusterConfig {
                 return Err(ConfigError::DuplicatePosition { position: info.position, first, second: info.id });
             }
             by_position.insert(info.position, info.id);
+        }
+        for (&key, info) in &self.learners {
+            if key != info.id {
+                return Err(ConfigError::KeyMismatch { key, id: info.id });
+            }
+            if self.members.contains_key(&key) {
+                return Err(ConfigError::LearnerIsVoter { id: key });
+            }
         }
         if self.quorums.is_empty() {
             return Err(ConfigError::NoQuorums);
@@ -523,6 +542,13 @@ impl fmt::Display for ClusterConfig {
             let mut parts: Vec<String> = self.bitmap_to_ids(q).iter().map(i64::to_string).collect();
             parts.extend(bits(q & !members).map(|bit| format!("bit{bit}")));
             write!(f, " {{{}}}", parts.join(","))?;
+        }
+        if !self.learners.is_empty() {
+            let learners: Vec<i64> = self.learners.keys().copied().collect();
+            write!(f, " learners: {}", fmt_ids(&learners))?;
+        }
+        if let Some(next) = &self.next {
+            write!(f, " -> {}", fmt_ids(&next.voters()))?;
         }
         Ok(())
     }

@@ -24,6 +24,12 @@ pub enum TraftError {
     #[error("no leader: the cluster has to elect one first (check `traftctl status`)")]
     NoLeader,
 
+    /// A configuration change that would leave the cluster without a
+    /// reachable quorum (or is otherwise unsafe); `force` overrides the
+    /// reachability check.
+    #[error("refused as unsafe: {0}")]
+    Unsafe(String),
+
     /// The request itself is unacceptable; retrying will not help.
     #[error("rejected: {0}")]
     Rejected(String),

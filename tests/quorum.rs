@@ -62,7 +62,7 @@ fn relabel(config: &ClusterConfig, positions: &[i64]) -> ClusterConfig {
         .zip(positions)
         .map(|(m, &position)| (m.id, ReplicaInfo { position, ..m.clone() }))
         .collect();
-    let moved = ClusterConfig { members, quorums: Vec::new() };
+    let moved = ClusterConfig { members, quorums: Vec::new(), ..Default::default() };
     let quorums = config.quorums.iter().map(|&q| moved.ids_to_bitmap(config.bitmap_to_ids(q))).collect();
     ClusterConfig { quorums, ..moved }
 }

@@ -139,6 +139,7 @@ fn generated_types_encode_known_bytes() {
     let cfg = pb::ClusterConfig {
         members: [(1, pb::ReplicaInfo { id: 1, addr: "a".into(), position: 0 })].into(),
         quorums: vec![3],
+        ..Default::default()
     };
     // Members=11 map entry {key=1, value={Id=1, Addr="a"}}, Quorums=21 packed.
     assert_eq!(cfg.encode_to_vec(), [0x5a, 9, 0x08, 1, 0x12, 5, 0x08, 1, 0x12, 1, b'a', 0xaa, 0x01, 1, 3]);

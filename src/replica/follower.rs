@@ -90,15 +90,15 @@ impl Replica {
     }
 
     /// Takes a record of our committer's log. A record whose `Overrides`
-    /// floor is above our applied prefix is refused for now: its all-ones
-    /// prefix would claim records we have not applied (rule 6). The leader
-    /// sends it again once our applied prefix has caught up.
+    /// floor is above our accepted prefix is refused for now: its all-ones
+    /// prefix would claim records we do not vouch for (rules 5, 6). The
+    /// leader sends it again once the records below have arrived.
     fn accept_record(&mut self, rec: Record) -> bool {
         if let Some(held) = self.log.get(&rec.seq) {
             debug_assert!(held.same_identity(&rec), "rule 4: one committer, one record per seq");
             return true;
         }
-        if rec.overrides_bm().offset > self.applied.prefix_len() {
+        if rec.overrides_bm().offset > self.accepted.prefix_len() {
             return false;
         }
         self.hold_record(rec);
@@ -149,7 +149,6 @@ impl Replica {
 
         // The log after adoption: committed records, records identical to
         // the base's, and the base records received.
-        let applied_prefix = self.applied.prefix_len();
         let keep: Vec<Seq> = self
             .log
             .values()
@@ -163,18 +162,26 @@ impl Replica {
             covered.set(r.seq);
         }
         // A staged base record replaces whatever we hold at its seq unless we
-        // keep that (it is then the same record, or committed).
+        // keep that (it is then the same record, or committed). Like any
+        // accepted record, it needs what lies below its floor vouched for
+        // first, so install in rounds until nothing more qualifies.
         let kept: BTreeSet<Seq> = keep.iter().copied().collect();
-        let installable: Vec<Seq> = adoption
-            .base
-            .values()
-            .filter(|r| !kept.contains(&r.seq) && r.overrides_bm().offset <= applied_prefix)
-            .map(|r| r.seq)
-            .collect();
-        for seq in &installable {
-            let r = &adoption.base[seq];
-            covered.union(r.overrides_bm());
-            covered.set(r.seq);
+        let mut waiting: Vec<&Record> = adoption.base.values().filter(|r| !kept.contains(&r.seq)).collect();
+        let mut installable: Vec<Seq> = Vec::new();
+        loop {
+            let before = installable.len();
+            waiting.retain(|r| {
+                if r.overrides_bm().offset > covered.prefix_len() {
+                    return true;
+                }
+                covered.union(r.overrides_bm());
+                covered.set(r.seq);
+                installable.push(r.seq);
+                false
+            });
+            if installable.len() == before {
+                break;
+            }
         }
         let base = TailBitmap::from_prefix(adoption.base_len);
         if !covered.is_superset(&base) {

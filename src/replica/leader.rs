@@ -99,6 +99,7 @@ pub(super) struct LeaderState {
     self_ack_at: Nanos,
     last_quorum_ack_at: Nanos,
     force_heartbeat: bool,
+    pub(super) change: Option<super::membership::Change>,
 }
 
 impl Replica {
@@ -180,20 +181,22 @@ impl Replica {
             self_ack_at: self.now,
             last_quorum_ack_at: self.now,
             force_heartbeat: true,
+            change: None,
         }));
         if hard_persist_id <= self.durable_persist_id {
             self.leader_persisted(hard_persist_id);
         }
+        self.resume_change();
     }
 
-    fn leader_mut(&mut self) -> Option<&mut LeaderState> {
+    pub(super) fn leader_mut(&mut self) -> Option<&mut LeaderState> {
         match &mut self.role {
             RoleState::Leader(l) => Some(l),
             _ => None,
         }
     }
 
-    fn leader_ref(&self) -> Option<&LeaderState> {
+    pub(super) fn leader_ref(&self) -> Option<&LeaderState> {
         match &self.role {
             RoleState::Leader(l) => Some(l),
             _ => None,
@@ -234,23 +237,7 @@ impl Replica {
             return Err("`noop` is reserved for filling log holes".into());
         }
         if cmd.is_config() {
-            let target = cmd.config_value().ok_or("a config change needs a ClusterConfig value")?;
-            target.validate().map_err(|e| e.to_string())?;
-            // Until joint changes exist, only a change whose quorums all meet
-            // every current quorum is safe to make in one step.
-            let current = self.config();
-            for a in &current.quorums {
-                for b in &target.quorums {
-                    let a_ids = current.bitmap_to_ids(*a);
-                    let b_ids = target.bitmap_to_ids(*b);
-                    if !a_ids.iter().any(|id| b_ids.contains(id)) {
-                        return Err(format!(
-                            "quorum {a_ids:?} of the current config and {b_ids:?} of the new one do not intersect; this change needs a joint configuration"
-                        ));
-                    }
-                }
-            }
-            return Ok(());
+            return Err("configuration changes go through change_config (`traftctl config`), not propose".into());
         }
         if cmd.key.is_empty() {
             return Err("the key must not be empty".into());
@@ -276,7 +263,7 @@ impl Replica {
     }
 
     /// Rule 6: `Overrides` and `Depends` from command interference.
-    fn append(&mut self, cmd: Cmd) -> Seq {
+    pub(super) fn append(&mut self, cmd: Cmd) -> Seq {
         let l = self.leader_mut().expect("only a leader appends");
         let seq = l.next_seq;
         l.next_seq += 1;
@@ -327,6 +314,19 @@ impl Replica {
         for read in l.reads {
             self.reply(read.request, ClientReply::Failed(err.clone()), 0);
         }
+        if let Some(request) = l.change.and_then(|c| c.request) {
+            self.reply(request, ClientReply::Failed(TraftError::LeadershipLost { leader: l.ballot }), 0);
+        }
+    }
+
+    /// A leader removed by a change it finished stops leading; it no longer
+    /// belongs to any quorum.
+    pub(super) fn step_down_removed(&mut self) {
+        self.become_follower();
+    }
+
+    pub(super) fn self_durable_prefix(&self) -> Seq {
+        self.leader_ref().map_or(0, |l| l.self_durable.prefix_len())
     }
 
     fn step_down(&mut self) {
@@ -505,6 +505,7 @@ impl Replica {
     fn after_leader_progress(&mut self) {
         self.apply_committed();
         self.check_reads();
+        self.advance_change();
     }
 
     pub(super) fn leader_persisted(&mut self, persist_id: u64) {
@@ -551,6 +552,7 @@ impl Replica {
             return;
         }
         self.check_reads();
+        self.advance_change();
     }
 
     // --------------------------------------------------------- lease, reads

@@ -76,8 +76,10 @@ mod apply;
 mod election;
 mod follower;
 mod leader;
+mod membership;
 
 pub use leader::PeerProgress;
+pub use membership::{CATCH_UP_BOUND, plan_change};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -458,9 +460,11 @@ impl Replica {
         }
     }
 
-    /// Every member id of the configuration in force, except this replica.
+    /// Every member and learner of the configuration in force, except this
+    /// replica: everyone the leader replicates to.
     fn peers(&self) -> Vec<NodeId> {
-        self.config().members.keys().copied().filter(|&id| id != self.opts.id).collect()
+        let config = self.config();
+        config.members.keys().chain(config.learners.keys()).copied().filter(|&id| id != self.opts.id).collect()
     }
 
     fn is_member(&self, id: NodeId) -> bool {

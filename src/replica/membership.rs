@@ -1,0 +1,233 @@
+//! Membership changes (rule 9): learners first, then a joint configuration
+//! whose quorums need a quorum of both the old and the new one, then the new
+//! one. One change at a time; a leader elected mid-change finishes it.
+
+use super::*;
+
+pub const STAGE_LEARNERS: &str = "learners";
+pub const STAGE_JOINT: &str = "joint";
+pub const STAGE_FINAL: &str = "final";
+
+/// A learner is promoted once it has applied everything but this many seqs
+/// of what the leader has committed.
+pub const CATCH_UP_BOUND: i64 = 64;
+
+#[derive(Debug, Clone)]
+pub(super) enum Stage {
+    /// New members receive the log as learners (config record at `seq`).
+    Learners { seq: Seq },
+    /// The joint configuration is in force (record at `seq`).
+    Joint { seq: Seq },
+    /// The target is in force; done once its record at `seq` commits.
+    Final { seq: Seq },
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Change {
+    /// Who to answer; `None` for a change inherited from an earlier leader.
+    pub request: Option<RequestId>,
+    pub target: ClusterConfig,
+    pub force: bool,
+    pub stage: Stage,
+}
+
+/// The joint and final configurations a change from `current` to `target`
+/// goes through, as `traftctl config --dry-run` shows them.
+pub fn plan_change(current: &ClusterConfig, target: &ClusterConfig) -> Result<(ClusterConfig, ClusterConfig), String> {
+    if target.next.is_some() || !target.learners.is_empty() {
+        return Err("the target configuration must list voters and quorums only".into());
+    }
+    target.validate().map_err(|e| format!("the new configuration is invalid: {e}"))?;
+    let mut old = current.clone();
+    old.learners.clear();
+    old.next = None;
+    let mut joint = ClusterConfig::joint(&old, target).map_err(|e| e.to_string())?;
+    joint.next = Some(Box::new(target.clone()));
+    Ok((joint, target.clone()))
+}
+
+impl Replica {
+    /// Starts moving the cluster to `target`. Answered with `Proposed` once
+    /// the final record commits, or an error saying why not.
+    pub fn change_config(&mut self, now: Nanos, request: RequestId, target: ClusterConfig, force: bool) {
+        self.now = now;
+        if let Err(err) = self.begin_change(request, target, force) {
+            self.reply(request, ClientReply::Failed(err), 0);
+        }
+        self.advance_change();
+    }
+
+    fn begin_change(&mut self, request: RequestId, target: ClusterConfig, force: bool) -> Result<(), TraftError> {
+        let Some(l) = self.leader_ref() else { return Err(self.not_leader_error()) };
+        if l.change.is_some() || self.config().next.is_some() || self.config_uncommitted() {
+            return Err(TraftError::Rejected(
+                "a configuration change is already in progress; wait for it to finish (`traftctl status`)".into(),
+            ));
+        }
+        let current = self.config().clone();
+        plan_change(&current, &target).map_err(TraftError::Rejected)?;
+        if current.members == target.members && current.quorums == target.quorums && current.learners.is_empty() {
+            return Err(TraftError::Rejected("the cluster already has this configuration".into()));
+        }
+        if !force {
+            self.check_reachable(&current, "current")?;
+        }
+        let newcomers: BTreeMap<NodeId, crate::pb::ReplicaInfo> = target
+            .members
+            .iter()
+            .filter(|(id, _)| !current.members.contains_key(id))
+            .map(|(id, m)| (*id, m.clone()))
+            .collect();
+        let stage = if newcomers.is_empty() {
+            let seq = self.append_joint(&current, &target);
+            Stage::Joint { seq }
+        } else {
+            let mut with_learners = current.clone();
+            with_learners.learners = newcomers;
+            with_learners.next = Some(Box::new(target.clone()));
+            let seq = self.append_config(with_learners, STAGE_LEARNERS);
+            Stage::Learners { seq }
+        };
+        if let Some(l) = self.leader_mut() {
+            l.change = Some(Change { request: Some(request), target, force, stage });
+        }
+        Ok(())
+    }
+
+    fn config_uncommitted(&self) -> bool {
+        self.config_seqs.last().is_some_and(|s| !self.committed.contains(*s))
+    }
+
+    /// Rule 9's pre-check: the members this leader heard from within a lease
+    /// (itself included) must hold a quorum of `config`.
+    fn check_reachable(&self, config: &ClusterConfig, which: &str) -> Result<(), TraftError> {
+        let reachable: Vec<NodeId> =
+            self.peer_progress().iter().filter(|p| p.reachable).map(|p| p.id).chain([self.opts.id]).collect();
+        if config.is_quorum_of_ids(reachable.iter().copied()) {
+            return Ok(());
+        }
+        let down: Vec<NodeId> = config.members.keys().copied().filter(|id| !reachable.contains(id)).collect();
+        Err(TraftError::Unsafe(format!(
+            "the {which} configuration {config} would have no quorum of reachable members: {down:?} did not answer within a lease; bring them back or force the change"
+        )))
+    }
+
+    fn append_config(&mut self, config: ClusterConfig, stage: &str) -> Seq {
+        self.append(Cmd::config_stage(config, stage))
+    }
+
+    fn append_joint(&mut self, current: &ClusterConfig, target: &ClusterConfig) -> Seq {
+        let (joint, _) = plan_change(current, target).expect("validated when the change began");
+        self.append_config(joint, STAGE_JOINT)
+    }
+
+    /// A new leader finishes a change the log says is in flight.
+    pub(super) fn resume_change(&mut self) {
+        let Some(&seq) = self.config_seqs.last() else { return };
+        let Some(cmd) = self.log.get(&seq).and_then(|r| r.cmd.clone()) else { return };
+        let Some(config) = cmd.config_value() else { return };
+        let stage = match cmd.key.as_str() {
+            STAGE_LEARNERS => Stage::Learners { seq },
+            STAGE_JOINT => Stage::Joint { seq },
+            _ => return,
+        };
+        let Some(target) = config.next.as_deref().cloned() else { return };
+        if let Some(l) = self.leader_mut() {
+            l.change = Some(Change { request: None, target, force: false, stage });
+        }
+    }
+
+    /// Moves an in-flight change to its next stage when it may.
+    pub(super) fn advance_change(&mut self) {
+        for _ in 0..3 {
+            let Some(change) = self.leader_ref().and_then(|l| l.change.clone()) else { return };
+            let next = match change.stage {
+                Stage::Learners { seq } => {
+                    if !self.committed.contains(seq) || !self.learners_caught_up() {
+                        return;
+                    }
+                    if !change.force
+                        && let Err(err) = self.check_reachable(&change.target, "new")
+                    {
+                        self.abandon_change(change, err);
+                        return;
+                    }
+                    let mut current = self.config().clone();
+                    current.learners.clear();
+                    current.next = None;
+                    Stage::Joint { seq: self.append_joint(&current, &change.target) }
+                }
+                Stage::Joint { seq } => {
+                    // The exit record may take effect on a new member only
+                    // once everything up to the joint record is held by a
+                    // quorum of the joint configuration (rule 9).
+                    if !self.joint_quorum_holds_prefix(seq + 1) {
+                        return;
+                    }
+                    Stage::Final { seq: self.append_config(change.target.clone(), STAGE_FINAL) }
+                }
+                Stage::Final { seq } => {
+                    if !self.committed.contains(seq) {
+                        return;
+                    }
+                    self.finish_change(change, seq);
+                    return;
+                }
+            };
+            if let Some(l) = self.leader_mut() {
+                l.change = Some(Change { stage: next, ..change });
+            }
+        }
+    }
+
+    fn learners_caught_up(&self) -> bool {
+        let config = self.config();
+        let target = self.committed.prefix_len() - CATCH_UP_BOUND;
+        let progress = self.peer_progress();
+        config.learners.keys().all(|id| {
+            progress.iter().any(|p| p.id == *id && p.committer == self.leader_ballot() && p.applied_prefix >= target)
+        })
+    }
+
+    fn joint_quorum_holds_prefix(&self, end: Seq) -> bool {
+        let Some(l) = self.leader_ref() else { return false };
+        let mut ids: Vec<NodeId> = self
+            .peer_progress()
+            .iter()
+            .filter(|p| p.committer == Some(l.ballot) && p.accepted.prefix_len() >= end)
+            .map(|p| p.id)
+            .collect();
+        if self.self_durable_prefix() >= end {
+            ids.push(self.opts.id);
+        }
+        self.config().is_quorum_of_ids(ids)
+    }
+
+    fn abandon_change(&mut self, change: Change, err: TraftError) {
+        // Put the old configuration back without the learners.
+        let mut current = self.config().clone();
+        current.learners.clear();
+        current.next = None;
+        self.append_config(current, STAGE_FINAL);
+        if let Some(l) = self.leader_mut() {
+            l.change = None;
+        }
+        if let Some(request) = change.request {
+            self.reply(request, ClientReply::Failed(err), 0);
+        }
+    }
+
+    fn finish_change(&mut self, change: Change, seq: Seq) {
+        let ballot = self.leader_ballot().expect("only a leader changes membership");
+        if let Some(l) = self.leader_mut() {
+            l.change = None;
+        }
+        if let Some(request) = change.request {
+            self.reply(request, ClientReply::Proposed { seq, leader: ballot, result: crate::kv::ApplyResult::Done }, 0);
+        }
+        if !change.target.members.contains_key(&self.opts.id) {
+            // Removed: the new configuration elects its own leader.
+            self.step_down_removed();
+        }
+    }
+}
