@@ -14,6 +14,7 @@ pub mod config;
 pub mod errors;
 pub mod kv;
 pub mod leader_id;
+pub mod node;
 pub mod record;
 pub mod replica;
 pub mod storage;

@@ -1,3 +1,9 @@
 //! `traftctl`: a traft cluster member and the operator's client in one binary.
 
-fn main() {}
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    cli::main()
+}

@@ -1,0 +1,179 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_traftctl_global_optspecs
+    string join \n v/verbose endpoints= timeout= o/output= h/help V/version
+end
+
+function __fish_traftctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_traftctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_traftctl_using_subcommand
+    set -l cmd (__fish_traftctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c traftctl -n "__fish_traftctl_needs_command" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_needs_command" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_needs_command" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_needs_command" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_needs_command" -s V -l version -d 'Print version'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "local-cluster" -d 'Start a whole cluster of N members in this process, on 127.0.0.1'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "node" -d 'Run one member of a multi-machine cluster'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "propose" -d 'Propose a command (`set`, `incr`, `del`) to the leader and wait until it commits'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "get" -d 'Read a key'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "status" -d 'Show the cluster\'s members and their logs, or one replica\'s full status'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "log" -d 'List a replica\'s log records'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "config" -d 'Show the cluster configuration: members and quorums'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "watch" -d 'Stream the cluster\'s events (elections, commits, applies) until Ctrl-C'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "bench" -d 'Load the cluster with concurrent clients and report throughput and latency'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "gen-docs" -d 'Write the completion scripts and man pages into a directory (for packaging and for regenerating `completions/` and `man/`)'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l base-port -d 'Member i listens on 127.0.0.1:(base-port + i - 1)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l data-dir -d 'Parent of the members\' data directories; running again on the same directory recovers the cluster with its data' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l election-timeout-secs -d 'Give up if no leader is elected within this many seconds' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l ephemeral -d 'Keep the data in a temporary directory that is removed on exit'
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l id -d 'This member\'s id (a positive integer, unique in the cluster)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Address to listen on for peers and clients' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peers -d 'Every initial member as ID=HOST:PORT, this one included, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l join -d 'Start as a new member of the running cluster that ADDR belongs to; it receives the log once the cluster adds it with `traftctl config add-member`' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l data-dir -d 'Where this member keeps its log and state' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l consistency -d 'Linearizable reads go to the leader (following redirects); serializable reads are answered by the first endpoint that responds' -r -f -a "linearizable\t'Served by the leader under its lease: sees every write committed before the read began'
+serializable\t'Served by whichever replica answers, from its applied state: fast, possibly stale'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l addr -d 'Show this replica\'s full status (HOST:PORT) instead of the cluster table' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l addr -d 'Read this replica\'s log (HOST:PORT) instead of the leader\'s' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l from -d 'The first seq to list' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l limit -d 'At most this many records (the server caps a page at 10000)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l addr -d 'Watch only this member (HOST:PORT) instead of every endpoint' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l clients -d 'Concurrent clients' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l ops -d 'Total requests across all clients [default: 1000, unless --duration is given]' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l duration -d 'Run for this long instead of a number of requests (e.g. 10s)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l keys -d 'Spread requests over this many keys (`bench-0` ...)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l value-size -d 'Bytes in each written value' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l read-ratio -d 'The share of requests that are reads, from 0 to 1' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "local-cluster" -d 'Start a whole cluster of N members in this process, on 127.0.0.1'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "node" -d 'Run one member of a multi-machine cluster'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "propose" -d 'Propose a command (`set`, `incr`, `del`) to the leader and wait until it commits'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "get" -d 'Read a key'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "status" -d 'Show the cluster\'s members and their logs, or one replica\'s full status'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "log" -d 'List a replica\'s log records'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "config" -d 'Show the cluster configuration: members and quorums'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "watch" -d 'Stream the cluster\'s events (elections, commits, applies) until Ctrl-C'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "bench" -d 'Load the cluster with concurrent clients and report throughput and latency'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "gen-docs" -d 'Write the completion scripts and man pages into a directory (for packaging and for regenerating `completions/` and `man/`)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'

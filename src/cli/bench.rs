@@ -1,0 +1,482 @@
+//! `traftctl bench`: concurrent clients against the leader; throughput,
+//! latency percentiles, and how many records committed out of order.
+//!
+//! The out-of-order share is not in `Status`, so it is reconstructed from
+//! the leader's event stream: watch first, then read the leader's committed
+//! set; from then on every `commit` event arrives in the order the leader
+//! committed, and a seq committed while some lower seq was not yet committed
+//! is "out of order" (the same rule as the replica's own counter). When the
+//! stream drops events or leadership changes, the share is reported as
+//! unavailable rather than guessed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::{Value as Json, json};
+use tokio_stream::StreamExt;
+
+use super::client::{Client, ClientOpts, admin, fmt_duration, is_no_leader, parse_duration, raft};
+use super::output::{self, Format};
+use super::{CliError, CliResult, exit};
+use traftctl::pb::{self, Cmd, TailBitmap};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Runs --clients concurrent clients against the leader, each sending one request at a time: a
+linearizable `get` with probability --read-ratio, otherwise `set` of a --value-size string on one of
+--keys keys. Stops after --ops requests in total (default 1000) or after --duration. --timeout bounds
+each request. A progress bar is drawn on stderr when it is a terminal.
+
+Reports throughput, latency percentiles (p50, p90, p99, p99.9, max), errors by kind, and the share of
+the bench's records that the leader committed while a lower seq was still uncommitted.")]
+pub struct Args {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub clients: u64,
+    /// Total requests across all clients [default: 1000, unless --duration is given].
+    #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: Option<u64>,
+    /// Run for this long instead of a number of requests (e.g. 10s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+    /// Spread requests over this many keys (`bench-0` ...).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keys: u64,
+    /// Bytes in each written value.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
+    pub value_size: u64,
+    /// The share of requests that are reads, from 0 to 1.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_ratio)]
+    pub read_ratio: f64,
+}
+
+const DEFAULT_OPS: u64 = 1000;
+
+/// Latencies are recorded in microseconds, up to a minute.
+const LATENCY_MAX_US: u64 = 60_000_000;
+
+/// After the last reply, how long the out-of-order tracker may take to see
+/// the last commit events (they were emitted before the replies were sent).
+const TRACKER_GRACE: Duration = Duration::from_secs(2);
+
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("`{s}` is not a ratio between 0 and 1")),
+    }
+}
+
+/// When to stop issuing requests.
+enum Budget {
+    Ops(AtomicU64),
+    Until(Instant),
+}
+
+impl Budget {
+    fn claim(&self) -> bool {
+        match self {
+            Budget::Ops(left) => left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok(),
+            Budget::Until(end) => Instant::now() < *end,
+        }
+    }
+}
+
+/// One client's tally, merged at the end.
+struct Tally {
+    latency_us: Histogram<u64>,
+    writes: u64,
+    reads: u64,
+    errors: BTreeMap<String, u64>,
+    seqs: Vec<i64>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            latency_us: Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("valid histogram bounds"),
+            writes: 0,
+            reads: 0,
+            errors: BTreeMap::new(),
+            seqs: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, why: String) {
+        // Keep the report short when every request fails differently.
+        let key = if self.errors.len() < 10 || self.errors.contains_key(&why) { why } else { "other errors".into() };
+        *self.errors.entry(key).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Tally) {
+        // Both histograms share the same bounds, so adding cannot fail.
+        self.latency_us.add(&other.latency_us).expect("histograms with equal bounds");
+        self.writes += other.writes;
+        self.reads += other.reads;
+        for (k, n) in other.errors {
+            *self.errors.entry(k).or_default() += n;
+        }
+        self.seqs.extend(other.seqs);
+    }
+}
+
+/// splitmix64: the workload needs variety, not cryptographic randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
+    let client = Client::new(opts);
+    let (leader_addr, leader) = client.find_leader().await?;
+    let tracker = Tracker::start(&client.renewed(), &leader_addr, leader.id).await;
+
+    let budget = Arc::new(match args.duration {
+        Some(d) => Budget::Until(Instant::now() + d),
+        None => Budget::Ops(AtomicU64::new(args.ops.unwrap_or(DEFAULT_OPS))),
+    });
+    let progress = progress_bar(&args);
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..args.clients {
+        let worker = Worker {
+            client: client.clone(),
+            addr: leader_addr.clone(),
+            budget: budget.clone(),
+            progress: progress.clone(),
+            keys: args.keys,
+            read_ratio: args.read_ratio,
+            value: "v".repeat(args.value_size as usize),
+            rng: Rng(i ^ start.elapsed().as_nanos() as u64 ^ u64::from(std::process::id()) << 32),
+        };
+        tasks.spawn(worker.run());
+    }
+    let mut total = Tally::new();
+    while let Some(joined) = tasks.join_next().await {
+        total.merge(joined.map_err(|e| CliError::msg(exit::ERROR, format!("a bench client failed: {e}")))?);
+    }
+    let elapsed = start.elapsed();
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    let ooo = match tracker {
+        Ok(t) => t.finish(&total.seqs).await,
+        Err(why) => Err(why),
+    };
+    render(opts.output, &args, &leader_addr, leader.id, &total, elapsed, &ooo)?;
+    let done = total.writes + total.reads;
+    if done == 0 {
+        let why = total.errors.keys().next().cloned().unwrap_or_else(|| "no request was sent".into());
+        return Err(CliError::msg(exit::ERROR, format!("every request failed; the first error: {why}")));
+    }
+    Ok(exit::OK)
+}
+
+fn progress_bar(args: &Args) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match args.duration {
+        Some(_) => indicatif::ProgressBar::new_spinner(),
+        None => indicatif::ProgressBar::new(args.ops.unwrap_or(DEFAULT_OPS)),
+    };
+    let template = if args.duration.is_some() {
+        "{spinner} {elapsed} {pos} requests ({per_sec})"
+    } else {
+        "{bar:40} {pos}/{len} requests ({per_sec}, eta {eta})"
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(100));
+    Some(bar)
+}
+
+struct Worker {
+    client: Client,
+    addr: String,
+    budget: Arc<Budget>,
+    progress: Option<indicatif::ProgressBar>,
+    keys: u64,
+    read_ratio: f64,
+    value: String,
+    rng: Rng,
+}
+
+/// What one request came to.
+enum Outcome {
+    Wrote(i64),
+    Read,
+    /// Not the leader: retry at this address.
+    Redirect(String),
+    Failed(String),
+}
+
+impl Worker {
+    async fn run(mut self) -> Tally {
+        let mut tally = Tally::new();
+        let mut channel = None;
+        while self.budget.claim() {
+            let key = format!("bench-{}", self.rng.next() % self.keys);
+            let read = self.rng.unit() < self.read_ratio;
+            let started = Instant::now();
+            // One redirect per request: a new leader was just elected.
+            let mut outcome = Outcome::Failed(String::new());
+            for _ in 0..2 {
+                let ch = match &channel {
+                    Some(ch) => Ok(ch),
+                    None => self.client.renewed().channel(&self.addr).await.map(|ch| &*channel.insert(ch)),
+                };
+                outcome = match ch {
+                    Ok(ch) => self.request(ch.clone(), &key, read).await,
+                    Err(f) => Outcome::Failed(f.into_error(self.client.timeout).error.to_string()),
+                };
+                match &outcome {
+                    Outcome::Redirect(addr) => {
+                        self.addr = addr.clone();
+                        channel = None;
+                    }
+                    _ => break,
+                }
+            }
+            let latency_us = started.elapsed().as_micros() as u64;
+            match outcome {
+                Outcome::Wrote(seq) => {
+                    tally.latency_us.saturating_record(latency_us.max(1));
+                    tally.writes += 1;
+                    tally.seqs.push(seq);
+                }
+                Outcome::Read => {
+                    tally.latency_us.saturating_record(latency_us.max(1));
+                    tally.reads += 1;
+                }
+                Outcome::Redirect(addr) => tally.error(format!("redirected again, to {addr}")),
+                Outcome::Failed(why) => tally.error(why),
+            }
+            if let Some(p) = &self.progress {
+                p.inc(1);
+            }
+        }
+        tally
+    }
+
+    async fn request(&self, ch: tonic::transport::Channel, key: &str, read: bool) -> Outcome {
+        let timeout = self.client.timeout;
+        let redirect = |leader: Option<pb::LeaderId>, addr: String, err: String| match (leader, addr.is_empty()) {
+            (Some(_), false) => Outcome::Redirect(addr),
+            _ if is_no_leader(&err) => Outcome::Failed("no leader".into()),
+            _ => Outcome::Failed(err),
+        };
+        if read {
+            let req = pb::GetReq { key: key.to_string(), consistency: pb::ReadConsistency::Linearizable as i32 };
+            match tokio::time::timeout(timeout, admin(ch).get(req)).await {
+                Err(_) => Outcome::Failed(format!("timed out after {}", fmt_duration(timeout))),
+                Ok(Err(status)) => Outcome::Failed(status.message().to_string()),
+                Ok(Ok(r)) => {
+                    let r = r.into_inner();
+                    if r.ok { Outcome::Read } else { redirect(r.other_leader, r.other_leader_addr, r.err) }
+                }
+            }
+        } else {
+            let cmd = Cmd::set_str(key, self.value.clone());
+            match tokio::time::timeout(timeout, raft(ch).propose(cmd)).await {
+                Err(_) => Outcome::Failed(format!("timed out after {}", fmt_duration(timeout))),
+                Ok(Err(status)) => Outcome::Failed(status.message().to_string()),
+                Ok(Ok(r)) => {
+                    let r = r.into_inner();
+                    if r.ok { Outcome::Wrote(r.seq) } else { redirect(r.other_leader, r.other_leader_addr, r.err) }
+                }
+            }
+        }
+    }
+}
+
+/// Out-of-order commits as the leader's event stream shows them.
+#[derive(Default)]
+struct TrackerState {
+    /// The leader's committed set, as of the last event processed.
+    committed: TailBitmap,
+    /// Seqs whose commit event was seen, and those of them that were out of order.
+    seen: BTreeSet<i64>,
+    out_of_order: BTreeSet<i64>,
+    /// Why the numbers cannot be trusted, if they cannot.
+    broken: Option<String>,
+}
+
+struct Tracker {
+    state: Arc<Mutex<TrackerState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The share of the bench's records that committed out of order.
+struct OutOfOrder {
+    records: usize,
+    out_of_order: usize,
+}
+
+impl Tracker {
+    async fn start(client: &Client, addr: &str, leader_id: i64) -> Result<Tracker, String> {
+        let unavailable = |why: String| format!("could not watch the leader's commits: {why}");
+        // Subscribe first: every commit after the status below is then in the stream.
+        let mut stream = client
+            .call(addr, async |ch| admin(ch).watch(pb::WatchReq {}).await.map(|r| r.into_inner()))
+            .await
+            .map_err(|f| unavailable(f.into_error(client.timeout).error.to_string()))?;
+        let status =
+            client.status_of(addr).await.map_err(|f| unavailable(f.into_error(client.timeout).error.to_string()))?;
+        if status.id != leader_id || status.role != "leader" {
+            return Err("leadership changed before the run started".into());
+        }
+        let committed = status.status.and_then(|s| s.committed).unwrap_or_default();
+        let state = Arc::new(Mutex::new(TrackerState { committed, ..Default::default() }));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            while let Some(event) = stream.next().await {
+                let mut s = shared.lock().expect("tracker state lock");
+                let Ok(e) = event else {
+                    s.broken = Some("the leader's event stream ended during the run".into());
+                    return;
+                };
+                match e.kind.as_str() {
+                    "commit" if !s.committed.contains(e.seq) => {
+                        if e.seq > s.committed.prefix_len() {
+                            s.out_of_order.insert(e.seq);
+                        }
+                        s.committed.set(e.seq);
+                        s.seen.insert(e.seq);
+                    }
+                    "lagged" => s.broken = Some("the leader dropped events for this slow watcher".into()),
+                    "vote_start" | "vote_win" | "leader_change" => {
+                        s.broken = Some("leadership changed during the run".into());
+                    }
+                    _ => {}
+                }
+            }
+            shared.lock().expect("tracker state lock").broken = Some("the leader's event stream ended".into());
+        });
+        Ok(Tracker { state, task })
+    }
+
+    async fn finish(self, seqs: &[i64]) -> Result<OutOfOrder, String> {
+        if seqs.is_empty() {
+            self.task.abort();
+            return Err("the run wrote no records".into());
+        }
+        let deadline = Instant::now() + TRACKER_GRACE;
+        let result = loop {
+            {
+                let s = self.state.lock().expect("tracker state lock");
+                if let Some(why) = &s.broken {
+                    break Err(why.clone());
+                }
+                let seen = seqs.iter().filter(|q| s.seen.contains(q)).count();
+                if seen == seqs.len() {
+                    let out_of_order = seqs.iter().filter(|q| s.out_of_order.contains(q)).count();
+                    break Ok(OutOfOrder { records: seqs.len(), out_of_order });
+                }
+                if Instant::now() >= deadline {
+                    break Err(format!("the event stream reported {seen} of the {} records' commits", seqs.len()));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        self.task.abort();
+        result
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn render(
+    format: Format,
+    args: &Args,
+    addr: &str,
+    leader_id: i64,
+    t: &Tally,
+    elapsed: Duration,
+    ooo: &Result<OutOfOrder, String>,
+) -> std::io::Result<()> {
+    let done = t.writes + t.reads;
+    let throughput = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    let h = &t.latency_us;
+    let percentiles = [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9)];
+    let errors: u64 = t.errors.values().sum();
+    if format == Format::Json {
+        let mut latency: serde_json::Map<String, Json> = percentiles
+            .iter()
+            .map(|(name, q)| (name.replace('.', "_"), json!(ms(h.value_at_quantile(q / 100.0)))))
+            .collect();
+        latency.insert("max".into(), json!(ms(h.max())));
+        let (ooo_json, ooo_why) = match ooo {
+            Ok(o) => (
+                json!({ "records": o.records, "out_of_order": o.out_of_order, "share": o.out_of_order as f64 / o.records as f64 }),
+                Json::Null,
+            ),
+            Err(why) => (Json::Null, json!(why)),
+        };
+        return output::print_json(&json!({
+            "leader": { "id": leader_id, "address": addr },
+            "clients": args.clients,
+            "ops": done,
+            "writes": t.writes,
+            "reads": t.reads,
+            "errors": errors,
+            "error_kinds": t.errors,
+            "elapsed_s": elapsed.as_secs_f64(),
+            "throughput_ops_per_s": throughput,
+            "latency_ms": latency,
+            "committed_out_of_order": ooo_json,
+            "committed_out_of_order_unavailable": ooo_why,
+        }));
+    }
+    let mut fields = vec![
+        ("leader", format!("node {leader_id} at {addr}")),
+        ("clients", args.clients.to_string()),
+        ("requests", format!("{done} ({} writes, {} reads)", t.writes, t.reads)),
+        ("errors", errors.to_string()),
+        ("elapsed", format!("{:.3}s", elapsed.as_secs_f64())),
+        ("throughput", format!("{throughput:.1} requests/s")),
+    ];
+    if done > 0 {
+        for (name, q) in [("latency p50", 50.0), ("latency p90", 90.0), ("latency p99", 99.0), ("latency p99.9", 99.9)]
+        {
+            fields.push((name, format!("{:.3}ms", ms(h.value_at_quantile(q / 100.0)))));
+        }
+        fields.push(("latency max", format!("{:.3}ms", ms(h.max()))));
+    }
+    fields.push((
+        "committed out of order",
+        match ooo {
+            Ok(o) => format!(
+                "{:.1}% ({} of {} records)",
+                100.0 * o.out_of_order as f64 / o.records as f64,
+                o.out_of_order,
+                o.records
+            ),
+            Err(why) => format!("unavailable: {why}"),
+        },
+    ));
+    output::print_fields(format, fields)?;
+    if format == Format::Table && errors > 0 {
+        output::print("Errors:")?;
+        let rows = t.errors.iter().map(|(k, n)| vec![n.to_string(), k.clone()]).collect();
+        output::print_rows(format, ["count", "error"], rows)?;
+    }
+    Ok(())
+}

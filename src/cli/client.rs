@@ -1,0 +1,452 @@
+//! Talking to a cluster: the global client options, one deadline per
+//! command, trying endpoints in turn, following leader redirects, and turning
+//! transport failures into errors an operator can act on.
+
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+use super::output::Format;
+use super::{CliError, CliResult, exit};
+use traftctl::errors::TraftError;
+use traftctl::pb::{self, LeaderId};
+
+/// What `traftctl local-cluster 3` listens on, so the client works with it
+/// out of the box.
+pub const DEFAULT_ENDPOINTS: &str = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003";
+
+/// How many `OtherLeader` redirects one request follows. Two suffice when
+/// leadership is stable (follower -> leader); more only chase an election.
+const MAX_REDIRECTS: usize = 4;
+
+/// Connecting gets at most this long per endpoint, so a host that drops our
+/// SYNs does not use up the whole deadline before the next endpoint is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The hint printed with every "cannot reach" error.
+const START_HINT: &str = "is the cluster running? (`traftctl local-cluster 3`)";
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Client options")]
+pub struct ClientOpts {
+    /// Cluster members to talk to, as HOST:PORT, comma separated.
+    #[arg(
+        long,
+        global = true,
+        env = "TRAFTCTL_ENDPOINTS",
+        // The help (and the generated man pages) must not depend on who ran them.
+        hide_env_values = true,
+        value_delimiter = ',',
+        default_value = DEFAULT_ENDPOINTS,
+        value_parser = parse_endpoint,
+        value_name = "HOST:PORT,..."
+    )]
+    pub endpoints: Vec<String>,
+
+    /// Give up after this long (e.g. 500ms, 5s, 2m): exit code 4.
+    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Output format: tables for people, JSON for scripts, plain for `cut` and `awk`.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+/// `HOST:PORT`, optionally with an `http://` scheme.
+fn parse_endpoint(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let hostport = s.strip_prefix("http://").unwrap_or(s);
+    let valid = hostport
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if valid { Ok(s.to_string()) } else { Err(format!("`{s}` is not HOST:PORT (e.g. 127.0.0.1:7001)")) }
+}
+
+/// Parses `500ms`, `5s`, `1.5s`, `2m`, `1h`. A unit is required: a bare
+/// number is ambiguous between seconds and milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let bad = || format!("`{s}` is not a duration; use a number and a unit: 500ms, 5s, 2m, 1h");
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// Why one attempt at one address failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The connection could not be made (nothing listens, DNS, routing):
+    /// nothing was sent.
+    Unreachable { addr: String, cause: String },
+    /// The connection broke during the call: the request may have arrived.
+    Broken { addr: String, cause: String },
+    /// The command's deadline passed. `sent` tells whether the request may
+    /// have reached the server (then a write's outcome is unknown).
+    TimedOut { addr: String, sent: bool },
+    /// The server answered with a gRPC error.
+    Rpc { addr: String, status: tonic::Status },
+}
+
+impl Failure {
+    /// Worth trying another endpoint: this one cannot serve at all. Only
+    /// safe for requests that are harmless to repeat; `propose` decides
+    /// for itself (see `Failure::maybe_arrived`).
+    fn try_next(&self) -> bool {
+        match self {
+            Failure::Unreachable { .. } | Failure::Broken { .. } => true,
+            Failure::Rpc { status, .. } => status.code() == tonic::Code::Unavailable,
+            Failure::TimedOut { .. } => false,
+        }
+    }
+
+    /// The request may have reached a server that acted on it.
+    pub fn maybe_arrived(&self) -> bool {
+        match self {
+            Failure::Unreachable { .. } | Failure::TimedOut { sent: false, .. } => false,
+            // Refused before any handler ran.
+            Failure::Rpc { status, .. } => {
+                !matches!(status.code(), tonic::Code::Unimplemented | tonic::Code::InvalidArgument)
+            }
+            Failure::Broken { .. } | Failure::TimedOut { sent: true, .. } => true,
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        match self {
+            Failure::Unreachable { addr, .. }
+            | Failure::Broken { addr, .. }
+            | Failure::TimedOut { addr, .. }
+            | Failure::Rpc { addr, .. } => addr,
+        }
+    }
+
+    /// What went wrong, without the address.
+    pub fn cause(&self) -> String {
+        match self {
+            Failure::Unreachable { cause, .. } => cause.clone(),
+            Failure::Broken { cause, .. } => format!("the connection broke: {cause}"),
+            Failure::TimedOut { .. } => "no answer within --timeout".to_string(),
+            Failure::Rpc { status, .. } => status.message().to_string(),
+        }
+    }
+
+    /// `ADDR: cause`.
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.addr(), self.cause())
+    }
+
+    pub fn into_error(self, timeout: Duration) -> CliError {
+        match self {
+            Failure::Unreachable { addr, cause } => {
+                CliError::msg(exit::UNAVAILABLE, format!("cannot reach {addr}: {cause}; {START_HINT}"))
+            }
+            Failure::Broken { addr, cause } => {
+                CliError::msg(exit::UNAVAILABLE, format!("lost the connection to {addr}: {cause}"))
+            }
+            Failure::TimedOut { addr, .. } => CliError::msg(
+                exit::TIMEOUT,
+                format!("no answer from {addr} within --timeout {}", fmt_duration(timeout)),
+            ),
+            Failure::Rpc { addr, status } => rpc_error(&addr, &status),
+        }
+    }
+}
+
+fn rpc_error(addr: &str, status: &tonic::Status) -> CliError {
+    let message = status.message();
+    match status.code() {
+        tonic::Code::Unavailable => CliError::msg(exit::UNAVAILABLE, format!("{addr} is unavailable: {message}")),
+        tonic::Code::DeadlineExceeded => CliError::msg(exit::TIMEOUT, format!("{addr} timed out: {message}")),
+        tonic::Code::Unimplemented => CliError::msg(
+            exit::ERROR,
+            format!("{addr} does not offer this request ({message}); is it running the same traftctl version?"),
+        ),
+        code => CliError::msg(exit::ERROR, format!("{addr} answered {code:?}: {message}")),
+    }
+}
+
+/// The most specific cause in a transport error's chain, in words: tonic's
+/// own top level is only "transport error".
+fn connect_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut deepest = error;
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+                std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+                std::io::ErrorKind::TimedOut => "connection timed out".into(),
+                _ => io.to_string(),
+            };
+        }
+        deepest = e;
+        current = e.source();
+    }
+    deepest.to_string()
+}
+
+/// What one server said to a request that only the leader can serve.
+pub enum Answer<T> {
+    Done(T),
+    /// Not the leader; `addr` is where the leader is, when known.
+    Redirect {
+        leader: Option<LeaderId>,
+        addr: String,
+    },
+    /// The server knows no leader.
+    NoLeader,
+    /// The request failed for a reason another endpoint would not change.
+    Failed(CliError),
+}
+
+/// One command's view of the cluster: where to go and until when.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub endpoints: Vec<String>,
+    pub timeout: Duration,
+    deadline: tokio::time::Instant,
+}
+
+impl Client {
+    pub fn new(opts: &ClientOpts) -> Self {
+        Client {
+            endpoints: opts.endpoints.clone(),
+            timeout: opts.timeout,
+            deadline: tokio::time::Instant::now() + opts.timeout,
+        }
+    }
+
+    /// Restarts the deadline: for long-running commands (bench, watch) the
+    /// timeout bounds each request, not the whole run.
+    pub fn renewed(&self) -> Self {
+        Client { deadline: tokio::time::Instant::now() + self.timeout, ..self.clone() }
+    }
+
+    pub fn expired(&self) -> bool {
+        tokio::time::Instant::now() >= self.deadline
+    }
+
+    /// Opens a connection to `addr` within the deadline.
+    pub async fn channel(&self, addr: &str) -> Result<Channel, Failure> {
+        let uri = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
+        let endpoint = Endpoint::from_shared(uri)
+            .map_err(|e| Failure::Unreachable { addr: addr.to_string(), cause: format!("invalid address: {e}") })?
+            .tcp_nodelay(true);
+        let connect_deadline = self.deadline.min(tokio::time::Instant::now() + CONNECT_TIMEOUT);
+        match tokio::time::timeout_at(connect_deadline, endpoint.connect()).await {
+            Ok(Ok(channel)) => Ok(channel),
+            Ok(Err(e)) => Err(Failure::Unreachable { addr: addr.to_string(), cause: connect_cause(&e) }),
+            Err(_) if connect_deadline < self.deadline => Err(Failure::Unreachable {
+                addr: addr.to_string(),
+                cause: format!("no connection within {}", fmt_duration(CONNECT_TIMEOUT)),
+            }),
+            Err(_) => Err(Failure::TimedOut { addr: addr.to_string(), sent: false }),
+        }
+    }
+
+    /// Connects to `addr` and runs one call on it, all within the deadline.
+    pub async fn call<T>(
+        &self,
+        addr: &str,
+        f: impl AsyncFnOnce(Channel) -> Result<T, tonic::Status>,
+    ) -> Result<T, Failure> {
+        let channel = self.channel(addr).await?;
+        match tokio::time::timeout_at(self.deadline, f(channel)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(status)) => Err(classify_status(addr, status)),
+            Err(_) => Err(Failure::TimedOut { addr: addr.to_string(), sent: true }),
+        }
+    }
+
+    pub async fn status_of(&self, addr: &str) -> Result<pb::StatusReply, Failure> {
+        self.call(addr, async |ch| admin(ch).status(pb::StatusReq {}).await.map(|r| r.into_inner())).await
+    }
+
+    /// Runs a leader-only request: tries the endpoints in order and follows
+    /// each server's redirect to the leader, a bounded number of hops.
+    pub async fn on_leader<T>(&self, mut ask: impl AsyncFnMut(&str) -> Result<Answer<T>, Failure>) -> CliResult<T> {
+        let mut failures = Vec::new();
+        let mut no_leader: Vec<String> = Vec::new();
+        for endpoint in &self.endpoints {
+            let mut addr = endpoint.clone();
+            for hop in 0..=MAX_REDIRECTS {
+                match ask(&addr).await {
+                    Ok(Answer::Done(v)) => return Ok(v),
+                    Ok(Answer::Failed(e)) => return Err(e),
+                    Ok(Answer::Redirect { addr: next, .. }) if !next.is_empty() && hop < MAX_REDIRECTS => {
+                        tracing::info!("{addr} is not the leader; following the redirect to {next}");
+                        addr = next;
+                    }
+                    Ok(Answer::Redirect { leader, addr: next }) => {
+                        no_leader.push(match leader {
+                            _ if !next.is_empty() => format!("{addr} redirected more than {MAX_REDIRECTS} times"),
+                            Some(l) => format!("{addr} names leader {l} but not its address"),
+                            None => format!("{addr} knows no leader"),
+                        });
+                        break;
+                    }
+                    Ok(Answer::NoLeader) => {
+                        no_leader.push(format!("{addr} knows no leader"));
+                        break;
+                    }
+                    Err(f) if f.try_next() => {
+                        failures.push(f);
+                        break;
+                    }
+                    Err(f) => return Err(f.into_error(self.timeout)),
+                }
+            }
+        }
+        if !no_leader.is_empty() {
+            return Err(no_leader_error(&no_leader, &failures));
+        }
+        Err(unreachable_error(failures, self.timeout))
+    }
+
+    /// The leader's address and status, found by asking the endpoints (and
+    /// the leader they name) for their status.
+    pub async fn find_leader(&self) -> CliResult<(String, pb::StatusReply)> {
+        self.on_leader(async |addr| {
+            let reply = self.status_of(addr).await?;
+            Ok(if reply.role == "leader" {
+                Answer::Done((addr.to_string(), reply))
+            } else if reply.leader.is_some() {
+                // A follower names the leader it last heard from; its own
+                // answer is only as fresh as that.
+                Answer::Redirect { leader: reply.leader, addr: reply.leader_addr }
+            } else {
+                Answer::NoLeader
+            })
+        })
+        .await
+    }
+
+    /// The first endpoint that answers `Status`, leader or not: for views
+    /// every replica can give (its configuration).
+    pub async fn any_status(&self) -> CliResult<(String, pb::StatusReply)> {
+        let mut failures = Vec::new();
+        for addr in &self.endpoints {
+            match self.status_of(addr).await {
+                Ok(reply) => return Ok((addr.clone(), reply)),
+                Err(f) if f.try_next() => failures.push(f),
+                Err(f) => return Err(f.into_error(self.timeout)),
+            }
+        }
+        Err(unreachable_error(failures, self.timeout))
+    }
+}
+
+pub fn admin(channel: Channel) -> pb::t_raft_admin_client::TRaftAdminClient<Channel> {
+    pb::t_raft_admin_client::TRaftAdminClient::new(channel)
+}
+
+pub fn raft(channel: Channel) -> pb::t_raft_client::TRaftClient<Channel> {
+    pb::t_raft_client::TRaftClient::new(channel)
+}
+
+/// Why a call or stream broke, in words: the transport cause when there is
+/// one (a reset connection), not tonic's "h2 protocol error".
+pub fn status_cause(status: &tonic::Status) -> String {
+    match std::error::Error::source(status) {
+        Some(source) => connect_cause(source),
+        None => status.message().to_string(),
+    }
+}
+
+fn classify_status(addr: &str, status: tonic::Status) -> Failure {
+    // A connection that breaks mid-call surfaces as Unavailable with the
+    // transport error as its source; report its cause, not "transport error".
+    if status.code() == tonic::Code::Unavailable
+        && let Some(source) = std::error::Error::source(&status)
+    {
+        return Failure::Broken { addr: addr.to_string(), cause: connect_cause(source) };
+    }
+    Failure::Rpc { addr: addr.to_string(), status }
+}
+
+/// Classifies the error text of a `ProposeReply` or `GetReply` that is not OK
+/// and names no other leader.
+pub fn is_no_leader(err: &str) -> bool {
+    err == TraftError::NoLeader.to_string()
+}
+
+pub fn no_leader_error(why: &[String], failures: &[Failure]) -> CliError {
+    let mut parts = why.to_vec();
+    parts.extend(failures.iter().map(Failure::describe));
+    CliError::msg(
+        exit::UNAVAILABLE,
+        format!(
+            "no leader: {}; the cluster may be electing one (check `traftctl status`, then retry)",
+            parts.join("; ")
+        ),
+    )
+}
+
+/// Every endpoint failed before answering.
+pub fn unreachable_error(mut failures: Vec<Failure>, timeout: Duration) -> CliError {
+    match failures.len() {
+        0 => CliError::usage("no endpoints given; pass --endpoints HOST:PORT,..."),
+        1 => failures.remove(0).into_error(timeout),
+        _ => {
+            let code = if failures.iter().any(|f| matches!(f, Failure::TimedOut { .. })) {
+                exit::TIMEOUT
+            } else {
+                exit::UNAVAILABLE
+            };
+            let parts: Vec<String> = failures.iter().map(Failure::describe).collect();
+            CliError::msg(code, format!("cannot reach any endpoint ({}); {START_HINT}", parts.join("; ")))
+        }
+    }
+}
+
+/// `850ms`, `5s`, `1.5s`, `2m`: the form `--timeout` accepts.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}s", format!("{:.3}", d.as_secs_f64()).trim_end_matches('0'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["5", "", "ms", "5 s", "-1s", "1d", "1.2.3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        for d in ["850ms", "5s", "2m", "1.5s"] {
+            assert_eq!(fmt_duration(parse_duration(d).unwrap()), d);
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        assert!(parse_endpoint("127.0.0.1:7001").is_ok());
+        assert!(parse_endpoint("http://host:1").is_ok());
+        assert!(parse_endpoint("[::1]:7001").is_ok());
+        for bad in ["host", ":7001", "host:", "host:0", "host:99999"] {
+            assert!(parse_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+}

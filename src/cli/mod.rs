@@ -1,0 +1,215 @@
+//! The command line: thin commands that parse, call the library, and render.
+//!
+//! Each client command lives in its own module with an `Args` struct and a
+//! `run`; `client` owns endpoints, deadlines and redirects, `output` owns
+//! tables, plain text and JSON, so the commands stay a screen long.
+
+mod bench;
+mod client;
+mod completions;
+mod config;
+mod get;
+mod local_cluster;
+mod log;
+mod node;
+mod output;
+mod propose;
+mod status;
+mod watch;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes scripts can rely on (documented in `--help`).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
+    /// No endpoint answered, or no leader is elected.
+    pub const UNAVAILABLE: u8 = 3;
+    /// The `--timeout` deadline passed.
+    pub const TIMEOUT: u8 = 4;
+    // 5, "refused as unsafe", is reserved in the help text for membership
+    // changes, which the server does not offer yet.
+}
+
+/// The `--help` text for exit codes; kept next to the constants above.
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  ok
+  1  error (the request failed, e.g. `incr` on a string, or a proposal whose outcome is unknown)
+  2  usage (bad arguments or a bad operation)
+  3  cluster unavailable: no endpoint answered, or no leader is elected
+  4  timeout: the --timeout deadline passed (for `propose`: the outcome is unknown)
+  5  refused as unsafe (reserved for membership changes)";
+
+/// An error that knows its exit code. `main` prints `error: {error:#}` and
+/// exits with `code`; everything else defaults to [`exit::ERROR`].
+pub struct CliError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        CliError { code, error: error.into() }
+    }
+
+    pub fn msg(code: u8, message: impl fmt::Display) -> Self {
+        CliError { code, error: anyhow::anyhow!("{message}") }
+    }
+
+    pub fn usage(message: impl fmt::Display) -> Self {
+        Self::msg(exit::USAGE, message)
+    }
+}
+
+impl fmt::Debug for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit {}: {:#}", self.code, self.error)
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(error: anyhow::Error) -> Self {
+        CliError { code: exit::ERROR, error }
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(error: std::io::Error) -> Self {
+        CliError { code: exit::ERROR, error: error.into() }
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "traftctl",
+    version,
+    about = "traft consensus: run a cluster member, or operate a cluster",
+    long_about = "traftctl is both a member of a traft cluster (`node`, `local-cluster`) and the operator's \
+                  client (`propose`, `get`, `status`, `log`, `config`, `watch`, `bench`).\n\ntraft is a Raft \
+                  variant with out-of-order commit and apply and generalized quorums.",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(flatten)]
+    pub client: client::ClientOpts,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a whole cluster of N members in this process, on 127.0.0.1.
+    LocalCluster(local_cluster::Args),
+    /// Run one member of a multi-machine cluster.
+    Node(node::Args),
+    /// Propose a command (`set`, `incr`, `del`) to the leader and wait until it commits.
+    Propose(propose::Args),
+    /// Read a key.
+    Get(get::Args),
+    /// Show the cluster's members and their logs, or one replica's full status.
+    Status(status::Args),
+    /// List a replica's log records.
+    Log(log::Args),
+    /// Show the cluster configuration: members and quorums.
+    #[command(subcommand)]
+    Config(config::Command),
+    /// Stream the cluster's events (elections, commits, applies) until Ctrl-C.
+    Watch(watch::Args),
+    /// Load the cluster with concurrent clients and report throughput and latency.
+    Bench(bench::Args),
+    /// Print a shell completion script to stdout.
+    Completions(completions::Args),
+    /// Write the completion scripts and man pages into a directory (for packaging
+    /// and for regenerating `completions/` and `man/`).
+    #[command(hide = true)]
+    GenDocs(completions::GenDocsArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        // `traftctl watch | head` closes our stdout; that is how the reader
+        // says it has seen enough, not an error.
+        Err(e) if is_broken_pipe(&e.error) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("error: {:#}", e.error);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> CliResult<u8> {
+    let opts = cli.client;
+    let rt = runtime()?;
+    match cli.command {
+        Command::LocalCluster(args) => Ok(rt.block_on(local_cluster::run(args))?),
+        Command::Node(args) => Ok(rt.block_on(node::run(args))?),
+        Command::Propose(args) => rt.block_on(propose::run(&opts, args)),
+        Command::Get(args) => rt.block_on(get::run(&opts, args)),
+        Command::Status(args) => rt.block_on(status::run(&opts, args)),
+        Command::Log(args) => rt.block_on(log::run(&opts, args)),
+        Command::Config(cmd) => rt.block_on(config::run(&opts, cmd)),
+        Command::Watch(args) => rt.block_on(watch::run(&opts, args)),
+        Command::Bench(args) => rt.block_on(bench::run(&opts, args)),
+        Command::Completions(args) => completions::run(args),
+        Command::GenDocs(args) => completions::gen_docs(args),
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRAFTCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

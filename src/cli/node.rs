@@ -1,0 +1,112 @@
+//! `traftctl node`: one member of a real cluster.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{exit, interrupted};
+use traftctl::node::{self, NodeConfig};
+use traftctl::pb::ClusterConfig;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  traftctl node --id 1 --listen 0.0.0.0:7001 \\\n    \
+                        --peers 1=host1:7001,2=host2:7001,3=host3:7001 --data-dir /var/lib/traft")]
+pub struct Args {
+    /// This member's id (a positive integer, unique in the cluster).
+    #[arg(long)]
+    pub id: i64,
+    /// Address to listen on for peers and clients.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    pub listen: SocketAddr,
+    /// Every initial member as ID=HOST:PORT, this one included, comma separated.
+    #[arg(long, value_delimiter = ',', required_unless_present = "join", conflicts_with = "join")]
+    pub peers: Vec<String>,
+    /// Start as a new member of the running cluster that ADDR belongs to; it
+    /// receives the log once the cluster adds it with `traftctl config add-member`.
+    #[arg(long, value_name = "ADDR")]
+    pub join: Option<String>,
+    /// Where this member keeps its log and state.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+}
+
+/// Parses `1=host1:7001` pairs into a member map.
+pub fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<i64, String>> {
+    let mut out = BTreeMap::new();
+    for p in peers {
+        let (id, addr) = p.split_once('=').with_context(|| format!("bad peer `{p}`: expected ID=HOST:PORT"))?;
+        let id: i64 = id.trim().parse().with_context(|| format!("bad peer `{p}`: the id must be an integer"))?;
+        if id <= 0 {
+            bail!("bad peer `{p}`: ids are positive integers");
+        }
+        if addr.trim().is_empty() || !addr.contains(':') {
+            bail!("bad peer `{p}`: expected ID=HOST:PORT");
+        }
+        if out.insert(id, addr.trim().to_string()).is_some() {
+            bail!("peer id {id} is listed twice in --peers");
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let config = match &args.join {
+        Some(addr) => {
+            let config = fetch_config(addr).await?;
+            if !config.members.contains_key(&args.id) {
+                eprintln!(
+                    "node {} joins the cluster of {addr}; add it with:\n  traftctl config add-member {} {} --endpoints {addr}",
+                    args.id, args.id, args.listen
+                );
+            }
+            config
+        }
+        None => {
+            let peers = parse_peers(&args.peers)?;
+            if !peers.contains_key(&args.id) {
+                bail!("--peers must include this member (id {}) with its address", args.id);
+            }
+            ClusterConfig::majority(peers).context("cannot build the initial configuration")?
+        }
+    };
+    let listener = node::bind(args.listen).await?;
+    let handle = node::start(NodeConfig::new(args.id, args.listen, config, args.data_dir), listener).await?;
+    tracing::info!("node {} listening on {}", handle.id, handle.addr);
+    tokio::select! {
+        _ = interrupted() => {}
+        _ = wait_fatal(&handle) => {}
+    }
+    let fatal = handle.fatal_error();
+    handle.shutdown().await;
+    match fatal {
+        Some(why) => bail!("node stopped: {why}"),
+        None => Ok(exit::OK),
+    }
+}
+
+async fn wait_fatal(handle: &node::NodeHandle) {
+    loop {
+        if handle.fatal_error().is_some() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The configuration in force at a member of the cluster to join.
+async fn fetch_config(addr: &str) -> anyhow::Result<ClusterConfig> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .with_context(|| format!("--join {addr}: not a HOST:PORT address"))?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(5));
+    let channel = endpoint.connect().await.with_context(|| format!("cannot reach {addr} to join its cluster"))?;
+    let mut admin = traftctl::pb::t_raft_admin_client::TRaftAdminClient::new(channel);
+    let status = admin
+        .status(traftctl::pb::StatusReq {})
+        .await
+        .map_err(|s| anyhow::anyhow!("{addr} did not report its configuration: {}", s.message()))?
+        .into_inner();
+    status.config.with_context(|| format!("{addr} did not report its configuration"))
+}

@@ -1,0 +1,320 @@
+//! `traftctl status`: the whole cluster in one table, or one replica in full.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value as Json, json};
+
+use super::client::{Client, ClientOpts, Failure, unreachable_error};
+use super::output::{self, Format};
+use super::{CliError, CliResult, exit};
+use traftctl::pb::{ClusterConfig, MemberStatus, StatusReply};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Without --addr, asks every endpoint and every member they know for its status, finds the leader, and
+prints one row per member: its ballots, its accepted / committed / applied seqs (`prefix:extra` — every
+seq below the prefix plus the listed ones, runs inclusive), its lag behind the leader (seqs committed
+on the leader that it has not applied), and whether it answered. Exits 3 when no leader is elected.
+
+With --addr, prints that replica's full status, including the members as it sees them (only a
+leader tracks the others).")]
+pub struct Args {
+    /// Show this replica's full status (HOST:PORT) instead of the cluster table.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+}
+
+pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
+    let client = Client::new(opts);
+    match args.addr {
+        Some(addr) => one(&client, opts.output, &addr).await,
+        None => cluster(&client, opts.output).await,
+    }
+}
+
+/// One replica's full status.
+async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
+    let s = client.status_of(addr).await.map_err(|f| f.into_error(client.timeout))?;
+    let status = s.status.clone().unwrap_or_default();
+    let config = s.config.clone().unwrap_or_default();
+    if format == Format::Json {
+        let members: Vec<Json> = s.members.iter().map(member_view_json).collect();
+        output::print_json(&json!({
+            "id": s.id,
+            "address": addr,
+            "role": s.role,
+            "leader": output::ballot_json(&s.leader),
+            "leader_address": non_empty(&s.leader_addr),
+            "lease_remaining_ms": s.lease_remaining_ms,
+            "status": output::replica_status_json(&s.status),
+            "config": output::config_json(&config),
+            "members": members,
+        }))?;
+        return Ok(exit::OK);
+    }
+    let fields = vec![
+        ("id", s.id.to_string()),
+        ("address", addr.to_string()),
+        ("role", s.role.clone()),
+        ("leader", leader_text(&s)),
+        ("voted for", output::ballot(&status.voted_for)),
+        ("lease remaining", output::lease(s.lease_remaining_ms)),
+        ("committer", output::ballot(&status.committer)),
+        ("accepted", output::bitmap(&status.accepted)),
+        ("committed", output::bitmap(&status.committed)),
+        ("applied", output::bitmap(&status.applied)),
+        ("config", config.to_string()),
+    ];
+    output::print_fields(format, fields)?;
+    if !s.members.is_empty() {
+        let rows: Vec<Vec<String>> = s.members.iter().map(member_view_row).collect();
+        if format == Format::Table {
+            output::print(format!("\nMembers as node {} sees them:", s.id))?;
+        }
+        let rows = if format == Format::Plain {
+            // Keeps member lines apart from the field lines above.
+            rows.into_iter().map(|r| std::iter::once("member".to_string()).chain(r).collect()).collect()
+        } else {
+            rows
+        };
+        output::print_rows(format, ["id", "address", "role", "committer", "accepted", "lag", "reachable"], rows)?;
+    }
+    Ok(exit::OK)
+}
+
+fn leader_text(s: &StatusReply) -> String {
+    match (&s.leader, s.leader_addr.as_str()) {
+        (Some(l), "") => format!("{l} (node {})", l.id),
+        (Some(l), addr) => format!("{l} (node {} at {addr})", l.id),
+        (None, _) => "none known".to_string(),
+    }
+}
+
+fn non_empty(s: &str) -> Json {
+    if s.is_empty() { Json::Null } else { json!(s) }
+}
+
+fn member_view_json(m: &MemberStatus) -> Json {
+    let info = m.info.clone().unwrap_or_default();
+    let status = m.status.clone().unwrap_or_default();
+    json!({
+        "id": info.id,
+        "address": info.addr,
+        "role": m.role,
+        "committer": output::ballot_json(&status.committer),
+        "accepted": output::bitmap(&status.accepted),
+        "lag": m.lag,
+        "reachable": m.reachable,
+        "error": non_empty(&m.error),
+    })
+}
+
+fn member_view_row(m: &MemberStatus) -> Vec<String> {
+    let info = m.info.clone().unwrap_or_default();
+    let status = m.status.clone().unwrap_or_default();
+    let reachable = match (m.reachable, m.error.as_str()) {
+        (true, _) => "yes".to_string(),
+        (false, "") => "no".to_string(),
+        (false, e) => format!("no: {e}"),
+    };
+    vec![
+        info.id.to_string(),
+        info.addr,
+        m.role.clone(),
+        output::ballot(&status.committer),
+        output::bitmap(&status.accepted),
+        m.lag.to_string(),
+        reachable,
+    ]
+}
+
+/// Asks every address at once; the answers keep the order of `addrs`.
+async fn ask_all(client: &Client, addrs: Vec<String>) -> Vec<(String, Result<StatusReply, Failure>)> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, addr) in addrs.into_iter().enumerate() {
+        let client = client.clone();
+        tasks.spawn(async move {
+            let result = client.status_of(&addr).await;
+            (i, addr, result)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        // A panic in a status task is a bug here, not a cluster condition.
+        out.push(joined.expect("a status request task panicked"));
+    }
+    out.sort_by_key(|(i, _, _)| *i);
+    out.into_iter().map(|(_, addr, result)| (addr, result)).collect()
+}
+
+fn same_addr(a: &str, b: &str) -> bool {
+    a.trim_start_matches("http://") == b.trim_start_matches("http://")
+}
+
+/// The cluster table: one row per member.
+async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
+    let mut answers = ask_all(client, client.endpoints.clone()).await;
+    // Members the endpoints did not cover (the user may name only one).
+    let seen: BTreeSet<i64> = answers.iter().filter_map(|(_, r)| r.as_ref().ok().map(|s| s.id)).collect();
+    let mut extra: Vec<String> = Vec::new();
+    for (_, reply) in &answers {
+        let Ok(reply) = reply else { continue };
+        for m in reply.config.iter().flat_map(|c| c.members.values()) {
+            let asked =
+                answers.iter().any(|(a, _)| same_addr(a, &m.addr)) || extra.iter().any(|a| same_addr(a, &m.addr));
+            if !seen.contains(&m.id) && !asked {
+                extra.push(m.addr.clone());
+            }
+        }
+    }
+    answers.extend(ask_all(client, extra).await);
+
+    let replies: BTreeMap<i64, (&str, &StatusReply)> =
+        answers.iter().filter_map(|(a, r)| r.as_ref().ok().map(|s| (s.id, (a.as_str(), s)))).collect();
+    if replies.is_empty() {
+        let failures = answers.into_iter().filter_map(|(_, r)| r.err()).collect();
+        return Err(unreachable_error(failures, client.timeout));
+    }
+    // A deposed leader that has not heard of its successor still says
+    // "leader"; the greatest ballot is the current one.
+    let leader = replies.values().filter(|(_, s)| s.role == "leader").max_by_key(|(_, s)| s.leader).map(|(_, s)| *s);
+    let config: ClusterConfig =
+        leader.or_else(|| replies.values().next().map(|(_, s)| *s)).and_then(|s| s.config.clone()).unwrap_or_default();
+
+    let mut rows: Vec<Row> = config
+        .members
+        .values()
+        .map(|m| Row::new(m.id, &m.addr, replies.get(&m.id).map(|(_, s)| *s), leader, &answers))
+        .collect();
+    // Replicas that answered but are not in the configuration (e.g. a
+    // removed member still running), and endpoints that matched no member.
+    for (id, (addr, s)) in &replies {
+        if !config.members.contains_key(id) {
+            rows.push(Row::new(*id, addr, Some(s), leader, &answers));
+        }
+    }
+    for (addr, result) in &answers {
+        if result.is_err() && !rows.iter().any(|r| same_addr(&r.addr, addr)) {
+            rows.push(Row::new(0, addr, None, leader, &answers));
+        }
+    }
+
+    match format {
+        Format::Json => output::print_json(&json!({
+            "leader": leader.map(|l| json!({
+                "id": l.id,
+                "ballot": output::ballot_json(&l.leader),
+                "address": replies.get(&l.id).map(|(a, _)| *a),
+            })),
+            "members": rows.iter().map(Row::json).collect::<Vec<_>>(),
+        }))?,
+        _ => output::print_rows(
+            format,
+            [
+                "id",
+                "address",
+                "role",
+                "voted for",
+                "lease",
+                "committer",
+                "accepted",
+                "committed",
+                "applied",
+                "lag",
+                "reachable",
+            ],
+            rows.iter().map(Row::cells).collect(),
+        )?,
+    }
+    match leader {
+        Some(_) => Ok(exit::OK),
+        None => Err(CliError::msg(
+            exit::UNAVAILABLE,
+            "no leader: no replica that answered is the leader; the cluster may be electing one, or too few \
+             members are up to form a quorum",
+        )),
+    }
+}
+
+/// One member's row, merged from its own answer and the leader's view of it.
+struct Row {
+    /// 0 when an endpoint did not answer and matched no member.
+    id: i64,
+    addr: String,
+    status: Option<StatusReply>,
+    error: Option<String>,
+    /// The leader's view: (lag, acknowledged recently).
+    seen_by_leader: Option<(i64, bool)>,
+}
+
+impl Row {
+    fn new(
+        id: i64,
+        addr: &str,
+        status: Option<&StatusReply>,
+        leader: Option<&StatusReply>,
+        answers: &[(String, Result<StatusReply, Failure>)],
+    ) -> Self {
+        let error = if status.is_some() {
+            None
+        } else {
+            let failure = answers.iter().find(|(a, _)| same_addr(a, addr)).and_then(|(_, r)| r.as_ref().err());
+            Some(failure.map_or_else(|| "did not answer".to_string(), Failure::cause))
+        };
+        let seen_by_leader = leader.and_then(|l| {
+            if l.id == id {
+                // The leader does not list itself; its lag is by the same
+                // rule: committed seqs beyond its applied prefix.
+                let st = l.status.clone().unwrap_or_default();
+                let (committed, applied) = (st.committed.unwrap_or_default(), st.applied.unwrap_or_default());
+                return Some(((committed.len() - applied.prefix_len()).max(0), true));
+            }
+            l.members.iter().find(|m| m.info.as_ref().is_some_and(|i| i.id == id)).map(|m| (m.lag, m.reachable))
+        });
+        Row { id, addr: addr.to_string(), status: status.cloned(), error, seen_by_leader }
+    }
+
+    fn cells(&self) -> Vec<String> {
+        let dash = || "-".to_string();
+        let id = if self.id == 0 { dash() } else { self.id.to_string() };
+        let lag = self.seen_by_leader.map_or_else(dash, |(lag, _)| lag.to_string());
+        let reachable = match (&self.error, self.seen_by_leader) {
+            (Some(e), _) => format!("no: {e}"),
+            (None, Some((_, false))) => "yes (no recent ack to the leader)".to_string(),
+            (None, _) => "yes".to_string(),
+        };
+        let Some(s) = &self.status else {
+            return vec![id, self.addr.clone(), dash(), dash(), dash(), dash(), dash(), dash(), dash(), lag, reachable];
+        };
+        let st = s.status.clone().unwrap_or_default();
+        vec![
+            id,
+            self.addr.clone(),
+            s.role.clone(),
+            output::ballot(&st.voted_for),
+            output::lease(s.lease_remaining_ms),
+            output::ballot(&st.committer),
+            output::bitmap(&st.accepted),
+            output::bitmap(&st.committed),
+            output::bitmap(&st.applied),
+            lag,
+            reachable,
+        ]
+    }
+
+    fn json(&self) -> Json {
+        let s = self.status.as_ref();
+        let st = s.and_then(|s| s.status.clone());
+        json!({
+            "id": if self.id == 0 { Json::Null } else { json!(self.id) },
+            "address": self.addr,
+            "reachable": self.error.is_none(),
+            "error": self.error,
+            "role": s.map(|s| s.role.clone()),
+            "lease_remaining_ms": s.map(|s| s.lease_remaining_ms),
+            "status": st.as_ref().map(|_| output::replica_status_json(&st)),
+            "lag": self.seen_by_leader.map(|(lag, _)| lag),
+            "leader_sees_reachable": self.seen_by_leader.map(|(_, r)| r),
+        })
+    }
+}

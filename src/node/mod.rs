@@ -1,0 +1,204 @@
+//! The runtime that turns a sans-IO [`Replica`] into a running member:
+//! one driver task owns the replica, a storage thread makes its writes
+//! durable (one fsync per batch), and tonic serves and calls the peers.
+//!
+//! ```text
+//!  gRPC TRaft/TRaftAdmin ──► driver task (owns Replica) ──► storage thread (WAL, fsync)
+//!          ▲                  │  ▲            ▲                    │
+//!          └── responses ─────┘  └─ peer RPC  └──── durable(id) ───┘
+//! ```
+//!
+//! No lock is held across an await: the replica lives in the driver task
+//! alone and everything else talks to it through bounded channels.
+
+mod driver;
+mod peers;
+mod service;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::pb::{self, ClusterConfig};
+use crate::replica::{NodeId, Options, ReadConsistency, Replica};
+use crate::storage::Storage;
+
+pub use driver::{ClientOutcome, StatusSnapshot};
+
+/// Everything needed to run one member.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// Where this member listens for peers and clients.
+    pub listen: SocketAddr,
+    /// The initial configuration; after the first config record, the log
+    /// decides (rule 9).
+    pub initial_config: ClusterConfig,
+    pub data_dir: PathBuf,
+    pub options: Options,
+    /// Deadline of one peer RPC.
+    pub rpc_timeout: Duration,
+}
+
+impl NodeConfig {
+    pub fn new(id: NodeId, listen: SocketAddr, initial_config: ClusterConfig, data_dir: PathBuf) -> Self {
+        let mut options = Options::new(id);
+        // Wall-clock runs favour quick failover; the defaults are sized for
+        // the simulator's slow, faulty network.
+        options.lease_ns = 1_000_000_000;
+        options.heartbeat_ns = 100_000_000;
+        options.retransmit_ns = 300_000_000;
+        options.election_jitter_ns = 300_000_000;
+        options.jitter_seed = id as u64 ^ std::process::id() as u64;
+        NodeConfig { id, listen, initial_config, data_dir, options, rpc_timeout: Duration::from_secs(2) }
+    }
+}
+
+/// Inputs to the driver task.
+pub(crate) enum Input {
+    /// A request from a peer (with where to send the reply) or the reply to
+    /// one of our own requests (`respond` is `None`).
+    Peer {
+        from: NodeId,
+        msg: crate::replica::Message,
+        respond: Option<oneshot::Sender<crate::replica::Message>>,
+    },
+    Propose {
+        cmd: pb::Cmd,
+        respond: oneshot::Sender<ClientOutcome>,
+    },
+    Read {
+        key: String,
+        consistency: ReadConsistency,
+        respond: oneshot::Sender<ClientOutcome>,
+    },
+    Durable(u64),
+    StorageFailed(String),
+    ChangeConfig {
+        target: ClusterConfig,
+        force: bool,
+        respond: oneshot::Sender<ClientOutcome>,
+    },
+    Status {
+        respond: oneshot::Sender<StatusSnapshot>,
+    },
+    Log {
+        from: i64,
+        limit: usize,
+        respond: oneshot::Sender<pb::LogReply>,
+    },
+}
+
+/// A running member. Dropping it does not stop it; call [`NodeHandle::shutdown`].
+pub struct NodeHandle {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+    inputs: mpsc::Sender<Input>,
+    events: broadcast::Sender<pb::Event>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    storage_thread: Option<std::thread::JoinHandle<()>>,
+    /// Set when the node stopped by itself (storage failure).
+    fatal: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+impl NodeHandle {
+    pub async fn status(&self) -> anyhow::Result<StatusSnapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::Status { respond: tx })
+            .await
+            .map_err(|_| anyhow::anyhow!("node {} stopped", self.id))?;
+        rx.await.map_err(|_| anyhow::anyhow!("node {} stopped", self.id))
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<pb::Event> {
+        self.events.subscribe()
+    }
+
+    /// Why the node stopped by itself, if it did.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.fatal.borrow().clone()
+    }
+
+    /// Stops serving, lets in-flight writes finish, and releases the data
+    /// directory.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        drop(self.inputs);
+        if let Some(t) = self.storage_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+/// Binds the listen address first, so a busy port is reported before any
+/// data is touched.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "cannot listen on {addr}: the port is busy or not permitted; choose another with --listen / --base-port"
+        )
+    })
+}
+
+/// Opens storage, recovers the replica, and starts serving on `listener`.
+pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> anyhow::Result<NodeHandle> {
+    let addr = listener.local_addr()?;
+    let (storage, recovered, warnings) = Storage::open(&config.data_dir)
+        .with_context(|| format!("node {}: cannot open data directory {}", config.id, config.data_dir.display()))?;
+    for w in warnings {
+        tracing::warn!(node = config.id, "{w}");
+    }
+    // A member with nothing durable has nothing to forget, so it need not
+    // sit out a lease before voting.
+    let fresh = storage.durable_writes() == 0;
+    let clock = driver::Clock::new();
+    let replica = Replica::new(
+        config.options.clone(),
+        config.initial_config.clone(),
+        if fresh { None } else { Some(recovered) },
+        clock.now(),
+    );
+
+    let (inputs_tx, inputs_rx) = mpsc::channel::<Input>(4096);
+    let (events_tx, _) = broadcast::channel(1024);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let (fatal_tx, fatal_rx) = tokio::sync::watch::channel(None);
+
+    let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
+    let peers = peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone());
+    let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx);
+    let driver_task = tokio::spawn(driver.run(inputs_rx, shutdown_rx.clone()));
+
+    let svc = service::Service {
+        inputs: inputs_tx.clone(),
+        events: events_tx.clone(),
+        rpc_timeout: config.rpc_timeout,
+        shutdown: shutdown_rx.clone(),
+    };
+    let server_task = tokio::spawn(service::serve(svc, listener, shutdown_rx));
+
+    Ok(NodeHandle {
+        id: config.id,
+        addr,
+        inputs: inputs_tx,
+        events: events_tx,
+        shutdown: shutdown_tx,
+        tasks: vec![server_task, driver_task],
+        storage_thread: Some(storage_thread),
+        fatal: fatal_rx,
+    })
+}
+
+/// Peer addresses of a configuration, by id.
+pub fn addresses(config: &ClusterConfig) -> BTreeMap<NodeId, String> {
+    config.members.values().map(|m| (m.id, m.addr.clone())).collect()
+}

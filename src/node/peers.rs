@@ -1,0 +1,89 @@
+//! Outgoing RPCs: one long-lived channel per peer, each call bounded by a
+//! timeout, replies fed back to the driver as ordinary inputs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tonic::transport::{Channel, Endpoint};
+
+use super::Input;
+use crate::pb::ClusterConfig;
+use crate::pb::t_raft_client::TRaftClient;
+use crate::replica::{Message, NodeId};
+
+/// More than the replica's own in-flight limit per follower, so it is the
+/// replica that does flow control; this only stops a runaway.
+const MAX_CALLS_PER_PEER: usize = 64;
+
+struct Peer {
+    addr: String,
+    client: TRaftClient<Channel>,
+    calls: Arc<Semaphore>,
+}
+
+pub(super) struct Peers {
+    self_id: NodeId,
+    timeout: Duration,
+    inputs: mpsc::Sender<Input>,
+    peers: BTreeMap<NodeId, Peer>,
+}
+
+impl Peers {
+    pub(super) fn new(self_id: NodeId, timeout: Duration, inputs: mpsc::Sender<Input>) -> Self {
+        Peers { self_id, timeout, inputs, peers: BTreeMap::new() }
+    }
+
+    /// Opens channels to new members (lazily: nothing connects until the
+    /// first call) and keeps existing ones.
+    pub(super) fn update(&mut self, config: &ClusterConfig) {
+        for m in config.members.values() {
+            if m.id == self.self_id || self.peers.get(&m.id).is_some_and(|p| p.addr == m.addr) {
+                continue;
+            }
+            match Endpoint::from_shared(format!("http://{}", m.addr)) {
+                Ok(ep) => {
+                    let channel = ep
+                        .connect_timeout(self.timeout)
+                        .timeout(self.timeout)
+                        .tcp_nodelay(true)
+                        .http2_keep_alive_interval(Duration::from_secs(1))
+                        .keep_alive_timeout(self.timeout)
+                        .connect_lazy();
+                    let peer = Peer {
+                        addr: m.addr.clone(),
+                        client: TRaftClient::new(channel),
+                        calls: Arc::new(Semaphore::new(MAX_CALLS_PER_PEER)),
+                    };
+                    self.peers.insert(m.id, peer);
+                }
+                Err(e) => tracing::warn!(peer = m.id, "bad address {:?} for member {}: {e}", m.addr, m.id),
+            }
+        }
+    }
+
+    /// Sends a request; its reply arrives later as `Input::Peer`. A lost
+    /// call is simply dropped: the replica retransmits on its own timers.
+    pub(super) fn send(&mut self, to: NodeId, msg: Message) {
+        let Some(peer) = self.peers.get(&to) else { return };
+        let Ok(permit) = peer.calls.clone().try_acquire_owned() else { return };
+        let mut client = peer.client.clone();
+        let inputs = self.inputs.clone();
+        let addr = peer.addr.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let reply = match msg {
+                Message::Vote(req) => client.vote(req).await.map(|r| Message::VoteReply(r.into_inner())),
+                Message::Forward(req) => client.log_forward(req).await.map(|r| Message::ForwardReply(r.into_inner())),
+                _ => return,
+            };
+            match reply {
+                Ok(msg) => {
+                    let _ = inputs.send(Input::Peer { from: to, msg, respond: None }).await;
+                }
+                Err(status) => tracing::debug!(peer = to, "call to {addr} failed: {}", status.message()),
+            }
+        });
+    }
+}

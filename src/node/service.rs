@@ -1,0 +1,296 @@
+//! The gRPC face of a member: `TRaft` (reference-compatible) and `TRaftAdmin`.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::driver::ClientOutcome;
+use super::{Input, StatusSnapshot};
+use crate::errors::TraftError;
+use crate::kv::ApplyResult;
+use crate::pb;
+use crate::pb::t_raft_admin_server::{TRaftAdmin, TRaftAdminServer};
+use crate::pb::t_raft_server::{TRaft, TRaftServer};
+use crate::replica::{ClientReply, Message, ReadConsistency, Role};
+
+#[derive(Clone)]
+pub(super) struct Service {
+    pub inputs: mpsc::Sender<Input>,
+    pub events: broadcast::Sender<pb::Event>,
+    pub rpc_timeout: Duration,
+    /// Ends the event streams, which would otherwise hold a graceful
+    /// shutdown open forever.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub(super) async fn serve(svc: Service, listener: tokio::net::TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let result = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(TRaftServer::new(svc.clone()))
+        .add_service(TRaftAdminServer::new(svc))
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!("gRPC server stopped: {e}");
+    }
+}
+
+fn unavailable(what: &str) -> Status {
+    Status::unavailable(format!("{what}: the node is stopping or its storage failed"))
+}
+
+impl Service {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input, what: &str) -> Result<T, Status> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs.send(make(tx)).await.map_err(|_| unavailable(what))?;
+        // The replica may legitimately never answer (e.g. a forward from a
+        // ballot it ignores); the caller retries on its own timer.
+        match tokio::time::timeout(self.rpc_timeout, rx).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(_)) => Err(unavailable(what)),
+            Err(_) => Err(Status::deadline_exceeded(format!("{what}: no answer within {:?}", self.rpc_timeout))),
+        }
+    }
+
+    async fn client_request(
+        &self,
+        make: impl FnOnce(oneshot::Sender<ClientOutcome>) -> Input,
+    ) -> Result<ClientReply, Status> {
+        match self.ask(make, "client request").await? {
+            ClientOutcome::Reply(r) => Ok(r),
+            ClientOutcome::Unavailable(why) => Err(Status::unavailable(why)),
+        }
+    }
+
+    async fn snapshot(&self) -> Result<StatusSnapshot, Status> {
+        self.ask(|respond| Input::Status { respond }, "status").await
+    }
+}
+
+/// Fills the redirect fields from a `NotLeader` error.
+fn redirect(err: &TraftError) -> (Option<pb::LeaderId>, String) {
+    match err {
+        TraftError::NotLeader { leader, addr } => (*leader, addr.clone().unwrap_or_default()),
+        _ => (None, String::new()),
+    }
+}
+
+#[tonic::async_trait]
+impl TRaft for Service {
+    async fn vote(&self, request: Request<pb::VoteReq>) -> Result<Response<pb::VoteReply>, Status> {
+        let req = request.into_inner();
+        let from = req.candidate.ok_or_else(|| Status::invalid_argument("VoteReq without a Candidate"))?.id;
+        let reply = self.ask(|tx| Input::Peer { from, msg: Message::Vote(req), respond: Some(tx) }, "vote").await?;
+        match reply {
+            Message::VoteReply(r) => Ok(Response::new(r)),
+            _ => Err(Status::internal("the replica answered a vote with something else")),
+        }
+    }
+
+    async fn log_forward(&self, request: Request<pb::LogForwardReq>) -> Result<Response<pb::LogForwardReply>, Status> {
+        let req = request.into_inner();
+        let from = req.committer.ok_or_else(|| Status::invalid_argument("LogForwardReq without a Committer"))?.id;
+        let reply =
+            self.ask(|tx| Input::Peer { from, msg: Message::Forward(req), respond: Some(tx) }, "forward").await?;
+        match reply {
+            Message::ForwardReply(r) => Ok(Response::new(r)),
+            _ => Err(Status::internal("the replica answered a forward with something else")),
+        }
+    }
+
+    async fn propose(&self, request: Request<pb::Cmd>) -> Result<Response<pb::ProposeReply>, Status> {
+        let cmd = request.into_inner();
+        let reply = self.client_request(|respond| Input::Propose { cmd, respond }).await?;
+        let mut out = pb::ProposeReply::default();
+        match reply {
+            ClientReply::Proposed { seq, leader, result } => {
+                out.ok = true;
+                out.seq = seq;
+                out.leader = Some(leader);
+                match result {
+                    ApplyResult::Incremented(v) => {
+                        out.has_value = true;
+                        out.value = v;
+                    }
+                    ApplyResult::NotAnInteger => {
+                        out.ok = false;
+                        out.err = "incr: the key holds a value that is not an integer; nothing changed".into();
+                    }
+                    ApplyResult::Done | ApplyResult::Overridden => {}
+                }
+            }
+            ClientReply::Failed(err) => {
+                out.err = err.to_string();
+                (out.other_leader, out.other_leader_addr) = redirect(&err);
+                out.outcome_unknown = matches!(err, TraftError::LeadershipLost { .. });
+            }
+            ClientReply::Read { .. } => return Err(Status::internal("a proposal answered with a read")),
+        }
+        Ok(Response::new(out))
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Follower => "follower",
+        Role::Candidate => "candidate",
+        Role::Leader => "leader",
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl TRaftAdmin for Service {
+    async fn status(&self, _request: Request<pb::StatusReq>) -> Result<Response<pb::StatusReply>, Status> {
+        let s = self.snapshot().await?;
+        let leader_addr =
+            s.leader.and_then(|l| s.config.members.get(&l.id)).map(|m| m.addr.clone()).unwrap_or_default();
+        let members = s
+            .peers
+            .iter()
+            .map(|p| pb::MemberStatus {
+                info: s.config.members.get(&p.id).cloned(),
+                status: Some(pb::ReplicaStatus {
+                    committer: p.committer,
+                    accepted: Some(p.accepted.clone()),
+                    ..Default::default()
+                }),
+                role: if p.id == s.id { role_name(s.role).into() } else { "follower".into() },
+                lag: p.lag,
+                reachable: p.reachable,
+                error: String::new(),
+            })
+            .collect();
+        Ok(Response::new(pb::StatusReply {
+            id: s.id,
+            status: Some(s.status),
+            config: Some(s.config),
+            leader: s.leader,
+            leader_addr,
+            role: role_name(s.role).into(),
+            members,
+            lease_remaining_ms: s.lease_remaining.map_or(0, |d| d.as_millis() as i64),
+        }))
+    }
+
+    async fn get(&self, request: Request<pb::GetReq>) -> Result<Response<pb::GetReply>, Status> {
+        let req = request.into_inner();
+        let consistency = match pb::ReadConsistency::try_from(req.consistency) {
+            Ok(pb::ReadConsistency::Serializable) => ReadConsistency::Serializable,
+            Ok(pb::ReadConsistency::Linearizable) => ReadConsistency::Linearizable,
+            Err(_) => return Err(Status::invalid_argument(format!("unknown read consistency {}", req.consistency))),
+        };
+        let key = req.key;
+        let reply = self.client_request(|respond| Input::Read { key: key.clone(), consistency, respond }).await?;
+        let mut out = pb::GetReply::default();
+        match reply {
+            ClientReply::Read { value } => {
+                out.ok = true;
+                out.found = value.is_some();
+                out.value = value.map(|v| pb::Cmd { op: "value".into(), key, value: Some(v) });
+            }
+            ClientReply::Failed(err) => {
+                out.err = err.to_string();
+                (out.other_leader, out.other_leader_addr) = redirect(&err);
+            }
+            ClientReply::Proposed { .. } => return Err(Status::internal("a read answered with a proposal")),
+        }
+        Ok(Response::new(out))
+    }
+
+    async fn change_config(
+        &self,
+        request: Request<pb::ConfigChangeReq>,
+    ) -> Result<Response<pb::ConfigChangeReply>, Status> {
+        let req = request.into_inner();
+        let target = req.target.ok_or_else(|| Status::invalid_argument("ConfigChangeReq without a Target"))?;
+        let current = self.snapshot().await?.config;
+        let mut out = pb::ConfigChangeReply::default();
+        match crate::replica::plan_change(&current, &target) {
+            Ok((joint, final_config)) => {
+                out.joint = Some(joint);
+                out.r#final = Some(final_config);
+            }
+            Err(why) => {
+                out.err = why;
+                return Ok(Response::new(out));
+            }
+        }
+        if req.dry_run {
+            out.ok = true;
+            return Ok(Response::new(out));
+        }
+        let force = req.force;
+        // A change waits for learners to catch up, so it may take far longer
+        // than one RPC deadline; the client sets its own.
+        let (tx, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::ChangeConfig { target, force, respond: tx })
+            .await
+            .map_err(|_| unavailable("config change"))?;
+        let outcome = rx.await.map_err(|_| unavailable("config change"))?;
+        match outcome {
+            ClientOutcome::Reply(ClientReply::Proposed { .. }) => out.ok = true,
+            ClientOutcome::Reply(ClientReply::Failed(err)) => {
+                out.r#unsafe = matches!(err, TraftError::Unsafe(_));
+                out.err = err.to_string();
+                (out.other_leader, out.other_leader_addr) = redirect(&err);
+            }
+            ClientOutcome::Reply(ClientReply::Read { .. }) => {
+                return Err(Status::internal("a config change answered with a read"));
+            }
+            ClientOutcome::Unavailable(why) => return Err(Status::unavailable(why)),
+        }
+        Ok(Response::new(out))
+    }
+
+    async fn log(&self, request: Request<pb::LogReq>) -> Result<Response<pb::LogReply>, Status> {
+        let req = request.into_inner();
+        let limit = if req.limit <= 0 { 100 } else { req.limit.min(10_000) as usize };
+        let from = req.from.max(0);
+        let reply = self.ask(|respond| Input::Log { from, limit, respond }, "log").await?;
+        Ok(Response::new(reply))
+    }
+
+    type WatchStream = EventStream;
+
+    async fn watch(&self, _request: Request<pb::WatchReq>) -> Result<Response<Self::WatchStream>, Status> {
+        let mut rx = self.events.subscribe();
+        let mut shutdown = self.shutdown.clone();
+        let (tx, out) = mpsc::channel(256);
+        // A forwarding task rather than the broadcast stream itself, so the
+        // stream ends when the node shuts down instead of holding the
+        // server's graceful shutdown open.
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                    e = rx.recv() => e,
+                };
+                let event = match event {
+                    Ok(e) => e,
+                    // A slow watcher misses events rather than slowing the
+                    // node, and is told how many it missed.
+                    Err(broadcast::error::RecvError::Lagged(n)) => pb::Event {
+                        kind: "lagged".into(),
+                        detail: format!("{n} events dropped because this watcher fell behind"),
+                        ..Default::default()
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(out);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

@@ -1,0 +1,682 @@
+//! The client commands end to end: the real `traftctl` binary against a real
+//! cluster, in table, plain and JSON form, plus exit codes and the drift of
+//! the committed completions and man pages.
+//!
+//! Most tests share one `local-cluster 3` (starting a cluster costs more
+//! than all the commands together) and use keys of their own. Statics are
+//! never dropped, so the cluster is not stopped by a guard: it runs under a
+//! small shell watchdog that stops it when this test process closes the
+//! watchdog's stdin, which the kernel does when the process exits, however
+//! it exits. Tests that need a cluster of their own (a leaderless node, a
+//! node that dies) own it through a guard that kills and waits on drop.
+//!
+//! Every wait is bounded; nothing asserts on timing.
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
+
+/// The bound on every wait: a cluster to elect, a command to finish, an
+/// event to arrive.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// `traftctl` with a clean environment, killed if it runs past [`WAIT`].
+fn traftctl() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("TRAFTCTL_ENDPOINTS").env_remove("TRAFTCTL_LOG").timeout(WAIT);
+    cmd
+}
+
+fn stdout_json(cmd: &mut Command) -> Value {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
+}
+
+fn stdout_text(cmd: &mut Command) -> String {
+    String::from_utf8(cmd.assert().success().get_output().stdout.clone()).expect("UTF-8 output")
+}
+
+/// A base port with `n` free consecutive ports above it. Something else may
+/// take one before the cluster binds it; [`Cluster::start`] then retries.
+fn free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let first = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let base = first.local_addr().expect("local address").port();
+        if u32::from(base) + u32::from(n) > 65_535 {
+            continue;
+        }
+        let rest: Result<Vec<TcpListener>, _> = (1..n).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
+        if rest.is_ok() {
+            return base;
+        }
+    }
+    panic!("found no {n} consecutive free ports on 127.0.0.1");
+}
+
+/// A port where nothing listens (connections are refused).
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local address").port()
+}
+
+/// Runs `traftctl local-cluster N --ephemeral` under a watchdog: when its
+/// stdin reaches EOF (we dropped our end, or this process died) it stops the
+/// cluster with SIGTERM, so the cluster removes its data, and with SIGKILL
+/// if it has not stopped 5 s later. The shell exits when the cluster does.
+const LAUNCHER: &str = r#"
+exec 3<&0 0</dev/null
+"$0" local-cluster "$1" --ephemeral --base-port "$2" >/dev/null 2>"$3" &
+pid=$!
+( read -r _ <&3; kill -TERM "$pid" 2>/dev/null
+  n=0; while kill -0 "$pid" 2>/dev/null && [ "$n" -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+  kill -KILL "$pid" 2>/dev/null ) &
+dog=$!
+wait "$pid"
+code=$?
+kill "$dog" 2>/dev/null
+exit "$code"
+"#;
+
+struct Cluster {
+    endpoints: Vec<String>,
+    shell: Child,
+    /// Dropping it is the watchdog's signal to stop the cluster.
+    stdin: Option<ChildStdin>,
+}
+
+impl Cluster {
+    fn start(members: u16) -> Cluster {
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let base = free_ports(members);
+            // Overwritten by the next run: it only explains a failed start.
+            let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-local-cluster.log");
+            let mut shell = std::process::Command::new("sh")
+                .args(["-c", LAUNCHER, BIN, &members.to_string(), &base.to_string()])
+                .arg(&log)
+                .env_remove("TRAFTCTL_LOG")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn sh");
+            let stdin = shell.stdin.take();
+            let endpoints = (0..members).map(|i| format!("127.0.0.1:{}", base + i)).collect();
+            let mut cluster = Cluster { endpoints, shell, stdin };
+            if cluster.wait_ready() {
+                return cluster;
+            }
+            last_log = std::fs::read_to_string(&log).unwrap_or_default();
+            // Dropping `cluster` stops whatever is left of it.
+        }
+        panic!("the local cluster did not start; its last log:\n{last_log}");
+    }
+
+    /// Polls `status` until a leader is elected and every member has adopted
+    /// it (before that a follower knows no leader to redirect to). False when
+    /// the cluster exited (e.g. a port was taken); panics after [`WAIT`].
+    fn wait_ready(&mut self) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            if self.shell.try_wait().expect("poll the launcher").is_some() {
+                return false;
+            }
+            let out = self.cmd().args(["status", "--timeout", "2s", "-o", "json"]).output().expect("run status");
+            if out.status.success() {
+                let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+                let ballot = &status["leader"]["ballot"];
+                let members = status["members"].as_array().expect("members");
+                if members.iter().all(|m| m["status"]["committer"] == *ballot) {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no settled leader within {WAIT:?} at {:?}", self.endpoints);
+    }
+
+    fn endpoints(&self) -> String {
+        self.endpoints.join(",")
+    }
+
+    /// `traftctl --endpoints <this cluster>`.
+    fn cmd(&self) -> Command {
+        let mut cmd = traftctl();
+        cmd.arg("--endpoints").arg(self.endpoints());
+        cmd
+    }
+
+    /// The leader's id and address, from `status -o json`.
+    fn leader(&self) -> (i64, String) {
+        let status = stdout_json(self.cmd().args(["status", "-o", "json"]));
+        let id = status["leader"]["id"].as_i64().expect("a leader id");
+        let addr = status["leader"]["address"].as_str().expect("a leader address").to_string();
+        (id, addr)
+    }
+
+    fn follower(&self) -> String {
+        let (_, leader) = self.leader();
+        self.endpoints.iter().find(|e| **e != leader).expect("a follower").clone()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if !matches!(self.shell.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The watchdog still SIGKILLs the cluster on its own.
+        let _ = self.shell.kill();
+        let _ = self.shell.wait();
+    }
+}
+
+fn shared() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| Cluster::start(3))
+}
+
+/// A child process that is killed and reaped however the test ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A single `traftctl node` whose data directory the test owns.
+fn start_node(listen: u16, peers: &[(i64, u16)], dir: &Path) -> Guard {
+    let peers: Vec<String> = peers.iter().map(|(id, port)| format!("{id}=127.0.0.1:{port}")).collect();
+    let child = std::process::Command::new(BIN)
+        .args(["node", "--id", "1", "--listen", &format!("127.0.0.1:{listen}"), "--peers", &peers.join(",")])
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("TRAFTCTL_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn traftctl node");
+    Guard(child)
+}
+
+/// Runs `cmd` until its stderr contains `wanted` (the node may not listen
+/// yet), returning its exit code.
+fn poll_until_stderr(mut cmd: impl FnMut() -> Command, wanted: &str) -> i32 {
+    let start = Instant::now();
+    loop {
+        let out = cmd().output().expect("run traftctl");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains(wanted) {
+            return out.status.code().expect("an exit code");
+        }
+        assert!(start.elapsed() < WAIT, "stderr never contained {wanted:?}; last: {stderr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `traftctl watch` with its stdout lines arriving on a channel.
+fn spawn_watch(args: &[&str]) -> (Guard, mpsc::Receiver<String>, tempfile::NamedTempFile) {
+    let stderr = tempfile::NamedTempFile::new().expect("a temporary file");
+    let mut child = std::process::Command::new(BIN)
+        .arg("watch")
+        .args(args)
+        .env_remove("TRAFTCTL_ENDPOINTS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr.reopen().expect("reopen the watch stderr file"))
+        .spawn()
+        .expect("spawn traftctl watch");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (Guard(child), rx, stderr)
+}
+
+/// Proposes `set key i` until a watch line satisfies `wanted`: the watch may
+/// subscribe after the first proposal.
+fn propose_until_seen(
+    cluster_cmd: impl Fn() -> Command,
+    key: &str,
+    rx: &mpsc::Receiver<String>,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let start = Instant::now();
+    for i in 0.. {
+        assert!(start.elapsed() < WAIT, "watch printed no matching line");
+        cluster_cmd().args(["propose", "set", key, &i.to_string()]).assert().success();
+        let until = Instant::now() + Duration::from_millis(500);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    unreachable!()
+}
+
+// ---- propose and get ----
+
+#[test]
+fn propose_and_get_in_every_format() {
+    let c = shared();
+    c.cmd().args(["propose", "set", "pg-x", "5"]).assert().success().stdout(
+        predicate::str::is_match(r"^set\(pg-x, 5\) committed at seq \d+ by leader \d{3}:\d{3} \(node \d\)\n$").unwrap(),
+    );
+
+    let set = stdout_json(c.cmd().args(["propose", "set", "pg-x", "5", "-o", "json"]));
+    assert!(set["seq"].is_i64(), "{set}");
+    assert!(set["leader"]["term"].is_i64() && set["leader"]["id"].is_i64(), "{set}");
+    assert_eq!(set["value"], Value::Null);
+    assert_eq!(set["command"], json!({"op": "set", "key": "pg-x", "value": 5}));
+
+    let incr = stdout_json(c.cmd().args(["propose", "incr", "pg-n", "2", "-o", "json"]));
+    assert_eq!(incr["value"], json!(2));
+    c.cmd().args(["propose", "incr", "pg-n", "3"]).assert().success().stdout(predicate::str::contains("pg-n = 5"));
+    let plain = stdout_text(c.cmd().args(["propose", "incr", "pg-n", "-1", "-o", "plain"]));
+    let fields: Vec<&str> = plain.trim_end().split('\t').collect();
+    assert_eq!(fields.len(), 3, "{plain:?}");
+    assert_eq!(fields[2], "4");
+
+    assert_eq!(
+        stdout_json(c.cmd().args(["get", "pg-n", "-o", "json"])),
+        json!({"key": "pg-n", "value": 4, "found": true})
+    );
+    c.cmd().args(["get", "pg-n"]).assert().success().stdout("pg-n = 4\n");
+    c.cmd().args(["get", "pg-n", "-o", "plain"]).assert().success().stdout("4\n");
+    let serializable = stdout_json(c.cmd().args(["get", "pg-x", "--consistency", "serializable", "-o", "json"]));
+    assert_eq!(serializable["found"], json!(true), "{serializable}");
+
+    c.cmd().args(["propose", "set", "pg-s", "hello"]).assert().success();
+    assert_eq!(stdout_json(c.cmd().args(["get", "pg-s", "-o", "json"]))["value"], json!("hello"));
+    c.cmd().args(["get", "pg-s", "-o", "plain"]).assert().success().stdout("hello\n");
+
+    let del = stdout_json(c.cmd().args(["propose", "del", "pg-x", "-o", "json"]));
+    assert_eq!(del["command"], json!({"op": "del", "key": "pg-x", "value": null}));
+    assert_eq!(
+        stdout_json(c.cmd().args(["get", "pg-x", "-o", "json"])),
+        json!({"key": "pg-x", "value": null, "found": false})
+    );
+    c.cmd().args(["get", "pg-x"]).assert().success().stdout("pg-x is not set\n");
+    c.cmd().args(["get", "pg-x", "-o", "plain"]).assert().success().stdout("");
+}
+
+#[test]
+fn a_follower_redirects_to_the_leader() {
+    let c = shared();
+    let (leader_id, _) = c.leader();
+    let follower = c.follower();
+    let done =
+        stdout_json(traftctl().args(["propose", "set", "redirect-k", "1", "-o", "json", "--endpoints", &follower]));
+    assert_eq!(done["leader"]["id"], json!(leader_id), "{done}");
+    let read = stdout_json(traftctl().args(["get", "redirect-k", "-o", "json", "--endpoints", &follower]));
+    assert_eq!(read["value"], json!(1));
+}
+
+#[test]
+fn the_endpoints_come_from_the_environment_too() {
+    let c = shared();
+    traftctl().env("TRAFTCTL_ENDPOINTS", c.endpoints()).args(["propose", "set", "env-k", "env"]).assert().success();
+    traftctl().env("TRAFTCTL_ENDPOINTS", c.endpoints()).args(["get", "env-k", "-o", "plain"]).assert().stdout("env\n");
+}
+
+// ---- status, log, config ----
+
+#[test]
+fn status_shows_every_member() {
+    let c = shared();
+    let status = stdout_json(c.cmd().args(["status", "-o", "json"]));
+    let members = status["members"].as_array().expect("members");
+    assert_eq!(members.len(), 3, "{status}");
+    let ids: Vec<i64> = members.iter().map(|m| m["id"].as_i64().expect("numeric id")).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(members.iter().filter(|m| m["role"] == "leader").count(), 1, "{status}");
+    for m in members {
+        assert_eq!(m["reachable"], json!(true), "{m}");
+        assert!(m["lag"].is_i64(), "{m}");
+        for field in ["accepted", "committed", "applied"] {
+            let set = m["status"][field].as_str().expect("a bitmap string");
+            assert!(set.contains(':'), "{field}: {set}");
+        }
+        assert!(m["status"]["committer"]["term"].is_i64(), "{m}");
+    }
+    assert!(status["leader"]["ballot"]["term"].is_i64());
+
+    // One endpoint is enough: the others are found through the configuration.
+    let table = stdout_text(traftctl().args(["status", "--endpoints", &c.endpoints[0]]));
+    for word in ["voted for", "committer", "accepted", "committed", "applied", "lag", "leader", "follower"] {
+        assert!(table.contains(word), "{word} missing from\n{table}");
+    }
+    let plain = stdout_text(c.cmd().args(["status", "-o", "plain"]));
+    assert_eq!(plain.lines().count(), 3, "{plain}");
+    assert!(plain.lines().all(|l| l.split('\t').count() == 11), "{plain}");
+
+    let (leader_id, leader_addr) = c.leader();
+    let one = stdout_json(c.cmd().args(["status", "--addr", &leader_addr, "-o", "json"]));
+    assert_eq!(one["id"], json!(leader_id));
+    assert_eq!(one["role"], json!("leader"));
+    assert_eq!(one["config"]["members"].as_array().map(Vec::len), Some(3));
+    assert_eq!(one["members"].as_array().map(Vec::len), Some(2), "the leader lists its followers: {one}");
+    let one_table = stdout_text(c.cmd().args(["status", "--addr", &c.follower()]));
+    assert!(one_table.contains("follower") && one_table.contains("quorums"), "{one_table}");
+}
+
+#[test]
+fn log_lists_records_with_their_flags() {
+    let c = shared();
+    let seq = stdout_json(c.cmd().args(["propose", "set", "log-k", "42", "-o", "json"]))["seq"].as_i64().expect("seq");
+    let from = seq.to_string();
+    let log = stdout_json(c.cmd().args(["log", "--from", &from, "--limit", "1", "-o", "json"]));
+    let record = &log["records"][0];
+    assert_eq!(record["seq"], json!(seq));
+    assert_eq!(record["command"], json!({"op": "set", "key": "log-k", "value": 42}));
+    assert_eq!(record["committed"], json!(true));
+    assert!(record["author"]["id"].is_i64() && record["overrides"].is_string() && record["depends"].is_string());
+    assert!(record["applied"].is_boolean());
+
+    let table = stdout_text(c.cmd().args(["log", "--from", &from, "--limit", "1"]));
+    assert!(table.contains("set(log-k, 42)") && table.contains("overrides"), "{table}");
+    let follower = c.follower();
+    let plain = stdout_text(c.cmd().args(["log", "--addr", &follower, "--from", &from, "--limit", "1", "-o", "plain"]));
+    let fields: Vec<&str> = plain.trim_end().split('\t').collect();
+    assert_eq!((fields.len(), fields[0], fields[2]), (7, from.as_str(), "set(log-k, 42)"), "{plain:?}");
+}
+
+#[test]
+fn config_shows_members_quorums_and_blocking_sets() {
+    let c = shared();
+    let show = stdout_json(c.cmd().args(["config", "show", "-o", "json"]));
+    assert_eq!(show["quorums"], json!([[1, 2], [1, 3], [2, 3]]));
+    let ids: Vec<i64> =
+        show["members"].as_array().expect("members").iter().map(|m| m["id"].as_i64().expect("id")).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    c.cmd().args(["config", "show"]).assert().success().stdout(predicate::str::contains("quorums: {1,2} {1,3} {2,3}"));
+
+    let quorums = stdout_json(c.cmd().args(["config", "quorums", "-o", "json"]));
+    assert_eq!(quorums["minimal_blocking_sets"], json!([[1, 2], [1, 3], [2, 3]]));
+    assert_eq!(quorums["tolerated_failures"], json!(1));
+    let table = stdout_text(c.cmd().args(["config", "quorums"]));
+    assert!(table.contains(&format!("1 ({})", c.endpoints[0])), "{table}");
+    assert!(table.contains("survives the loss of any 1 member"), "{table}");
+}
+
+// ---- watch ----
+
+#[test]
+fn watch_prints_one_line_per_event() {
+    let c = shared();
+    let (leader_id, leader) = c.leader();
+    let (_json_watch, rx, _) = spawn_watch(&["--addr", &leader, "-o", "json"]);
+    let line = propose_until_seen(|| c.cmd(), "watch-k", &rx, |l| l.contains("\"commit\""));
+    let event: Value = serde_json::from_str(&line).expect("one JSON object per line");
+    assert_eq!(event["node"], json!(leader_id), "{event}");
+    assert!(event["seq"].is_i64() && event["at_ms"].is_i64(), "{event}");
+
+    let (_table_watch, rx, _) = spawn_watch(&["--endpoints", &c.endpoints()]);
+    let line = propose_until_seen(|| c.cmd(), "watch-k", &rx, |l| l.contains(" commit "));
+    assert!(line.contains("node ") && line.contains("seq="), "{line}");
+}
+
+#[test]
+fn watch_exits_3_when_the_server_goes_away() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let port = closed_port();
+    let endpoint = format!("127.0.0.1:{port}");
+    let mut node = start_node(port, &[(1, port)], dir.path());
+    let cmd = || {
+        let mut cmd = traftctl();
+        cmd.args(["--endpoints", &endpoint]);
+        cmd
+    };
+    let start = Instant::now();
+    while !cmd().args(["status"]).output().expect("run status").status.success() {
+        assert!(start.elapsed() < WAIT, "the single node elected no leader");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (mut watch, rx, stderr) = spawn_watch(&["--endpoints", &endpoint]);
+    propose_until_seen(cmd, "gone-k", &rx, |l| l.contains(" commit "));
+    node.0.kill().expect("kill the node");
+    let _ = node.0.wait();
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = watch.0.try_wait().expect("poll watch") {
+            break status.code();
+        }
+        assert!(start.elapsed() < WAIT, "watch did not notice the server went away");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(3));
+    let stderr = std::fs::read_to_string(stderr.path()).unwrap_or_default();
+    assert!(stderr.contains("went away"), "{stderr}");
+}
+
+// ---- bench ----
+
+#[test]
+fn bench_reports_throughput_and_latency() {
+    let c = shared();
+    let report = stdout_json(c.cmd().args(["bench", "--clients", "2", "--ops", "40", "--keys", "5", "-o", "json"]));
+    assert_eq!(report["ops"], json!(40), "{report}");
+    assert_eq!(report["writes"], json!(40));
+    assert_eq!(report["errors"], json!(0), "{report}");
+    for p in ["p50", "p90", "p99", "p99_9", "max"] {
+        assert!(report["latency_ms"][p].as_f64().is_some_and(|v| v > 0.0), "{p}: {report}");
+    }
+    assert!(report["throughput_ops_per_s"].as_f64().is_some_and(|v| v > 0.0));
+    // Either measured, or absent with the reason: never a guess.
+    match &report["committed_out_of_order"] {
+        Value::Null => assert!(report["committed_out_of_order_unavailable"].is_string(), "{report}"),
+        measured => {
+            assert_eq!(measured["records"], json!(40), "{report}");
+            assert!(measured["share"].as_f64().is_some_and(|s| (0.0..=1.0).contains(&s)));
+        }
+    }
+    let table = stdout_text(c.cmd().args(["bench", "--clients", "2", "--ops", "20", "--read-ratio", "0.5"]));
+    for word in ["throughput", "latency p50", "latency p99.9", "latency max", "committed out of order"] {
+        assert!(table.contains(word), "{word} missing from\n{table}");
+    }
+}
+
+// ---- exit codes and errors ----
+
+#[test]
+fn help_documents_the_exit_codes() {
+    traftctl()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes:").and(predicate::str::contains("4  timeout")));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    traftctl()
+        .args(["propose", "put", "x", "1", "--endpoints", "127.0.0.1:1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("valid forms: `set KEY VALUE`, `incr KEY [DELTA]`, `del KEY`"));
+    traftctl().args(["propose", "set", "x"]).assert().code(2).stderr(predicate::str::contains("valid forms"));
+    traftctl().args(["get", "x", "--timeout", "5"]).assert().code(2).stderr(predicate::str::contains("500ms"));
+    traftctl().args(["status", "-o", "xml"]).assert().code(2);
+    traftctl()
+        .args(["get", "x", "--endpoints", "nohost"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("HOST:PORT"));
+}
+
+#[test]
+fn a_failed_request_exits_1() {
+    let c = shared();
+    c.cmd().args(["propose", "set", "exit1-s", "text"]).assert().success();
+    c.cmd().args(["propose", "incr", "exit1-s"]).assert().code(1).stderr(predicate::str::contains("not an integer"));
+}
+
+#[test]
+fn nothing_listening_exits_3_and_names_the_address() {
+    let addr = format!("127.0.0.1:{}", closed_port());
+    for args in
+        [&["propose", "set", "x", "1"][..], &["get", "x"], &["status"], &["log"], &["watch"], &["config", "show"]]
+    {
+        traftctl()
+            .args(args)
+            .args(["--endpoints", &addr])
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains(format!("cannot reach {addr}: connection refused")))
+            .stderr(predicate::str::contains("traftctl local-cluster 3"));
+    }
+}
+
+#[test]
+fn no_leader_exits_3_and_points_at_status() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let port = closed_port();
+    // Two of the three peers never exist, so no quorum can ever form.
+    let _node = start_node(port, &[(1, port), (2, closed_port()), (3, closed_port())], dir.path());
+    let endpoint = format!("127.0.0.1:{port}");
+    let status = || {
+        let mut c = traftctl();
+        c.args(["status", "--endpoints", &endpoint]);
+        c
+    };
+    assert_eq!(poll_until_stderr(status, "no leader"), 3);
+    traftctl()
+        .args(["propose", "set", "x", "1", "--endpoints", &endpoint])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("no leader").and(predicate::str::contains("traftctl status")));
+}
+
+#[test]
+fn a_black_hole_times_out_with_exit_4() {
+    // The kernel completes the TCP handshake for the listen backlog, but
+    // nothing ever reads: every request waits until the deadline.
+    let hole = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = hole.local_addr().expect("local address").to_string();
+    for args in [&["get", "x"][..], &["status"], &["propose", "set", "x", "1"]] {
+        traftctl()
+            .args(args)
+            .args(["--endpoints", &addr, "--timeout", "300ms"])
+            .assert()
+            .code(4)
+            .stderr(predicate::str::contains(addr.as_str()));
+    }
+    traftctl()
+        .args(["propose", "set", "x", "1", "--endpoints", &addr, "--timeout", "300ms"])
+        .assert()
+        .stderr(predicate::str::contains("outcome is unknown"));
+    drop(hole);
+}
+
+#[test]
+fn a_closed_stdout_exits_quietly() {
+    let mut child = std::process::Command::new(BIN)
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn traftctl");
+    // Usually closed before the first write (a broken pipe); either way the
+    // command must neither complain nor fail.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+// ---- completions and man pages ----
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files_under(root: &Path, dirs: &[&str]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        for e in entries.flatten() {
+            if e.path().is_file() {
+                files.push(Path::new(dir).join(e.file_name()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The committed `completions/` and `man/` must be what the current clap
+/// definition generates. `TRAFTCTL_REGENERATE=1` rewrites them instead.
+#[test]
+fn completions_and_man_pages_match_the_committed_files() {
+    let fresh = tempfile::tempdir().expect("a temporary directory");
+    traftctl().arg("gen-docs").arg(fresh.path()).assert().success();
+    let dirs = ["completions", "man"];
+    let generated = files_under(fresh.path(), &dirs);
+    assert!(generated.contains(&PathBuf::from("man/traftctl.1")), "{generated:?}");
+    assert!(generated.contains(&PathBuf::from("man/traftctl-propose.1")), "{generated:?}");
+
+    if std::env::var_os("TRAFTCTL_REGENERATE").is_some() {
+        for stale in files_under(repo(), &dirs).iter().filter(|f| !generated.contains(f)) {
+            std::fs::remove_file(repo().join(stale)).expect("remove a stale file");
+        }
+        traftctl().arg("gen-docs").arg(repo()).assert().success();
+        return;
+    }
+    let mut drift = Vec::new();
+    for f in &generated {
+        let new = std::fs::read(fresh.path().join(f)).expect("read a generated file");
+        match std::fs::read(repo().join(f)) {
+            Ok(old) if old == new => {}
+            Ok(_) => drift.push(format!("{} differs", f.display())),
+            Err(_) => drift.push(format!("{} is missing", f.display())),
+        }
+    }
+    for f in files_under(repo(), &dirs).iter().filter(|f| !generated.contains(f)) {
+        drift.push(format!("{} is no longer generated", f.display()));
+    }
+    assert!(
+        drift.is_empty(),
+        "the committed completions and man pages drifted from the CLI:\n  {}\nregenerate them with \
+         `TRAFTCTL_REGENERATE=1 cargo test --test cli completions_and_man_pages` (or `traftctl gen-docs .` \
+         at the repository root) and commit the result",
+        drift.join("\n  ")
+    );
+}
+
+#[test]
+fn completions_print_the_committed_scripts() {
+    for (shell, file) in [("bash", "traftctl.bash"), ("zsh", "_traftctl"), ("fish", "traftctl.fish")] {
+        let out = traftctl().args(["completions", shell]).assert().success().get_output().stdout.clone();
+        assert!(!out.is_empty());
+        if let Ok(committed) = std::fs::read(repo().join("completions").join(file)) {
+            assert!(out == committed, "`traftctl completions {shell}` differs from completions/{file}");
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Process-level tests: real `traftctl` processes on loopback, killed with
+//! SIGKILL, restarted from their data directories. Every wait is bounded and
+//! every process is killed when its guard drops, whatever the outcome.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use traftctl::pb::t_raft_admin_client::TRaftAdminClient;
+use traftctl::pb::t_raft_client::TRaftClient;
+use traftctl::pb::{self, Cmd};
+
+const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
+
+/// The nodes' lease is 1 s; an election needs the old leader's lease to end
+/// plus jitter, retries included. This is the deadline the tests allow.
+const ELECTION_BOUND: Duration = Duration::from_secs(10);
+
+/// A base port with `n` consecutive free ports above it, for local-cluster.
+fn free_consecutive(n: u16) -> u16 {
+    let seed = std::process::id() as u16;
+    for attempt in 0..200u16 {
+        let base = 20000 + (seed.wrapping_mul(31).wrapping_add(attempt * 97)) % 40000;
+        let held: Vec<_> = (0..n).filter_map(|i| TcpListener::bind(("127.0.0.1", base + i)).ok()).collect();
+        if held.len() == n as usize {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports on 127.0.0.1");
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+struct Node {
+    addr: String,
+    args: Vec<String>,
+    child: Option<Child>,
+    stderr_path: PathBuf,
+}
+
+impl Node {
+    fn spawn(&mut self) {
+        let stderr = std::fs::File::create(&self.stderr_path).unwrap();
+        let child =
+            Command::new(BIN).args(&self.args).stdout(Stdio::null()).stderr(stderr).spawn().expect("spawn traftctl");
+        self.child = Some(child);
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL
+            let _ = c.wait();
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+/// Owns the processes: dropping it kills them all.
+struct Cluster {
+    nodes: BTreeMap<i64, Node>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in self.nodes.values_mut() {
+            n.kill9();
+        }
+    }
+}
+
+impl Cluster {
+    fn start(n: i64) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = free_ports(n as usize);
+        let peers: Vec<String> = (1..=n).map(|i| format!("{i}=127.0.0.1:{}", ports[(i - 1) as usize])).collect();
+        let mut nodes = BTreeMap::new();
+        for i in 1..=n {
+            let addr = format!("127.0.0.1:{}", ports[(i - 1) as usize]);
+            let data = dir.path().join(format!("node-{i}"));
+            let args = vec![
+                "node".to_string(),
+                "--id".into(),
+                i.to_string(),
+                "--listen".into(),
+                addr.clone(),
+                "--peers".into(),
+                peers.join(","),
+                "--data-dir".into(),
+                data.display().to_string(),
+                "-v".into(),
+            ];
+            let stderr_path = dir.path().join(format!("node-{i}.stderr"));
+            let mut node = Node { addr, args, child: None, stderr_path };
+            node.spawn();
+            nodes.insert(i, node);
+        }
+        Cluster { nodes, _dir: dir }
+    }
+
+    fn data_dir(&self, id: i64) -> PathBuf {
+        self._dir.path().join(format!("node-{id}"))
+    }
+}
+
+async fn admin(addr: &str) -> Option<TRaftAdminClient<tonic::transport::Channel>> {
+    let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?.timeout(Duration::from_secs(2));
+    let channel = tokio::time::timeout(Duration::from_secs(2), ep.connect()).await.ok()?.ok()?;
+    Some(TRaftAdminClient::new(channel))
+}
+
+async fn raft(addr: &str) -> Option<TRaftClient<tonic::transport::Channel>> {
+    let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?.timeout(Duration::from_secs(3));
+    let channel = tokio::time::timeout(Duration::from_secs(2), ep.connect()).await.ok()?.ok()?;
+    Some(TRaftClient::new(channel))
+}
+
+/// Waits for a member among `candidates` that reports itself leader.
+async fn wait_leader(cluster: &Cluster, candidates: &[i64], deadline: Duration) -> Option<i64> {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        for id in candidates {
+            if let Some(mut c) = admin(&cluster.nodes[id].addr).await
+                && let Ok(s) = c.status(pb::StatusReq {}).await
+                && s.get_ref().role == "leader"
+            {
+                return Some(*id);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+async fn put(client: &mut TRaftClient<tonic::transport::Channel>, key: &str, value: i64) -> bool {
+    match client.propose(Cmd::set_i64(key, value)).await {
+        Ok(r) => r.get_ref().ok,
+        Err(_) => false,
+    }
+}
+
+async fn get(addr: &str, key: &str) -> Option<pb::GetReply> {
+    let mut c = admin(addr).await?;
+    let req = pb::GetReq { key: key.into(), consistency: pb::ReadConsistency::Linearizable as i32 };
+    c.get(req).await.ok().map(|r| r.into_inner())
+}
+
+fn int_value(reply: &pb::GetReply) -> Option<i64> {
+    match reply.value.as_ref()?.value.as_ref()? {
+        pb::cmd::Value::Vi64(v) => Some(*v),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_the_leader_keeps_every_acknowledged_write() {
+    let mut cluster = Cluster::start(3);
+    let ids: Vec<i64> = cluster.nodes.keys().copied().collect();
+    let leader = wait_leader(&cluster, &ids, ELECTION_BOUND).await.expect("a first leader");
+
+    // 1,000 writes from 16 concurrent clients; remember what was acknowledged.
+    let addr = cluster.nodes[&leader].addr.clone();
+    let mut tasks = Vec::new();
+    for c in 0..16 {
+        let addr = addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = raft(&addr).await.expect("connect to the leader");
+            let mut acked = Vec::new();
+            for i in (c..1000).step_by(16) {
+                if put(&mut client, &format!("k{i}"), i).await {
+                    acked.push(i);
+                }
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert_eq!(acked.len(), 1000, "a healthy cluster acknowledges every write");
+
+    cluster.nodes.get_mut(&leader).unwrap().kill9();
+    let survivors: Vec<i64> = ids.iter().copied().filter(|&i| i != leader).collect();
+    let killed_at = Instant::now();
+    let new_leader = wait_leader(&cluster, &survivors, ELECTION_BOUND).await.expect("a new leader");
+    eprintln!("new leader {new_leader} after {:?}", killed_at.elapsed());
+
+    let new_addr = cluster.nodes[&new_leader].addr.clone();
+    for i in &acked {
+        let reply = get(&new_addr, &format!("k{i}")).await.expect("read from the new leader");
+        assert!(reply.ok, "get k{i}: {}", reply.err);
+        assert_eq!(int_value(&reply), Some(*i), "acknowledged write k{i} survives");
+    }
+
+    // The killed node restarts from its data directory and catches up.
+    let mut client = raft(&new_addr).await.unwrap();
+    assert!(put(&mut client, "after", 1).await);
+    cluster.nodes.get_mut(&leader).unwrap().spawn();
+    let restarted = cluster.nodes[&leader].addr.clone();
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(30), "the restarted node catches up");
+        if let Some(mut c) = admin(&restarted).await {
+            let req = pb::GetReq { key: "after".into(), consistency: pb::ReadConsistency::Serializable as i32 };
+            if let Ok(r) = c.get(req).await
+                && r.get_ref().found
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn wal_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs a one-member cluster until `keys` are written, then SIGKILLs it.
+async fn single_node_with_keys(keys: usize) -> Cluster {
+    let cluster = Cluster::start(1);
+    wait_leader(&cluster, &[1], ELECTION_BOUND).await.expect("a single member elects itself");
+    let mut client = raft(&cluster.nodes[&1].addr).await.unwrap();
+    for i in 0..keys {
+        assert!(put(&mut client, &format!("k{i}"), i as i64).await);
+    }
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_wal_tail_is_truncated_and_the_node_recovers() {
+    let mut cluster = single_node_with_keys(20).await;
+    cluster.nodes.get_mut(&1).unwrap().kill9();
+    let wal = wal_files(&cluster.data_dir(1)).pop().expect("a WAL segment");
+    // A crash in the middle of writing an entry: a header promising bytes
+    // that never arrived.
+    let mut bytes = std::fs::read(&wal).unwrap();
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, 5, 6]);
+    std::fs::write(&wal, bytes).unwrap();
+
+    cluster.nodes.get_mut(&1).unwrap().spawn();
+    wait_leader(&cluster, &[1], ELECTION_BOUND).await.expect("the node restarts");
+    let reply = get(&cluster.nodes[&1].addr, "k19").await.expect("read after recovery");
+    assert_eq!(int_value(&reply), Some(19));
+    let log = cluster.nodes[&1].stderr();
+    assert!(log.contains(&wal.display().to_string()), "the warning names the file:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_wal_entry_in_the_middle_stops_the_node_with_its_offset() {
+    let mut cluster = single_node_with_keys(20).await;
+    cluster.nodes.get_mut(&1).unwrap().kill9();
+    let wal = wal_files(&cluster.data_dir(1)).pop().expect("a WAL segment");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&wal, bytes).unwrap();
+
+    let node = cluster.nodes.get_mut(&1).unwrap();
+    node.spawn();
+    let mut child = node.child.take().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("a node with a corrupt WAL must refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let log = node.stderr();
+    assert!(log.contains("corrupt WAL entry at byte offset"), "{log}");
+    assert!(log.contains(&wal.display().to_string()), "the error names the file:\n{log}");
+}
+
+#[test]
+fn a_second_local_cluster_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_consecutive(3);
+    let data = dir.path().join("data");
+    let mut first = Command::new(BIN)
+        .args(["local-cluster", "3", "--base-port", &base.to_string(), "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    // Wait for its banner, so it holds the directory.
+    let stdout = first.stdout.take().unwrap();
+    let mut first = Kill(first);
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l.contains("leader is node"))
+    });
+    let start = Instant::now();
+    while !reader.is_finished() {
+        assert!(start.elapsed() < Duration::from_secs(30), "the first cluster starts");
+        if first.0.try_wait().unwrap().is_some() {
+            panic!("the first cluster exited early");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(reader.join().unwrap(), "the first cluster printed its banner");
+
+    // Other ports, same directory.
+    let other = free_consecutive(3);
+    let second = Command::new(BIN)
+        .args(["local-cluster", "3", "--base-port", &other.to_string(), "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("locked") && err.contains("another traftctl"), "{err}");
+    drop(first);
+}
