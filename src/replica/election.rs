@@ -273,8 +273,11 @@ impl Replica {
         let floor = self.choose_floor(&voter_applied);
         let holes: Vec<Seq> = (merged.prefix_len()..base_len).filter(|&s| !merged.contains(s)).collect();
         for seq in holes {
-            let overrides = TailBitmap::new(floor, [seq]);
-            self.hold_record(Record::new(ballot, seq, Cmd::noop(), TailBitmap::new(floor, []), overrides));
+            // Built with the floor explicit: a compacted {0..=seq} would claim
+            // a floor above the no-op's own seq, which no follower can accept.
+            let overrides = super::leader::floor_bitmap(floor, [seq]);
+            let depends = super::leader::floor_bitmap(floor, []);
+            self.hold_record(Record::new(ballot, seq, Cmd::noop(), depends, overrides));
         }
         self.committer = Some(ballot);
         self.voted_for = self.voted_for.max(Some(ballot));
