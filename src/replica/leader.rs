@@ -479,14 +479,19 @@ impl Replica {
     fn leader_commit_scan(&mut self) {
         let Some(l) = self.leader_ref() else { return };
         let config = self.config();
+        // This runs on every reply: work on position bits, not id lists.
+        let voters: Vec<(u64, &TailBitmap)> = l
+            .progress
+            .iter()
+            .filter(|(_, p)| p.adopted)
+            .filter_map(|(id, p)| config.position_of(*id).map(|pos| (1u64 << pos, &p.accepted)))
+            .chain(config.position_of(self.opts.id).map(|pos| (1u64 << pos, &l.self_durable)))
+            .collect();
+        let reach = voters.iter().map(|(_, a)| a.len()).max().unwrap_or(0);
         let mut newly = Vec::new();
-        for &s in &l.uncommitted {
-            let mut ids: Vec<NodeId> =
-                l.progress.iter().filter(|(_, p)| p.adopted && p.accepted.contains(s)).map(|(id, _)| *id).collect();
-            if l.self_durable.contains(s) {
-                ids.push(self.opts.id);
-            }
-            if config.is_quorum_of_ids(ids) {
+        for &s in l.uncommitted.range(..reach) {
+            let bits = voters.iter().filter(|(_, a)| a.contains(s)).fold(0u64, |acc, (bit, _)| acc | bit);
+            if config.is_quorum(bits) {
                 newly.push(s);
             }
         }
