@@ -80,6 +80,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     }
     let fatal: Vec<String> =
         handles.iter().filter_map(|h| h.fatal_error().map(|e| format!("node {}: {e}", h.id))).collect();
+    for h in &handles {
+        h.begin_shutdown();
+    }
     for h in handles {
         h.shutdown().await;
     }

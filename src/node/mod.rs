@@ -125,12 +125,23 @@ impl NodeHandle {
         self.fatal.borrow().clone()
     }
 
+    /// Tells the node to stop, without waiting. Stopping several embedded
+    /// nodes at once lets each one's peers hang up on it.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
     /// Stops serving, lets in-flight writes finish, and releases the data
     /// directory.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+        for mut t in self.tasks.drain(..) {
+            // A graceful server shutdown waits for every connection to close,
+            // and a peer's long-lived channel may never close: cut it short.
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
         }
         drop(self.inputs);
         if let Some(t) = self.storage_thread.take() {
@@ -138,6 +149,9 @@ impl NodeHandle {
         }
     }
 }
+
+/// How long shutdown waits for in-flight RPCs before closing connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Binds the listen address first, so a busy port is reported before any
 /// data is touched.
