@@ -1,0 +1,1452 @@
+//! The simulated cluster: replicas with their own clocks and disks, an event
+//! queue in true time, fault injection, and the two phases of a run.
+//!
+//! Everything random comes from the run's seed, and the event queue is
+//! ordered by `(true time, insertion counter)`, so one seed is one run.
+//!
+//! A run (TigerBeetle style):
+//!
+//! 1. **Safety phase**: clients write and read while the network drops,
+//!    duplicates, delays and partitions, and nodes crash and restart losing
+//!    unsynced writes. Every invariant is checked after every step.
+//! 2. **Liveness phase**: every node is restarted, partitions heal, the
+//!    network stops losing messages and clients stop issuing ops. Before a
+//!    deadline the cluster must converge: one leader, every replica adopted
+//!    it and applied exactly the leader's `Committed`, equal states, every
+//!    client op answered or given up on.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::fmt::Write as _;
+
+use prost::Message as _;
+use traftctl::leader_id::short_opt;
+use traftctl::pb::{ClusterConfig, Record, TailBitmap, VoteRefusal};
+use traftctl::replica::{
+    Action, ClientReply, DurableState, DurableWrite, Event, HardState, Message, NodeId, Options, ReadConsistency,
+    Replica, RequestId, Seq,
+};
+
+use crate::invariants::{Check, Checker, Claim, Failure};
+use crate::network::{Envelope, NetParams, Network};
+use crate::rng::Rng;
+use crate::workload::{Effects, Request, Workload, WorkloadParams};
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+
+// ---- cluster shapes --------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Three members, majority quorums.
+    Three,
+    /// Five members, majority quorums.
+    Five,
+    /// Six members in a 2x3 grid: a quorum is a full row plus a full column
+    /// (4 members), so some 4-member sets are quorums and others are not.
+    Grid,
+    /// Four members where member 1 is a hub: quorums {1,2} {1,3} {1,4} and
+    /// {2,3,4}. Two members can commit, but only with the hub.
+    Hub,
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Three => "three",
+            Shape::Five => "five",
+            Shape::Grid => "grid",
+            Shape::Hub => "hub",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Shape> {
+        [Shape::Three, Shape::Five, Shape::Grid, Shape::Hub].into_iter().find(|sh| sh.name() == s)
+    }
+
+    pub fn config(self) -> ClusterConfig {
+        let members = |n: i64| (1..=n).map(|id| (id, format!("sim-{id}"))).collect::<Vec<_>>();
+        let config = match self {
+            Shape::Three => ClusterConfig::majority(members(3)),
+            Shape::Five => ClusterConfig::majority(members(5)),
+            Shape::Grid => ClusterConfig::grid(2, 3, members(6)),
+            Shape::Hub => ClusterConfig::custom(members(4), [vec![1, 2], vec![1, 3], vec![1, 4], vec![2, 3, 4]]),
+        }
+        .expect("the simulator's shapes are valid configurations");
+        config.validate().expect("the simulator's shapes are valid configurations");
+        config
+    }
+}
+
+// ---- time ------------------------------------------------------------------
+
+/// A node's monotonic clock: `local = offset + t * (1 + drift)`, `t` true
+/// time. The drift stays within what the replicas' assumed clock error
+/// covers for the ratio of any two clocks.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub offset_ns: u64,
+    pub drift_ppm: i64,
+}
+
+impl Clock {
+    pub fn local(&self, true_ns: u64) -> u64 {
+        let t = i128::from(true_ns);
+        let local = i128::from(self.offset_ns) + t + t * i128::from(self.drift_ppm) / 1_000_000;
+        local as u64
+    }
+
+    /// How much true time passes while this clock advances `local_ns`.
+    pub fn true_span(&self, local_ns: u64) -> u64 {
+        (i128::from(local_ns) * 1_000_000 / (1_000_000 + i128::from(self.drift_ppm))) as u64
+    }
+}
+
+// ---- storage ---------------------------------------------------------------
+
+/// One write on its way to the disk.
+#[derive(Debug)]
+pub struct PendingWrite {
+    pub id: u64,
+    pub write: DurableWrite,
+    /// What the node claimed in memory at the steps this write (with the
+    /// ones before it) makes durable; see [`Claim`].
+    pub claims: Vec<Claim>,
+}
+
+/// A node's disk: what survives a crash, plus the writes not yet synced.
+#[derive(Debug, Default)]
+pub struct Storage {
+    pub hard: HardState,
+    pub records: BTreeMap<Seq, Record>,
+    /// Union of the durable records' `Overrides`: what the node holds for
+    /// good, as a record or through an overriding one.
+    pub covered: TailBitmap,
+    pub pending: VecDeque<PendingWrite>,
+    /// The newest persist id synced in this incarnation.
+    pub durable_id: u64,
+    /// The disk syncs in order: the next sync cannot finish before this.
+    pub busy_until_ns: u64,
+}
+
+impl Storage {
+    fn apply(&mut self, w: &DurableWrite) {
+        let committer_before = self.hard.committer;
+        if let Some(h) = &w.hard_state {
+            self.hard = h.clone();
+        }
+        // Delete, then put: the order `src/storage` applies a write in, so a
+        // seq a step dropped and then held again survives.
+        for s in &w.delete {
+            self.records.remove(s);
+        }
+        for r in &w.put {
+            self.records.insert(r.seq, r.clone());
+        }
+        if w.delete.is_empty() && committer_before == self.hard.committer {
+            for r in &w.put {
+                self.covered.set(r.seq);
+                self.covered.union(r.overrides_bm());
+            }
+        } else {
+            self.covered = TailBitmap::empty();
+            for r in self.records.values() {
+                self.covered.set(r.seq);
+                self.covered.union(r.overrides_bm());
+            }
+        }
+    }
+
+    fn durable_state(&self) -> DurableState {
+        DurableState { hard_state: self.hard.clone(), records: self.records.values().cloned().collect() }
+    }
+}
+
+// ---- nodes -----------------------------------------------------------------
+
+/// A message or client reply held until the write it depends on is synced.
+#[derive(Debug)]
+enum Held {
+    Send { to: NodeId, msg: Message, after: u64 },
+    Reply { request: RequestId, reply: ClientReply, after: u64 },
+}
+
+impl Held {
+    fn after(&self) -> u64 {
+        match self {
+            Held::Send { after, .. } | Held::Reply { after, .. } => *after,
+        }
+    }
+}
+
+pub struct Node {
+    pub id: NodeId,
+    pub index: usize,
+    /// `None` while crashed.
+    pub replica: Option<Replica>,
+    pub clock: Clock,
+    pub storage: Storage,
+    /// Bumped at every crash: events of an older incarnation are void.
+    pub incarnation: u64,
+    held: Vec<Held>,
+    next_persist_id: Option<u64>,
+    pub restarts: u64,
+    /// `Stats` of incarnations that crashed: (committed, applied) out of order.
+    pub dead_stats: (u64, u64),
+}
+
+// ---- parameters ------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct SimParams {
+    pub safety_ns: u64,
+    pub liveness_ns: u64,
+    pub net: NetParams,
+    /// Mean time between crashes (of any node); `None`: no crashes.
+    pub crash_mean_ns: Option<u64>,
+    /// Odds that a crash hits the current leader rather than a random node:
+    /// leader crashes are what make elections, merges and base adoption.
+    pub crash_leader_ppm: u64,
+    pub restart_min_ns: u64,
+    pub restart_max_ns: u64,
+    pub partition_mean_ns: Option<u64>,
+    pub partition_max_ns: u64,
+    pub fsync_min_ns: u64,
+    pub fsync_max_ns: u64,
+    pub slow_fsync_ppm: u64,
+    pub slow_fsync_max_ns: u64,
+    pub tick_min_ns: u64,
+    pub tick_max_ns: u64,
+    pub drift_max_ppm: i64,
+    pub workload: Option<WorkloadParams>,
+    pub lease_ns: u64,
+    pub clock_error_ppm: u64,
+    /// Log-wide invariants run on every node at least this often.
+    pub full_check_every: u64,
+    /// Replica tunables some seeds shrink, so that batching, flow control
+    /// and the `Overrides` floor are pushed to their edges (swarm testing:
+    /// one run stresses one corner instead of every run averaging them).
+    pub max_batch_records: usize,
+    pub max_inflight_per_follower: usize,
+    pub window: i64,
+    pub floor_lag: i64,
+}
+
+impl SimParams {
+    /// Faults and load drawn from the seed: some runs calm, some hostile.
+    pub fn random(rng: &mut Rng) -> Self {
+        let clock_error_ppm = 50_000;
+        let delay_max_ns = rng.range(MS, 20 * MS);
+        let safety_ns = rng.range(5 * SEC, 10 * SEC);
+        let mut pauses = Vec::new();
+        if rng.chance_ppm(500_000) {
+            let mut t = 0;
+            while t < safety_ns {
+                t += rng.around_ns(2 * SEC);
+                let end = t + rng.range(100 * MS, 1500 * MS);
+                pauses.push((t, end));
+                t = end;
+            }
+        }
+        SimParams {
+            safety_ns,
+            liveness_ns: 30 * SEC,
+            net: NetParams {
+                delay_min_ns: 100_000,
+                delay_max_ns,
+                long_delay_ppm: *rng.pick(&[0, 2_000, 10_000, 30_000]),
+                long_delay_max_ns: rng.range(50 * MS, 600 * MS),
+                drop_ppm: *rng.pick(&[0, 10_000, 50_000, 150_000]),
+                dup_ppm: *rng.pick(&[0, 10_000, 50_000]),
+            },
+            crash_mean_ns: *rng.pick(&[None, Some(3 * SEC), Some(SEC), Some(400 * MS)]),
+            crash_leader_ppm: *rng.pick(&[0, 300_000, 700_000]),
+            restart_min_ns: 10 * MS,
+            restart_max_ns: rng.range(100 * MS, 2 * SEC),
+            partition_mean_ns: *rng.pick(&[None, Some(2 * SEC), Some(700 * MS)]),
+            partition_max_ns: rng.range(200 * MS, 3 * SEC),
+            fsync_min_ns: 20_000,
+            fsync_max_ns: *rng.pick(&[200_000, 2 * MS, 8 * MS]),
+            slow_fsync_ppm: 10_000,
+            slow_fsync_max_ns: 50 * MS,
+            tick_min_ns: 10 * MS,
+            tick_max_ns: 50 * MS,
+            // e covers the ratio of two clocks: (1 + d) / (1 - d) <= 1 / (1 - e).
+            drift_max_ppm: (clock_error_ppm * 2 / 5) as i64,
+            workload: Some(WorkloadParams {
+                clients: rng.range(3, 6) as usize,
+                keys: rng.range(2, 3) as usize,
+                think_max_ns: rng.range(0, 20 * MS),
+                // Short timeouts make clients leave a stuck leader early and
+                // find the new one while others still talk to the old.
+                timeout_ns: *rng.pick(&[300 * MS, 800 * MS, 2 * SEC]),
+                wander_ppm: *rng.pick(&[0, 20_000, 100_000]),
+                pauses,
+            }),
+            lease_ns: *rng.pick(&[300 * MS, 500 * MS, SEC]),
+            clock_error_ppm,
+            full_check_every: 32,
+            max_batch_records: *rng.pick(&[1, 4, 256]),
+            max_inflight_per_follower: *rng.pick(&[1, 2, 8]),
+            window: *rng.pick(&[16, 64, 4096]),
+            // Below the lag of a member that was down, the member needs a
+            // snapshot to catch up, which is not implemented (issue #4); the
+            // smallest lags are for `TRAFT_SIM_OPTS=floor_lag=0` runs.
+            floor_lag: *rng.pick(&[32, 8192]),
+        }
+    }
+
+    /// No faults and no clients: for scripted scenarios.
+    pub fn calm() -> Self {
+        SimParams {
+            safety_ns: 0,
+            liveness_ns: 30 * SEC,
+            net: NetParams::calm(),
+            crash_mean_ns: None,
+            crash_leader_ppm: 0,
+            restart_min_ns: 10 * MS,
+            restart_max_ns: 100 * MS,
+            partition_mean_ns: None,
+            partition_max_ns: 0,
+            fsync_min_ns: 20_000,
+            fsync_max_ns: 500_000,
+            slow_fsync_ppm: 0,
+            slow_fsync_max_ns: 0,
+            tick_min_ns: 10 * MS,
+            tick_max_ns: 20 * MS,
+            drift_max_ppm: 0,
+            workload: None,
+            lease_ns: 500 * MS,
+            clock_error_ppm: 50_000,
+            full_check_every: 1,
+            max_batch_records: 256,
+            max_inflight_per_follower: 8,
+            window: 4096,
+            floor_lag: 8192,
+        }
+    }
+
+    /// Replaces drawn knobs after the draw, so the rest of the run stays
+    /// what the seed makes it: `"floor_lag=0,window=16"`. Keys: `batch`,
+    /// `inflight`, `window`, `floor_lag`, `lease_ms`, `drop_ppm`.
+    pub fn override_knobs(&mut self, spec: &str) -> Result<(), String> {
+        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (key, value) = item.split_once('=').ok_or_else(|| format!("`{item}` is not key=value"))?;
+            let v: i64 = value.trim().parse().map_err(|_| format!("`{item}`: the value is not an integer"))?;
+            let n = u64::try_from(v).map_err(|_| format!("`{item}`: the value is negative"))?;
+            match key.trim() {
+                "batch" => self.max_batch_records = n as usize,
+                "inflight" => self.max_inflight_per_follower = n as usize,
+                "window" => self.window = v,
+                "floor_lag" => self.floor_lag = v,
+                "lease_ms" => self.lease_ns = n * MS,
+                "drop_ppm" => self.net.drop_ppm = n,
+                other => {
+                    return Err(format!(
+                        "unknown knob `{other}`; known: batch, inflight, window, floor_lag, lease_ms, drop_ppm"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn options(&self, id: NodeId, jitter_seed: u64) -> Options {
+        let mut o = Options::new(id);
+        o.lease_ns = self.lease_ns;
+        o.clock_error_ppm = self.clock_error_ppm;
+        o.heartbeat_ns = self.lease_ns / 5;
+        o.retransmit_ns = self.lease_ns * 3 / 10;
+        o.election_jitter_ns = self.lease_ns / 2;
+        o.max_batch_records = self.max_batch_records;
+        o.max_inflight_per_follower = self.max_inflight_per_follower;
+        o.window = self.window;
+        o.floor_lag = self.floor_lag;
+        o.jitter_seed = jitter_seed;
+        o
+    }
+
+    pub fn describe(&self) -> String {
+        let opt_ms = |o: Option<u64>| o.map_or("off".to_string(), |v| format!("{}ms", v / MS));
+        let w = self.workload.as_ref();
+        format!(
+            "safety {}ms, lease {}ms, delay {:.1}-{:.1}ms (long {}ppm up to {}ms), drop {}ppm, dup {}ppm, crash \
+             every ~{} ({}ppm the leader, restart <= {}ms), partition every ~{} (<= {}ms), fsync <= {:.1}ms, drift \
+             <= {}ppm, {} clients on {} keys (timeout {}ms, {}ppm to a random node), {} quiet spells; replica: \
+             batch {}, inflight {}, window {}, floor lag {}",
+            self.safety_ns / MS,
+            self.lease_ns / MS,
+            self.net.delay_min_ns as f64 / MS as f64,
+            self.net.delay_max_ns as f64 / MS as f64,
+            self.net.long_delay_ppm,
+            self.net.long_delay_max_ns / MS,
+            self.net.drop_ppm,
+            self.net.dup_ppm,
+            opt_ms(self.crash_mean_ns),
+            self.crash_leader_ppm,
+            self.restart_max_ns / MS,
+            opt_ms(self.partition_mean_ns),
+            self.partition_max_ns / MS,
+            self.fsync_max_ns as f64 / MS as f64,
+            self.drift_max_ppm,
+            w.map_or(0, |w| w.clients),
+            w.map_or(0, |w| w.keys),
+            w.map_or(0, |w| w.timeout_ns / MS),
+            w.map_or(0, |w| w.wander_ppm),
+            w.map_or(0, |w| w.pauses.len()),
+            self.max_batch_records,
+            self.max_inflight_per_follower,
+            self.window,
+            self.floor_lag,
+        )
+    }
+}
+
+// ---- events ----------------------------------------------------------------
+
+#[derive(Debug)]
+enum Ev {
+    Tick { node: usize, incarnation: u64 },
+    Deliver(Envelope),
+    Fsync { node: usize, incarnation: u64, id: u64 },
+    CrashFault,
+    Restart { node: usize, incarnation: u64 },
+    PartitionFault,
+    PartitionHeal { epoch: u64 },
+    ClientArrive { node: NodeId, request: RequestId, req: Request },
+    ClientReply { request: RequestId, reply: Option<ClientReply> },
+    ClientWake { client: usize, token: u64 },
+}
+
+struct Scheduled {
+    at_ns: u64,
+    order: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at_ns, self.order) == (other.at_ns, other.order)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed: `BinaryHeap` is a max-heap and the earliest event goes first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at_ns, other.order).cmp(&(self.at_ns, self.order))
+    }
+}
+
+// ---- trace -----------------------------------------------------------------
+
+/// The last events, printed when a run fails; every event when verbose.
+pub struct Trace {
+    lines: VecDeque<String>,
+    cap: usize,
+    pub verbose: bool,
+}
+
+impl Trace {
+    fn new(cap: usize, verbose: bool) -> Self {
+        Trace { lines: VecDeque::with_capacity(cap), cap, verbose }
+    }
+
+    fn push(&mut self, step: u64, now_ns: u64, line: String) {
+        let line = format!("#{step:<7} {:>10.3}ms {line}", now_ns as f64 / MS as f64);
+        if self.verbose {
+            eprintln!("{line}");
+        }
+        if self.lines.len() == self.cap {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for l in &self.lines {
+            let _ = writeln!(s, "  {l}");
+        }
+        s
+    }
+}
+
+fn clip(s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &s[..cut])
+}
+
+fn bm(b: &Option<TailBitmap>) -> String {
+    clip(b.as_ref().map_or("-".to_string(), |b| b.to_string()), 80)
+}
+
+fn seqs_of(records: &[Record]) -> String {
+    let v: Vec<String> = records.iter().map(|r| r.short()).collect();
+    clip(v.join(" "), 200)
+}
+
+pub fn describe_msg(msg: &Message) -> String {
+    match msg {
+        Message::Vote(v) => format!(
+            "Vote cand={} committer={} acc={}",
+            short_opt(&v.candidate),
+            short_opt(&v.committer),
+            bm(&v.accepted)
+        ),
+        Message::VoteReply(v) => format!(
+            "VoteReply granted={} voted={} committer={} acc={} logs=[{}]",
+            v.granted,
+            short_opt(&v.voted_for),
+            short_opt(&v.committer),
+            bm(&v.accepted),
+            seqs_of(&v.logs)
+        ),
+        Message::Forward(f) => format!(
+            "Forward #{} committer={} base_len={} committed={} logs=[{}]",
+            f.forward_id,
+            short_opt(&f.committer),
+            f.base_len,
+            bm(&f.committed),
+            seqs_of(&f.logs)
+        ),
+        Message::ForwardReply(f) => format!(
+            "ForwardReply #{} ok={} voted={} committer={} acc={} committed={} missing={}",
+            f.forward_id,
+            f.ok,
+            short_opt(&f.voted_for),
+            short_opt(&f.committer),
+            bm(&f.accepted),
+            bm(&f.committed),
+            bm(&f.missing)
+        ),
+    }
+}
+
+// ---- wire sizes --------------------------------------------------------------
+
+/// The largest encodings seen on the wire, in bytes (section 4's costs).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WireStats {
+    pub overrides: usize,
+    pub depends: usize,
+    pub accepted: usize,
+    pub committed: usize,
+}
+
+impl WireStats {
+    fn observe(&mut self, msg: &Message) {
+        let len = |b: &Option<TailBitmap>| b.as_ref().map_or(0, |b| b.encoded_len());
+        let records = |w: &mut WireStats, rs: &[Record]| {
+            for r in rs {
+                w.overrides = w.overrides.max(len(&r.overrides));
+                w.depends = w.depends.max(len(&r.depends));
+            }
+        };
+        match msg {
+            Message::Vote(v) => self.accepted = self.accepted.max(len(&v.accepted)),
+            Message::VoteReply(v) => {
+                self.accepted = self.accepted.max(len(&v.accepted));
+                self.committed = self.committed.max(len(&v.committed));
+                records(self, &v.logs);
+            }
+            Message::Forward(f) => {
+                self.committed = self.committed.max(len(&f.committed));
+                records(self, &f.logs);
+            }
+            Message::ForwardReply(f) => {
+                self.accepted = self.accepted.max(len(&f.accepted));
+                self.committed = self.committed.max(len(&f.committed));
+            }
+        }
+    }
+
+    pub fn merge(&mut self, o: &WireStats) {
+        self.overrides = self.overrides.max(o.overrides);
+        self.depends = self.depends.max(o.depends);
+        self.accepted = self.accepted.max(o.accepted);
+        self.committed = self.committed.max(o.committed);
+    }
+}
+
+// ---- the simulator -----------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Safety,
+    Liveness,
+}
+
+/// What a finished run reports for the summary line.
+#[derive(Debug, Default, Clone)]
+pub struct RunReport {
+    pub steps: u64,
+    pub checks: u64,
+    pub records_committed: u64,
+    pub committed_out_of_order: u64,
+    pub applied_out_of_order: u64,
+    pub elections: u64,
+    pub crashes: u64,
+    pub lease_refusals: u64,
+    pub history_ops: usize,
+    pub sim_ns: u64,
+    pub wire: WireStats,
+}
+
+pub struct Sim {
+    pub seed: u64,
+    pub shape: Shape,
+    pub params: SimParams,
+    pub config: ClusterConfig,
+    pub now_ns: u64,
+    pub steps: u64,
+    queue: BinaryHeap<Scheduled>,
+    order: u64,
+    pub nodes: Vec<Node>,
+    pub net: Network,
+    pub workload: Workload,
+    pub checker: Checker,
+    fault_rng: Rng,
+    disk_rng: Rng,
+    pub trace: Trace,
+    pub wire: WireStats,
+    pub phase: Phase,
+    partition_epoch: u64,
+    /// Requests a scripted scenario made itself, and their replies.
+    scripted: BTreeSet<RequestId>,
+    pub scripted_replies: BTreeMap<RequestId, ClientReply>,
+    pub elections: u64,
+    pub crashes: u64,
+    pub lease_refusals: u64,
+    /// Arrival time of each linearizable read not yet answered.
+    lin_reads: BTreeMap<RequestId, u64>,
+}
+
+impl Sim {
+    /// A run whose faults and load all come from `seed`.
+    /// `overrides`: see [`SimParams::override_knobs`].
+    pub fn random(shape: Shape, seed: u64, verbose: bool, overrides: &str) -> Result<Sim, String> {
+        let mut rng = Rng::new(seed ^ 0x7472_6166_745f_7369);
+        let mut params = SimParams::random(&mut rng);
+        params.override_knobs(overrides)?;
+        Ok(Sim::new(shape, seed, params, rng, verbose))
+    }
+
+    pub fn new(shape: Shape, seed: u64, params: SimParams, mut rng: Rng, verbose: bool) -> Sim {
+        let config = shape.config();
+        let ids: Vec<NodeId> = config.voters();
+        let mut clock_rng = rng.fork(1);
+        let nodes = ids
+            .iter()
+            .enumerate()
+            .map(|(index, &id)| Node {
+                id,
+                index,
+                replica: None,
+                clock: Clock {
+                    offset_ns: clock_rng.range(SEC, 1000 * SEC),
+                    drift_ppm: clock_rng.range_i64(-params.drift_max_ppm, params.drift_max_ppm),
+                },
+                storage: Storage::default(),
+                incarnation: 0,
+                held: Vec::new(),
+                next_persist_id: None,
+                restarts: 0,
+                dead_stats: (0, 0),
+            })
+            .collect();
+        let net = Network::new(params.net.clone(), rng.fork(2));
+        let workload_params = params.workload.clone().unwrap_or(WorkloadParams {
+            clients: 0,
+            keys: 1,
+            think_max_ns: 0,
+            timeout_ns: 0,
+            wander_ppm: 0,
+            pauses: Vec::new(),
+        });
+        let workload = Workload::new(workload_params, ids.clone(), rng.fork(3));
+        let checker = Checker::new(config.clone(), ids.len(), params.full_check_every);
+        Sim {
+            seed,
+            shape,
+            config,
+            now_ns: 0,
+            steps: 0,
+            queue: BinaryHeap::new(),
+            order: 0,
+            nodes,
+            net,
+            workload,
+            checker,
+            fault_rng: rng.fork(4),
+            disk_rng: rng.fork(5),
+            trace: Trace::new(300, verbose),
+            wire: WireStats::default(),
+            phase: Phase::Safety,
+            partition_epoch: 0,
+            scripted: BTreeSet::new(),
+            scripted_replies: BTreeMap::new(),
+            elections: 0,
+            crashes: 0,
+            lease_refusals: 0,
+            lin_reads: BTreeMap::new(),
+            params,
+        }
+    }
+
+    fn schedule(&mut self, at_ns: u64, ev: Ev) {
+        self.order += 1;
+        self.queue.push(Scheduled { at_ns, order: self.order, ev });
+    }
+
+    fn note(&mut self, line: String) {
+        self.trace.push(self.steps, self.now_ns, line);
+    }
+
+    pub fn index_of(&self, id: NodeId) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    fn jitter_seed(&mut self, i: usize) -> u64 {
+        self.disk_rng.next_u64() ^ (self.nodes[i].id as u64)
+    }
+
+    /// Boots every node fresh and starts the fault processes and clients.
+    pub fn start(&mut self) {
+        for i in 0..self.nodes.len() {
+            let seed = self.jitter_seed(i);
+            let opts = self.params.options(self.nodes[i].id, seed);
+            let local = self.nodes[i].clock.local(self.now_ns);
+            self.nodes[i].replica = Some(Replica::new(opts, self.config.clone(), None, local));
+            self.schedule_tick(i);
+        }
+        if let Some(mean) = self.params.crash_mean_ns {
+            let at = self.now_ns + self.fault_rng.around_ns(mean);
+            self.schedule(at, Ev::CrashFault);
+        }
+        if let Some(mean) = self.params.partition_mean_ns {
+            let at = self.now_ns + self.fault_rng.around_ns(mean);
+            self.schedule(at, Ev::PartitionFault);
+        }
+        for e in self.workload.start(self.now_ns) {
+            self.apply_effects(e);
+        }
+        let desc = self.params.describe();
+        self.note(format!("start: {} {}; {desc}", self.shape.name(), self.config));
+    }
+
+    fn schedule_tick(&mut self, i: usize) {
+        let local_delta = self.disk_rng.range(self.params.tick_min_ns, self.params.tick_max_ns);
+        let at = self.now_ns + self.nodes[i].clock.true_span(local_delta).max(1);
+        let incarnation = self.nodes[i].incarnation;
+        self.schedule(at, Ev::Tick { node: i, incarnation });
+    }
+
+    // ---- running ---------------------------------------------------------
+
+    /// The whole seeded run: safety phase, heal, liveness phase.
+    pub fn run(&mut self) -> Result<RunReport, Failure> {
+        self.start();
+        let safety_end = self.params.safety_ns;
+        self.run_until(safety_end)?;
+        self.heal()?;
+        let deadline = self.now_ns + self.params.liveness_ns;
+        let mut why = String::new();
+        // Checking convergence costs a few bitmap compares; every 16 steps
+        // is plenty to stop soon after it happens.
+        loop {
+            if self.steps.is_multiple_of(16) {
+                match self.converged() {
+                    Ok(()) => break,
+                    Err(w) => why = w,
+                }
+            }
+            if !self.step_before(deadline)? {
+                return Err(self.stamp(Failure::new(
+                    "liveness",
+                    format!(
+                        "the cluster did not converge within {}ms after faults healed: {why}",
+                        self.params.liveness_ns / MS
+                    ),
+                )));
+            }
+        }
+        self.note("converged".to_string());
+        self.checker.full_scan(&self.nodes).map_err(|f| self.stamp(f))?;
+        Ok(self.report())
+    }
+
+    pub fn report(&self) -> RunReport {
+        let (mut c, mut a) = (0, 0);
+        for n in &self.nodes {
+            c += n.dead_stats.0;
+            a += n.dead_stats.1;
+            if let Some(r) = &n.replica {
+                c += r.stats().committed_out_of_order;
+                a += r.stats().applied_out_of_order;
+            }
+        }
+        RunReport {
+            steps: self.steps,
+            checks: self.checker.checks,
+            records_committed: self.checker.records_committed() as u64,
+            committed_out_of_order: c,
+            applied_out_of_order: a,
+            elections: self.elections,
+            crashes: self.crashes,
+            lease_refusals: self.lease_refusals,
+            history_ops: self.workload.history.len(),
+            sim_ns: self.now_ns,
+            wire: self.wire,
+        }
+    }
+
+    fn stamp(&self, mut f: Failure) -> Failure {
+        f.step = self.steps;
+        f.at_ns = self.now_ns;
+        f
+    }
+
+    /// Runs every event up to `until_ns` (true time).
+    pub fn run_until(&mut self, until_ns: u64) -> Check {
+        while self.step_before(until_ns)? {}
+        self.now_ns = self.now_ns.max(until_ns);
+        Ok(())
+    }
+
+    /// Runs until `cond` holds, checked after every step; false when the
+    /// deadline passed first.
+    pub fn run_until_cond(&mut self, deadline_ns: u64, mut cond: impl FnMut(&Sim) -> bool) -> Result<bool, Failure> {
+        loop {
+            if cond(self) {
+                return Ok(true);
+            }
+            if !self.step_before(deadline_ns)? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Processes the next event if it is due by `deadline_ns`.
+    fn step_before(&mut self, deadline_ns: u64) -> Result<bool, Failure> {
+        match self.queue.peek() {
+            Some(s) if s.at_ns <= deadline_ns => {}
+            _ => return Ok(false),
+        }
+        let s = self.queue.pop().expect("peeked");
+        debug_assert!(s.at_ns >= self.now_ns, "time runs forward");
+        self.now_ns = s.at_ns;
+        self.checker.now_ns = s.at_ns;
+        self.steps += 1;
+        self.dispatch(s.ev).map_err(|f| self.stamp(f))?;
+        self.checker.single_lease(&self.nodes, self.now_ns).map_err(|f| self.stamp(f))?;
+        Ok(true)
+    }
+
+    fn dispatch(&mut self, ev: Ev) -> Check {
+        match ev {
+            Ev::Tick { node, incarnation } => {
+                if self.nodes[node].incarnation != incarnation || self.nodes[node].replica.is_none() {
+                    return Ok(());
+                }
+                let local = self.nodes[node].clock.local(self.now_ns);
+                self.nodes[node].replica.as_mut().expect("up").tick(local);
+                self.schedule_tick(node);
+                self.after_input(node, false)
+            }
+            Ev::Deliver(env) => self.deliver(env),
+            Ev::Fsync { node, incarnation, id } => self.complete_fsync(node, incarnation, id),
+            Ev::CrashFault => {
+                if self.phase != Phase::Safety {
+                    return Ok(());
+                }
+                let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].replica.is_some()).collect();
+                let leader = self.leader().and_then(|id| self.index_of(id));
+                let target = match leader {
+                    Some(l) if self.fault_rng.chance_ppm(self.params.crash_leader_ppm) => Some(l),
+                    _ if up.is_empty() => None,
+                    _ => Some(*self.fault_rng.pick(&up)),
+                };
+                if let Some(i) = target {
+                    self.crash(i);
+                    let at = self.now_ns + self.fault_rng.range(self.params.restart_min_ns, self.params.restart_max_ns);
+                    let incarnation = self.nodes[i].incarnation;
+                    self.schedule(at, Ev::Restart { node: i, incarnation });
+                }
+                let mean = self.params.crash_mean_ns.expect("crash faults are on");
+                let at = self.now_ns + self.fault_rng.around_ns(mean).max(MS);
+                self.schedule(at, Ev::CrashFault);
+                Ok(())
+            }
+            Ev::Restart { node, incarnation } => {
+                if self.nodes[node].incarnation != incarnation || self.nodes[node].replica.is_some() {
+                    return Ok(());
+                }
+                self.restart(node)
+            }
+            Ev::PartitionFault => {
+                if self.phase != Phase::Safety {
+                    return Ok(());
+                }
+                self.start_partition();
+                Ok(())
+            }
+            Ev::PartitionHeal { epoch } => {
+                if epoch == self.partition_epoch && self.phase == Phase::Safety {
+                    self.net.heal();
+                    self.note("partition healed".to_string());
+                    if let Some(mean) = self.params.partition_mean_ns {
+                        let at = self.now_ns + self.fault_rng.around_ns(mean).max(MS);
+                        self.schedule(at, Ev::PartitionFault);
+                    }
+                }
+                Ok(())
+            }
+            Ev::ClientArrive { node, request, req } => self.client_arrive(node, request, req),
+            Ev::ClientReply { request, reply } => {
+                if self.scripted.contains(&request) {
+                    if let Some(r) = reply {
+                        self.note(format!("scripted request {request} answered: {r:?}"));
+                        self.scripted_replies.insert(request, r);
+                    }
+                    return Ok(());
+                }
+                let effects = self
+                    .workload
+                    .on_reply(request, reply, self.now_ns)
+                    .map_err(|e| Failure::new("client contract", e))?;
+                self.apply_effects(effects);
+                Ok(())
+            }
+            Ev::ClientWake { client, token } => {
+                let effects = self.workload.wake(client, token, self.now_ns);
+                self.apply_effects(effects);
+                Ok(())
+            }
+        }
+    }
+
+    fn apply_effects(&mut self, e: Effects) {
+        if let Some(out) = e.send {
+            let at = self.now_ns + self.net.delay_ns().max(1);
+            self.schedule(at, Ev::ClientArrive { node: out.node, request: out.request, req: out.req });
+        }
+        if let Some((client, at, token)) = e.wake {
+            self.schedule(at, Ev::ClientWake { client, token });
+        }
+    }
+
+    fn deliver(&mut self, env: Envelope) -> Check {
+        let Some(i) = self.index_of(env.to) else {
+            return Err(Failure::new("replica contract", format!("message to unknown node {}", env.to)));
+        };
+        if self.nodes[i].replica.is_none() {
+            return Ok(());
+        }
+        if self.net.is_cut(env.from, env.to) {
+            self.net.note_cut();
+            return Ok(());
+        }
+        let flight_ms = (self.now_ns - env.sent_at_ns) as f64 / MS as f64;
+        self.note(format!("{}->{} ({flight_ms:.1}ms) {}", env.from, env.to, describe_msg(&env.msg)));
+        let local = self.nodes[i].clock.local(self.now_ns);
+        self.nodes[i].replica.as_mut().expect("up").step(local, env.from, env.msg);
+        self.after_input(i, false)
+    }
+
+    fn client_arrive(&mut self, node: NodeId, request: RequestId, req: Request) -> Check {
+        let i = self.index_of(node).expect("clients only know members");
+        if self.nodes[i].replica.is_none() {
+            // Connection refused: the request never reached a replica.
+            let at = self.now_ns + self.net.delay_ns().max(1);
+            self.schedule(at, Ev::ClientReply { request, reply: None });
+            return Ok(());
+        }
+        let local = self.nodes[i].clock.local(self.now_ns);
+        let r = self.nodes[i].replica.as_mut().expect("up");
+        match req {
+            Request::Propose(cmd) => {
+                self.trace.push(self.steps, self.now_ns, format!("client req {request} -> {node}: propose {cmd}"));
+                r.propose(local, request, cmd);
+            }
+            Request::Read { key, consistency } => {
+                if consistency == ReadConsistency::Linearizable {
+                    self.lin_reads.insert(request, self.now_ns);
+                }
+                self.trace.push(
+                    self.steps,
+                    self.now_ns,
+                    format!("client req {request} -> {node}: read {key} {consistency:?}"),
+                );
+                r.read(local, request, &key, consistency);
+            }
+        }
+        self.after_input(i, false)
+    }
+
+    /// Carries out what node `i` asked for, then checks the invariants.
+    fn after_input(&mut self, i: usize, force_full: bool) -> Check {
+        let dirty = self.drain(i)?;
+        self.checker.after_step(&self.nodes, i, &dirty, force_full)
+    }
+
+    fn drain(&mut self, i: usize) -> Result<Vec<Seq>, Failure> {
+        let Some(r) = self.nodes[i].replica.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let actions = r.take_actions();
+        let mut dirty = Vec::new();
+        for a in actions {
+            match a {
+                Action::Persist { id, write } => {
+                    let node = &mut self.nodes[i];
+                    match node.next_persist_id {
+                        Some(expect) if id != expect => {
+                            return Err(Failure::new(
+                                "replica contract",
+                                format!("node {} issued persist {id}, expected {expect}", node.id),
+                            ));
+                        }
+                        Some(_) => {}
+                        // Ids are per incarnation; whatever the first one is,
+                        // nothing before it is outstanding.
+                        None => node.storage.durable_id = id.saturating_sub(1),
+                    }
+                    node.next_persist_id = Some(id + 1);
+                    self.check_write(i, &write)?;
+                    dirty.extend(write.put.iter().map(|r| r.seq));
+                    dirty.extend(write.delete.iter().copied());
+                    let mut delay = self.disk_rng.range(self.params.fsync_min_ns, self.params.fsync_max_ns);
+                    if self.disk_rng.chance_ppm(self.params.slow_fsync_ppm) {
+                        delay = self.disk_rng.range(delay, self.params.slow_fsync_max_ns.max(delay));
+                    }
+                    let node = &mut self.nodes[i];
+                    let done_at = node.storage.busy_until_ns.max(self.now_ns) + delay;
+                    node.storage.busy_until_ns = done_at;
+                    node.storage.pending.push_back(PendingWrite { id, write, claims: Vec::new() });
+                    let incarnation = node.incarnation;
+                    self.schedule(done_at, Ev::Fsync { node: i, incarnation, id });
+                }
+                Action::Send { to, msg, after_persist } => {
+                    if after_persist <= self.nodes[i].storage.durable_id {
+                        self.send(i, to, msg);
+                    } else {
+                        self.nodes[i].held.push(Held::Send { to, msg, after: after_persist });
+                    }
+                }
+                Action::Reply { request, reply, after_persist } => {
+                    if let Some(arrival) = self.lin_reads.remove(&request)
+                        && matches!(reply, ClientReply::Read { .. })
+                    {
+                        let node = &self.nodes[i];
+                        let r = node.replica.as_ref().expect("a replica that acts is up");
+                        self.checker.read_served_by_current_leader(node, r, request, arrival)?;
+                    }
+                    if after_persist <= self.nodes[i].storage.durable_id {
+                        self.reply(i, request, reply);
+                    } else {
+                        self.nodes[i].held.push(Held::Reply { request, reply, after: after_persist });
+                    }
+                }
+                Action::Event(e) => {
+                    if matches!(e, Event::VoteWin { .. }) {
+                        self.elections += 1;
+                    }
+                    if !matches!(e, Event::Committed { .. } | Event::Applied { .. }) || self.trace.verbose {
+                        let id = self.nodes[i].id;
+                        self.note(format!("node {id} event {e:?}"));
+                    }
+                }
+            }
+        }
+        // What the node claims now is made durable by its newest pending
+        // write (or is durable already): remember it with that write.
+        let node = &mut self.nodes[i];
+        if let (Some(r), Some(last)) = (node.replica.as_ref(), node.storage.pending.back_mut()) {
+            let committer = r.committer();
+            match last.claims.last_mut() {
+                Some(c) if c.committer == committer => c.accepted.union(r.accepted()),
+                _ => last.claims.push(Claim { committer, accepted: r.accepted().clone() }),
+            }
+        }
+        Ok(dirty)
+    }
+
+    /// A write lists its deletes and puts as sets, so it cannot say which
+    /// came last for a seq in both; storage deletes first. That is right only
+    /// if the step ended holding the put record.
+    fn check_write(&self, i: usize, write: &DurableWrite) -> Check {
+        let node = &self.nodes[i];
+        let Some(r) = node.replica.as_ref() else {
+            return Ok(());
+        };
+        for rec in write.put.iter().filter(|rec| write.delete.contains(&rec.seq)) {
+            if r.log().get(&rec.seq) != Some(rec) {
+                return Err(Failure::new(
+                    "replica contract",
+                    format!(
+                        "node {} writes both put {} and delete of seq {} but its log holds {:?} there: storage \
+                         (delete, then put) would keep a record the replica dropped",
+                        node.id,
+                        rec.short(),
+                        rec.seq,
+                        r.log().get(&rec.seq).map(|x| x.short())
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, i: usize, to: NodeId, msg: Message) {
+        self.wire.observe(&msg);
+        if let Message::VoteReply(v) = &msg
+            && v.refusal == VoteRefusal::Lease as i32
+        {
+            // Each is a vote that, granted, could break the lease: a
+            // measure of how hard a run pushes on rule 2.
+            self.lease_refusals += 1;
+        }
+        let env = Envelope { from: self.nodes[i].id, to, msg, sent_at_ns: self.now_ns };
+        let delays = self.net.route(&env);
+        if delays.is_empty() && self.trace.verbose {
+            self.note(format!("dropped {}->{} {}", env.from, env.to, describe_msg(&env.msg)));
+        }
+        for d in delays {
+            let at = self.now_ns + d.max(1);
+            self.schedule(at, Ev::Deliver(env.clone()));
+        }
+    }
+
+    fn reply(&mut self, i: usize, request: RequestId, reply: ClientReply) {
+        let id = self.nodes[i].id;
+        self.note(format!("node {id} replies to request {request}: {}", clip(format!("{reply:?}"), 160)));
+        let at = self.now_ns + self.net.delay_ns().max(1);
+        self.schedule(at, Ev::ClientReply { request, reply: Some(reply) });
+    }
+
+    fn complete_fsync(&mut self, i: usize, incarnation: u64, id: u64) -> Check {
+        if self.nodes[i].incarnation != incarnation {
+            return Ok(());
+        }
+        let node = &mut self.nodes[i];
+        let w = match node.storage.pending.pop_front() {
+            Some(w) if w.id == id => w,
+            other => {
+                return Err(Failure::new(
+                    "simulator",
+                    format!("node {}: sync of persist {id} found {:?} first in line", node.id, other.map(|w| w.id)),
+                ));
+            }
+        };
+        let before = node.storage.hard.clone();
+        node.storage.apply(&w.write);
+        node.storage.durable_id = id;
+        let line = format!(
+            "node {} synced persist {id}: hard={} put=[{}] delete={:?}",
+            node.id,
+            w.write.hard_state.as_ref().map_or("-".to_string(), |h| format!(
+                "voted {} committer {} base_len {} committed {}",
+                short_opt(&h.voted_for),
+                short_opt(&h.committer),
+                h.base_len,
+                clip(h.committed.to_string(), 60)
+            )),
+            seqs_of(&w.write.put),
+            w.write.delete
+        );
+        self.note(line);
+        self.checker.on_durable(&self.nodes, i, &before, &w.claims)?;
+
+        let node = &mut self.nodes[i];
+        let local = node.clock.local(self.now_ns);
+        // Release in the order they were emitted.
+        let (ready, waiting): (Vec<Held>, Vec<Held>) = node.held.drain(..).partition(|h| h.after() <= id);
+        node.held = waiting;
+        node.replica.as_mut().expect("an incarnation with pending writes is up").persisted(local, id);
+        for h in ready {
+            match h {
+                Held::Send { to, msg, .. } => self.send(i, to, msg),
+                Held::Reply { request, reply, .. } => self.reply(i, request, reply),
+            }
+        }
+        self.after_input(i, false)
+    }
+
+    // ---- faults ------------------------------------------------------------
+
+    pub fn crash(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let Some(r) = node.replica.take() else {
+            return;
+        };
+        node.dead_stats.0 += r.stats().committed_out_of_order;
+        node.dead_stats.1 += r.stats().applied_out_of_order;
+        let lost = node.storage.pending.len();
+        node.storage.pending.clear();
+        node.storage.busy_until_ns = 0;
+        node.held.clear();
+        node.incarnation += 1;
+        node.next_persist_id = None;
+        node.storage.durable_id = 0;
+        self.crashes += 1;
+        let id = node.id;
+        self.note(format!("CRASH node {id} ({lost} unsynced writes lost)"));
+        self.checker.on_crash(i);
+        for e in self.workload.on_crash(id, self.now_ns) {
+            self.apply_effects(e);
+        }
+    }
+
+    pub fn restart(&mut self, i: usize) -> Check {
+        let seed = self.jitter_seed(i);
+        let node = &mut self.nodes[i];
+        let opts = self.params.options(node.id, seed);
+        let local = node.clock.local(self.now_ns);
+        let state = node.storage.durable_state();
+        node.restarts += 1;
+        let desc = format!(
+            "RESTART node {} from disk: voted={} committer={} base_len={} committed={} records={}",
+            node.id,
+            short_opt(&state.hard_state.voted_for),
+            short_opt(&state.hard_state.committer),
+            state.hard_state.base_len,
+            clip(state.hard_state.committed.to_string(), 80),
+            state.records.len()
+        );
+        node.replica = Some(Replica::new(opts, self.config.clone(), Some(state), local));
+        self.note(desc);
+        self.schedule_tick(i);
+        self.after_input(i, true)
+    }
+
+    /// One of three shapes of network failure: a random split, the leader
+    /// cut off from everyone, or random links cut (a partial partition:
+    /// nodes that cannot hear the leader while the others still do are what
+    /// tests the lease).
+    fn start_partition(&mut self) {
+        let ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
+        self.net.heal();
+        let roll = self.fault_rng.below(100);
+        let leader = self.leader();
+        let desc = if roll < 40 || (roll < 65 && leader.is_none()) {
+            let size = self.fault_rng.range(1, ids.len() as u64 - 1) as usize;
+            let mut pool = ids.clone();
+            let mut side = BTreeSet::new();
+            for _ in 0..size {
+                let k = self.fault_rng.below(pool.len() as u64) as usize;
+                side.insert(pool.swap_remove(k));
+            }
+            let one_way = self.fault_rng.chance_ppm(200_000);
+            self.net.partition(&ids, &side, one_way);
+            format!("{side:?} cut off{}", if one_way { " (outbound only)" } else { "" })
+        } else if roll < 55 {
+            let side: BTreeSet<NodeId> = leader.into_iter().collect();
+            self.net.partition(&ids, &side, false);
+            format!("leader {side:?} cut off")
+        } else if let (true, Some(l)) = (roll < 80, leader) {
+            // Some followers lose the leader while the rest still hear it:
+            // they campaign against a leader whose lease is valid.
+            let mut links = Vec::new();
+            for &x in ids.iter().filter(|&&x| x != l) {
+                if self.fault_rng.chance_ppm(400_000) {
+                    links.extend([(l, x), (x, l)]);
+                }
+            }
+            self.net.cut_links(&links);
+            format!("leader {l} cut from some followers: {}", self.net.describe_cuts())
+        } else {
+            let mut links = Vec::new();
+            for &a in &ids {
+                for &b in &ids {
+                    if a != b && self.fault_rng.chance_ppm(250_000) {
+                        links.push((a, b));
+                    }
+                }
+            }
+            self.net.cut_links(&links);
+            format!("links cut: {}", self.net.describe_cuts())
+        };
+        self.partition_epoch += 1;
+        let epoch = self.partition_epoch;
+        let at = self.now_ns + self.fault_rng.range(100 * MS, self.params.partition_max_ns.max(100 * MS));
+        self.schedule(at, Ev::PartitionHeal { epoch });
+        self.note(format!("PARTITION {desc}"));
+    }
+
+    /// End of the safety phase: every fault stops.
+    pub fn heal(&mut self) -> Check {
+        self.phase = Phase::Liveness;
+        self.partition_epoch += 1;
+        self.net.heal();
+        let mut calm = NetParams::calm();
+        calm.delay_max_ns = self.params.net.delay_max_ns;
+        self.net.params = calm;
+        self.net.drop_filter = None;
+        self.workload.stop();
+        self.note("HEAL: partitions removed, no more loss, crashes or new client ops".to_string());
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].replica.is_none() {
+                self.restart(i).map_err(|f| self.stamp(f))?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- convergence ---------------------------------------------------------
+
+    /// `Ok` when the cluster has converged; otherwise why not.
+    pub fn converged(&self) -> Result<(), String> {
+        let outstanding = self.workload.outstanding();
+        if outstanding > 0 {
+            return Err(format!("{outstanding} client requests still outstanding"));
+        }
+        let leaders: Vec<&Node> =
+            self.nodes.iter().filter(|n| n.replica.as_ref().is_some_and(|r| r.leader_ballot().is_some())).collect();
+        let [leader] = leaders.as_slice() else {
+            let ids: Vec<NodeId> = leaders.iter().map(|n| n.id).collect();
+            return Err(format!("{} nodes lead with a fixed base: {ids:?}", ids.len()));
+        };
+        let lr = leader.replica.as_ref().expect("leader is up");
+        let l = lr.leader_ballot().expect("leader");
+        let same = |a: &TailBitmap, b: &TailBitmap| a.is_superset(b) && b.is_superset(a);
+        if !same(lr.committed(), lr.accepted()) {
+            return Err(format!(
+                "leader {l} on node {} has accepted records it has not committed: {}",
+                leader.id,
+                clip((lr.accepted() - lr.committed()).to_string(), 120)
+            ));
+        }
+        for n in &self.nodes {
+            let Some(r) = n.replica.as_ref() else {
+                return Err(format!("node {} is down", n.id));
+            };
+            if r.committer() != Some(l) {
+                return Err(format!("node {} has committer {}, not {l}", n.id, short_opt(&r.committer())));
+            }
+            if !same(r.committed(), lr.committed()) {
+                return Err(format!(
+                    "node {} Committed {} differs from the leader's {}",
+                    n.id,
+                    clip(r.committed().to_string(), 80),
+                    clip(lr.committed().to_string(), 80)
+                ));
+            }
+            if !same(r.applied(), r.committed()) {
+                return Err(format!(
+                    "node {} has committed but not applied {}",
+                    n.id,
+                    clip((r.committed() - r.applied()).to_string(), 120)
+                ));
+            }
+            if r.kv() != lr.kv() {
+                return Err(format!("node {} state {:?} differs from the leader's {:?}", n.id, r.kv(), lr.kv()));
+            }
+        }
+        Ok(())
+    }
+
+    // ---- scripted scenarios ------------------------------------------------------
+
+    /// Sends a proposal to node `id` as a client would; the reply lands in
+    /// `scripted_replies`.
+    pub fn propose(&mut self, id: NodeId, cmd: traftctl::pb::Cmd) -> RequestId {
+        let request = self.workload.new_request_id();
+        self.scripted.insert(request);
+        let at = self.now_ns + self.net.delay_ns().max(1);
+        self.schedule(at, Ev::ClientArrive { node: id, request, req: Request::Propose(cmd) });
+        request
+    }
+
+    /// The node leading with a fixed base, if exactly one does.
+    pub fn leader(&self) -> Option<NodeId> {
+        let leaders: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|n| n.replica.as_ref().is_some_and(|r| r.leader_ballot().is_some()))
+            .map(|n| n.id)
+            .collect();
+        match leaders.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+
+    pub fn replica(&self, id: NodeId) -> Option<&Replica> {
+        self.index_of(id).and_then(|i| self.nodes[i].replica.as_ref())
+    }
+
+    // ---- failure report --------------------------------------------------------
+
+    /// Every node's state, for a failure report.
+    pub fn describe_nodes(&self) -> String {
+        let mut s = String::new();
+        for n in &self.nodes {
+            let _ = write!(
+                s,
+                "  node {} (incarnation {}, clock offset {}ms drift {}ppm, local now {}): ",
+                n.id,
+                n.incarnation,
+                n.clock.offset_ns / MS,
+                n.clock.drift_ppm,
+                n.clock.local(self.now_ns)
+            );
+            let h = &n.storage.hard;
+            let disk = format!(
+                "disk: voted={} committer={} base_len={} committed={} records={} pending writes={}",
+                short_opt(&h.voted_for),
+                short_opt(&h.committer),
+                h.base_len,
+                clip(h.committed.to_string(), 60),
+                n.storage.records.len(),
+                n.storage.pending.len()
+            );
+            let Some(r) = &n.replica else {
+                let _ = writeln!(s, "DOWN; {disk}");
+                continue;
+            };
+            let _ = writeln!(
+                s,
+                "{:?} leader_ballot={} base_len={:?} lease_end={:?} voted={} committer={} known_leader={}",
+                r.role(),
+                short_opt(&r.leader_ballot()),
+                r.base_len(),
+                r.lease_end(),
+                short_opt(&r.voted_for()),
+                short_opt(&r.committer()),
+                short_opt(&r.known_leader()),
+            );
+            let _ = writeln!(
+                s,
+                "      accepted={} committed={} applied={}",
+                clip(r.accepted().to_string(), 100),
+                clip(r.committed().to_string(), 100),
+                clip(r.applied().to_string(), 100)
+            );
+            let _ = writeln!(s, "      kv={:?}", r.kv());
+            let _ = writeln!(s, "      {disk}");
+            let log: Vec<String> = r.log().values().map(|rec| rec.short()).collect();
+            let shown = log.len().saturating_sub(40);
+            let _ = writeln!(
+                s,
+                "      log ({} records{}): {}",
+                log.len(),
+                if shown > 0 { ", last 40 shown" } else { "" },
+                log[shown..].join(" ")
+            );
+        }
+        let _ = writeln!(s, "  network cuts: {}", self.net.describe_cuts());
+        s
+    }
+}

@@ -1,0 +1,835 @@
+//! The protocol invariants (PROTOCOL.md section 5), checked after every step.
+//!
+//! One function per invariant, each named after what it guards. The checker
+//! keeps its own view of the run, computed without trusting the replica:
+//!
+//! * **Global commit** is derived from storage, not from any replica's
+//!   `Committed`: seq `s` is committed under ballot `L` once the nodes that
+//!   *durably* held `s` (as a record or through a held record's `Overrides`)
+//!   with durable `Committer == L`, while claiming it in `Accepted`, contain a
+//!   quorum. Durable, because an acceptance lost in a crash was never an
+//!   acceptance; claimed, because a voter only hands a candidate what its
+//!   `Accepted` says it has. This is the Paxos "chosen" and over-approximates
+//!   nothing a correct leader could count.
+//! * **Ballot logs**: every record held by a replica whose committer is `L` is
+//!   `L`'s record at that seq (rule 4), so the first copy seen fills `L`'s log
+//!   and every other copy must match it.
+//!
+//! Per-node checks look at the node a step touched. The log-wide ones
+//! (single commit, log-committer consistency, backed `Accepted`) look at the
+//! seqs the step changed, and at the whole log on a restart, a change of
+//! committer, and every `full_every` steps of the node, so a change the
+//! incremental view missed is still caught, a few steps late.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use traftctl::kv::KvState;
+use traftctl::leader_id::short_opt;
+use traftctl::pb::{ClusterConfig, Cmd, LeaderId, Record, TailBitmap};
+use traftctl::replica::{HardState, NodeId, Replica, Role, Seq};
+
+use crate::cluster::Node;
+
+/// A broken invariant, as found; the simulator adds seed, step and time.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub invariant: &'static str,
+    pub detail: String,
+    /// Filled in by the simulator.
+    pub step: u64,
+    pub at_ns: u64,
+}
+
+impl Failure {
+    pub fn new(invariant: &'static str, detail: impl Into<String>) -> Self {
+        Failure { invariant, detail: detail.into(), step: 0, at_ns: 0 }
+    }
+}
+
+pub type Check = Result<(), Failure>;
+
+/// What makes a record the record at its seq: who proposed it and what it
+/// does. An author proposes at most one record per seq, so this is the
+/// record's identity; comparing the command too catches a replica that
+/// mangled a record it kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    pub author: Option<LeaderId>,
+    pub cmd: Option<Cmd>,
+}
+
+impl Ident {
+    pub fn of(r: &Record) -> Self {
+        Ident { author: r.author, cmd: r.cmd.clone() }
+    }
+
+    /// `*self == Ident::of(r)` without the allocation: this runs for every
+    /// held record on every full scan.
+    pub fn matches(&self, r: &Record) -> bool {
+        self.author == r.author && self.cmd.as_ref() == r.cmd.as_ref()
+    }
+}
+
+impl fmt::Display for Ident {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cmd {
+            Some(c) => write!(f, "<{}>{c}", short_opt(&self.author)),
+            None => write!(f, "<{}><empty>", short_opt(&self.author)),
+        }
+    }
+}
+
+/// Pending and recent in-memory claims of one node, attached to a durable
+/// write: what the node said it accepted, under which committer, at a step
+/// whose state that write (or an earlier one) makes durable.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub committer: Option<LeaderId>,
+    pub accepted: TailBitmap,
+}
+
+#[derive(Debug, Clone)]
+struct GlobalCommit {
+    /// The least ballot under which the seq was found committed by the
+    /// independent count; `None` until that count sees it (a replica's own
+    /// `Committed` can run ahead of the count by one step).
+    ballot: Option<LeaderId>,
+    ident: Option<Ident>,
+    /// Where `ident` came from, for the report.
+    source: String,
+}
+
+/// What the checker remembers of one node between its steps.
+#[derive(Debug, Clone, Default)]
+struct Shadow {
+    incarnation: u64,
+    voted_for: Option<LeaderId>,
+    committer: Option<LeaderId>,
+    accepted: TailBitmap,
+    committed: TailBitmap,
+    applied: Option<TailBitmap>,
+    steps_since_full: u64,
+    /// The ballot whose base was last checked against the global commits.
+    leader_checked: Option<LeaderId>,
+}
+
+pub struct Checker {
+    config: ClusterConfig,
+    full_every: u64,
+    pub checks: u64,
+    shadows: Vec<Shadow>,
+    /// Per ballot, per node: the seqs durably accepted under that ballot.
+    acceptors: BTreeMap<LeaderId, BTreeMap<NodeId, TailBitmap>>,
+    committed_under: BTreeMap<LeaderId, TailBitmap>,
+    /// Union of `committed_under`: every seq committed under some ballot.
+    pub global_committed: TailBitmap,
+    global: BTreeMap<Seq, GlobalCommit>,
+    ballot_logs: BTreeMap<LeaderId, BTreeMap<Seq, Ident>>,
+    base_lens: BTreeMap<LeaderId, Seq>,
+    /// Which node, in which incarnation, led each ballot, and from when
+    /// (true time its base was first seen fixed).
+    leaders: BTreeMap<LeaderId, (NodeId, u64, u64)>,
+    /// True time of the current step, set by the simulator.
+    pub now_ns: u64,
+    /// Applied set (canonical encoding) -> the state first seen with it.
+    applied_states: BTreeMap<(i64, Vec<u64>), (NodeId, KvState)>,
+}
+
+fn canonical(b: &TailBitmap) -> TailBitmap {
+    let mut c = b.clone();
+    c.compact();
+    c.reclamed = 0;
+    c
+}
+
+fn short_bm(b: &TailBitmap) -> String {
+    let s = b.to_string();
+    if s.len() > 160 { format!("{}...", &s[..160]) } else { s }
+}
+
+/// Whether some held record after `seq` overrides it.
+fn overridden_in(log: &BTreeMap<Seq, Record>, seq: Seq) -> bool {
+    log.range(seq + 1..).any(|(_, r)| r.overrides_bm().contains(seq))
+}
+
+impl Checker {
+    pub fn new(config: ClusterConfig, nodes: usize, full_every: u64) -> Self {
+        Checker {
+            config,
+            full_every: full_every.max(1),
+            checks: 0,
+            shadows: vec![Shadow::default(); nodes],
+            acceptors: BTreeMap::new(),
+            committed_under: BTreeMap::new(),
+            global_committed: TailBitmap::empty(),
+            global: BTreeMap::new(),
+            ballot_logs: BTreeMap::new(),
+            base_lens: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            now_ns: 0,
+            applied_states: BTreeMap::new(),
+        }
+    }
+
+    /// Seqs some replica or the independent count saw committed.
+    pub fn records_committed(&self) -> usize {
+        self.global.len()
+    }
+
+    // ---- events from the simulator -------------------------------------
+
+    /// A durable write of node `i` completed (storage already updated).
+    pub fn on_durable(&mut self, nodes: &[Node], i: usize, before: &HardState, claims: &[Claim]) -> Check {
+        let node = &nodes[i];
+        self.durable_ballots_monotonic(node, before)?;
+        let hard = &node.storage.hard;
+        let Some(committer) = hard.committer else {
+            return Ok(());
+        };
+        let mut claimed = TailBitmap::empty();
+        for c in claims.iter().filter(|c| c.committer == Some(committer)) {
+            claimed.union(&c.accepted);
+        }
+        self.accept(nodes, i, committer, &claimed)
+    }
+
+    pub fn on_crash(&mut self, i: usize) {
+        // Forget the in-memory view; the next incarnation starts from disk.
+        let s = &mut self.shadows[i];
+        s.applied = None;
+        s.leader_checked = None;
+    }
+
+    /// Checks after a step that gave node `i` an input. `dirty`: the seqs
+    /// the step wrote to storage (a proxy for what changed in the log).
+    pub fn after_step(&mut self, nodes: &[Node], i: usize, dirty: &[Seq], force_full: bool) -> Check {
+        let node = &nodes[i];
+        let Some(r) = node.replica.as_ref() else {
+            return Ok(());
+        };
+        let restarted = self.shadows[i].incarnation != node.incarnation;
+        let full = force_full
+            || restarted
+            || self.shadows[i].committer != r.committer()
+            || self.shadows[i].steps_since_full + 1 >= self.full_every;
+
+        self.ballots_monotonic(node, r, restarted)?;
+        self.election_safety(node, r)?;
+        // The independent commit count first: the checks below compare the
+        // replica's view with it.
+        self.accept_from_memory(nodes, i)?;
+        self.applied_committed_accepted_nested(node, r)?;
+        self.committed_is_global(node, r)?;
+        self.accepted_covers_base(node, r)?;
+        self.same_applied_same_state(node, r, restarted || full)?;
+
+        if full {
+            let all: Vec<Seq> = r.log().keys().copied().collect();
+            self.single_commit_per_seq(node, r, all.iter().copied())?;
+            self.log_matches_committer(node, r, all.iter().copied())?;
+            self.accepted_is_backed_full(node, r)?;
+        } else {
+            let sh = &self.shadows[i];
+            let mut seqs: Vec<Seq> = dirty.to_vec();
+            seqs.extend((r.committed() - &sh.committed).iter_from(0));
+            let new_accepted: Vec<Seq> = (r.accepted() - &sh.accepted).iter_from(0).collect();
+            seqs.extend(new_accepted.iter().copied());
+            seqs.sort_unstable();
+            seqs.dedup();
+            self.single_commit_per_seq(node, r, seqs.iter().copied())?;
+            self.log_matches_committer(node, r, seqs.iter().copied())?;
+            self.accepted_is_backed(node, r, new_accepted.into_iter())?;
+        }
+        if let Some(l) = r.leader_ballot()
+            && (full || self.shadows[i].leader_checked != Some(l))
+        {
+            self.leader_holds_every_commit(node, r, l)?;
+            self.shadows[i].leader_checked = Some(l);
+        }
+
+        let sh = &mut self.shadows[i];
+        sh.incarnation = node.incarnation;
+        sh.voted_for = r.voted_for();
+        sh.committer = r.committer();
+        sh.accepted = r.accepted().clone();
+        sh.committed = r.committed().clone();
+        sh.steps_since_full = if full { 0 } else { sh.steps_since_full + 1 };
+        Ok(())
+    }
+
+    // ---- the independent commit count -----------------------------------
+
+    /// Node `i` holds durably what it claims in memory, under the same
+    /// committer on disk and in memory: that is an acceptance.
+    fn accept_from_memory(&mut self, nodes: &[Node], i: usize) -> Check {
+        let node = &nodes[i];
+        let Some(r) = node.replica.as_ref() else {
+            return Ok(());
+        };
+        match (r.committer(), node.storage.hard.committer) {
+            (Some(mem), Some(disk)) if mem == disk => {
+                let claimed = r.accepted().clone();
+                self.accept(nodes, i, mem, &claimed)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn accept(&mut self, nodes: &[Node], i: usize, ballot: LeaderId, claimed: &TailBitmap) -> Check {
+        let node = &nodes[i];
+        let durable = claimed & &node.storage.covered;
+        let mine = self.acceptors.entry(ballot).or_default().entry(node.id).or_default();
+        if mine.is_superset(&durable) {
+            return Ok(());
+        }
+        mine.union(&durable);
+        self.recount(nodes, ballot)
+    }
+
+    /// Recomputes what is committed under `ballot` and checks every newly
+    /// committed seq against the other views.
+    fn recount(&mut self, nodes: &[Node], ballot: LeaderId) -> Check {
+        let acc = &self.acceptors[&ballot];
+        let mut committed = TailBitmap::empty();
+        for &q in &self.config.quorums {
+            let mut inter: Option<TailBitmap> = None;
+            for id in self.config.bitmap_to_ids(q) {
+                let Some(a) = acc.get(&id) else {
+                    inter = Some(TailBitmap::empty());
+                    break;
+                };
+                match inter.as_mut() {
+                    None => inter = Some(a.clone()),
+                    Some(x) => x.intersection(a),
+                }
+            }
+            if let Some(x) = inter {
+                committed.union(&x);
+            }
+        }
+        let before = self.committed_under.entry(ballot).or_default();
+        if before.is_superset(&committed) {
+            return Ok(());
+        }
+        let fresh: Vec<Seq> = (&committed - before).iter_from(0).collect();
+        *before = committed;
+        for s in fresh {
+            self.global_committed.set(s);
+            let ident = self.ballot_logs.get(&ballot).and_then(|log| log.get(&s)).cloned();
+            let e = self.global.entry(s).or_insert(GlobalCommit { ballot: None, ident: None, source: String::new() });
+            if e.ballot.is_none_or(|b| ballot < b) {
+                e.ballot = Some(ballot);
+            }
+            if let Some(ident) = ident {
+                self.note_committed_record(s, ident, format!("log of ballot {ballot}"))?;
+            }
+            for node in nodes {
+                if let Some(r) = node.replica.as_ref()
+                    && let Some(l) = r.leader_ballot()
+                    && l > ballot
+                {
+                    self.checks += 1;
+                    self.leader_holds_commit(node, r, l, s)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Invariant 1's bookkeeping: `ident` is the record committed at `seq`.
+    fn note_committed_record(&mut self, seq: Seq, ident: Ident, source: String) -> Check {
+        let e = self.global.entry(seq).or_insert(GlobalCommit { ballot: None, ident: None, source: String::new() });
+        match &e.ident {
+            Some(known) if *known != ident => Err(Failure::new(
+                "single commit per seq",
+                format!(
+                    "seq {seq}: {known} was committed (seen in {}), and now {ident} is committed there too (seen in \
+                     {source})",
+                    e.source
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                e.ident = Some(ident);
+                e.source = source;
+                Ok(())
+            }
+        }
+    }
+
+    // ---- invariant 1 ----------------------------------------------------
+
+    /// At most one record is ever committed at a seq, across all replicas
+    /// and all time.
+    fn single_commit_per_seq(&mut self, node: &Node, r: &Replica, seqs: impl Iterator<Item = Seq>) -> Check {
+        self.checks += 1;
+        let committed = r.committed();
+        for s in seqs {
+            if !committed.contains(s) {
+                continue;
+            }
+            let Some(rec) = r.log().get(&s).filter(|rec| !rec.empty()) else {
+                continue;
+            };
+            if self.global.get(&s).and_then(|g| g.ident.as_ref()).is_some_and(|known| known.matches(rec)) {
+                continue;
+            }
+            self.note_committed_record(s, Ident::of(rec), format!("node {} (committed there)", node.id))?;
+        }
+        Ok(())
+    }
+
+    // ---- invariant 2 ----------------------------------------------------
+
+    /// Every record committed under a ballot below `l` is in the base of
+    /// leader `l`.
+    fn leader_holds_every_commit(&mut self, node: &Node, r: &Replica, l: LeaderId) -> Check {
+        self.checks += 1;
+        let seqs: Vec<Seq> =
+            self.global.iter().filter(|(_, g)| g.ballot.is_some_and(|b| b < l)).map(|(&s, _)| s).collect();
+        for s in seqs {
+            self.leader_holds_commit(node, r, l, s)?;
+        }
+        Ok(())
+    }
+
+    fn leader_holds_commit(&self, node: &Node, r: &Replica, l: LeaderId, s: Seq) -> Check {
+        let g = &self.global[&s];
+        let fail = |what: String| {
+            Err(Failure::new(
+                "committed records survive into later leaders",
+                format!(
+                    "seq {s} was committed under {} ({}), but leader {l} on node {} {what}",
+                    short_opt(&g.ballot),
+                    g.ident.as_ref().map_or("record not seen".to_string(), |i| i.to_string()),
+                    node.id
+                ),
+            ))
+        };
+        if !r.accepted().contains(s) {
+            return fail(format!("lacks it in Accepted {}", short_bm(r.accepted())));
+        }
+        match r.log().get(&s).filter(|rec| !rec.empty()) {
+            Some(rec) => {
+                if let Some(ident) = &g.ident
+                    && !ident.matches(rec)
+                {
+                    return fail(format!("holds {} there instead", Ident::of(rec)));
+                }
+            }
+            None => {
+                if !overridden_in(r.log(), s) {
+                    return fail("neither holds it nor holds a record that overrides it".to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- invariant 3 ----------------------------------------------------
+
+    /// Every record a replica holds is its committer's record at that seq.
+    fn log_matches_committer(&mut self, node: &Node, r: &Replica, seqs: impl Iterator<Item = Seq>) -> Check {
+        self.checks += 1;
+        let committer = r.committer();
+        for s in seqs {
+            let Some(rec) = r.log().get(&s) else {
+                continue;
+            };
+            if rec.empty() {
+                continue;
+            }
+            let Some(l) = committer else {
+                return Err(Failure::new(
+                    "log-committer consistency",
+                    format!("node {} holds {} but has no committer", node.id, rec.short()),
+                ));
+            };
+            if self.ballot_logs.get(&l).and_then(|log| log.get(&s)).is_some_and(|known| known.matches(rec)) {
+                continue;
+            }
+            self.ballot_record(l, s, Ident::of(rec), format!("node {}", node.id))?;
+        }
+        Ok(())
+    }
+
+    /// Records `ident` as ballot `l`'s record at `s`, or checks it against
+    /// the copy seen first.
+    fn ballot_record(&mut self, l: LeaderId, s: Seq, ident: Ident, source: String) -> Check {
+        let log = self.ballot_logs.entry(l).or_default();
+        match log.get(&s) {
+            Some(known) if *known != ident => Err(Failure::new(
+                "log-committer consistency",
+                format!("{source} holds {ident} at seq {s} with committer {l}, but {l}'s log has {known} there"),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                log.insert(s, ident.clone());
+                if self.committed_under.get(&l).is_some_and(|c| c.contains(s)) {
+                    self.note_committed_record(s, ident, format!("log of ballot {l}"))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Rule 5 for the seqs that just entered `Accepted`.
+    fn accepted_is_backed(&mut self, node: &Node, r: &Replica, seqs: impl Iterator<Item = Seq>) -> Check {
+        self.checks += 1;
+        for s in seqs {
+            let held = r.log().get(&s).is_some_and(|rec| !rec.empty());
+            if !held && !r.applied().contains(s) && !overridden_in(r.log(), s) {
+                return Err(Failure::new(
+                    "backed Accepted",
+                    format!(
+                        "node {} claims seq {s} in Accepted but neither holds it, nor holds a record overriding it, \
+                         nor applied it",
+                        node.id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rule 5 over the whole of `Accepted`.
+    fn accepted_is_backed_full(&mut self, node: &Node, r: &Replica) -> Check {
+        self.checks += 1;
+        let mut backed = r.applied().clone();
+        for (&s, rec) in r.log() {
+            if !rec.empty() {
+                backed.set(s);
+                backed.union(rec.overrides_bm());
+            }
+        }
+        if backed.is_superset(r.accepted()) {
+            return Ok(());
+        }
+        let unbacked = r.accepted() - &backed;
+        Err(Failure::new(
+            "backed Accepted",
+            format!(
+                "node {} claims {} in Accepted without holding, overriding or applying them",
+                node.id,
+                short_bm(&unbacked)
+            ),
+        ))
+    }
+
+    // ---- invariant 4 ----------------------------------------------------
+
+    fn applied_committed_accepted_nested(&mut self, node: &Node, r: &Replica) -> Check {
+        self.checks += 1;
+        if !r.committed().is_superset(r.applied()) {
+            return Err(Failure::new(
+                "Applied ⊆ Committed ⊆ Accepted",
+                format!(
+                    "node {} applied {} which is not committed (Committed {})",
+                    node.id,
+                    short_bm(&(r.applied() - r.committed())),
+                    short_bm(r.committed())
+                ),
+            ));
+        }
+        if !r.accepted().is_superset(r.committed()) {
+            return Err(Failure::new(
+                "Applied ⊆ Committed ⊆ Accepted",
+                format!(
+                    "node {} has {} committed but not accepted (Accepted {})",
+                    node.id,
+                    short_bm(&(r.committed() - r.accepted())),
+                    short_bm(r.accepted())
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A replica's `Committed` never runs ahead of what a quorum durably
+    /// accepted: otherwise it could apply a record the next leader drops.
+    fn committed_is_global(&mut self, node: &Node, r: &Replica) -> Check {
+        self.checks += 1;
+        if self.global_committed.is_superset(r.committed()) {
+            return Ok(());
+        }
+        let extra = r.committed() - &self.global_committed;
+        Err(Failure::new(
+            "local Committed is globally committed",
+            format!(
+                "node {} (committer {}) has {} committed, but no quorum durably accepted those seqs under one \
+                 ballot (per ballot: {})",
+                node.id,
+                short_opt(&r.committer()),
+                short_bm(&extra),
+                self.describe_acceptors(extra.iter_from(0).next().unwrap_or(0))
+            ),
+        ))
+    }
+
+    fn describe_acceptors(&self, seq: Seq) -> String {
+        let parts: Vec<String> = self
+            .acceptors
+            .iter()
+            .map(|(l, m)| {
+                let ids: Vec<String> =
+                    m.iter().filter(|(_, b)| b.contains(seq)).map(|(id, _)| id.to_string()).collect();
+                format!("{l}: seq {seq} durably accepted by {{{}}}", ids.join(","))
+            })
+            .collect();
+        parts.join("; ")
+    }
+
+    // ---- invariant 5 ----------------------------------------------------
+
+    fn ballots_monotonic(&mut self, node: &Node, r: &Replica, restarted: bool) -> Check {
+        self.checks += 1;
+        let sh = &self.shadows[node.index];
+        let fail = |what: String| Err(Failure::new("VotedFor and Committer never decrease", what));
+        if !restarted {
+            if r.voted_for() < sh.voted_for {
+                return fail(format!(
+                    "node {} VotedFor went from {} to {}",
+                    node.id,
+                    short_opt(&sh.voted_for),
+                    short_opt(&r.voted_for())
+                ));
+            }
+            if r.committer() < sh.committer {
+                return fail(format!(
+                    "node {} Committer went from {} to {}",
+                    node.id,
+                    short_opt(&sh.committer),
+                    short_opt(&r.committer())
+                ));
+            }
+        }
+        // Across restarts the floor is what reached the disk: state that was
+        // never durable was never promised to anyone.
+        let hard = &node.storage.hard;
+        if r.voted_for() < hard.voted_for || r.committer() < hard.committer {
+            return fail(format!(
+                "node {} runs with VotedFor {} / Committer {} below its durable {} / {}",
+                node.id,
+                short_opt(&r.voted_for()),
+                short_opt(&r.committer()),
+                short_opt(&hard.voted_for),
+                short_opt(&hard.committer)
+            ));
+        }
+        if r.committer() > r.voted_for() {
+            return Err(Failure::new(
+                "Committer <= VotedFor",
+                format!(
+                    "node {} has Committer {} above VotedFor {}",
+                    node.id,
+                    short_opt(&r.committer()),
+                    short_opt(&r.voted_for())
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn durable_ballots_monotonic(&mut self, node: &Node, before: &HardState) -> Check {
+        self.checks += 1;
+        let after = &node.storage.hard;
+        if after.voted_for < before.voted_for || after.committer < before.committer {
+            return Err(Failure::new(
+                "VotedFor and Committer never decrease",
+                format!(
+                    "node {} durably wrote VotedFor {} / Committer {} over {} / {}",
+                    node.id,
+                    short_opt(&after.voted_for),
+                    short_opt(&after.committer),
+                    short_opt(&before.voted_for),
+                    short_opt(&before.committer)
+                ),
+            ));
+        }
+        if after.committer > after.voted_for {
+            return Err(Failure::new(
+                "Committer <= VotedFor",
+                format!(
+                    "node {} durably wrote Committer {} above VotedFor {}",
+                    node.id,
+                    short_opt(&after.committer),
+                    short_opt(&after.voted_for)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One leader per ballot, ever: a ballot names its node, and a restarted
+    /// node takes a new ballot rather than resume an old one. Also fixes each
+    /// leader's base length, which must not change during its reign.
+    fn election_safety(&mut self, node: &Node, r: &Replica) -> Check {
+        self.checks += 1;
+        let Some(l) = r.leader_ballot() else {
+            return Ok(());
+        };
+        if r.role() != Role::Leader || l.id != node.id {
+            return Err(Failure::new(
+                "election safety",
+                format!("node {} reports leader ballot {l} with role {:?}", node.id, r.role()),
+            ));
+        }
+        match self.leaders.get(&l) {
+            Some(&(id, inc, _)) if (id, inc) != (node.id, node.incarnation) => {
+                return Err(Failure::new(
+                    "election safety",
+                    format!(
+                        "ballot {l} is led by node {} incarnation {}, and was led by node {id} incarnation {inc}",
+                        node.id, node.incarnation
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                self.leaders.insert(l, (node.id, node.incarnation, self.now_ns));
+            }
+        }
+        let Some(bl) = r.base_len() else {
+            return Err(Failure::new(
+                "election safety",
+                format!("node {} leads {l} with a fixed base but reports no base length", node.id),
+            ));
+        };
+        match self.base_lens.get(&l) {
+            Some(&known) if known != bl => Err(Failure::new(
+                "election safety",
+                format!("leader {l} on node {} changed its base length from {known} to {bl}", node.id),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.base_lens.insert(l, bl);
+                Ok(())
+            }
+        }
+    }
+
+    // ---- invariant 6 ----------------------------------------------------
+
+    /// Rule 11, checked where it is decided rather than through the client
+    /// history (which only shows a stale read if some client happens to
+    /// read at the old leader after writing at the new one): a linearizable
+    /// read is answered only by a leader, and never by one that a greater
+    /// ballot had already replaced with a fixed base when the read arrived.
+    /// Leases and read-index rounds both exclude that: the new leader's vote
+    /// quorum shares a member with every quorum the old one could hear from.
+    pub fn read_served_by_current_leader(&mut self, node: &Node, r: &Replica, request: u64, arrival_ns: u64) -> Check {
+        self.checks += 1;
+        let Some(l) = r.leader_ballot() else {
+            return Err(Failure::new(
+                "reads served by the current leader",
+                format!("node {} ({:?}) answered linearizable read {request} without leading", node.id, r.role()),
+            ));
+        };
+        let newer = self.leaders.iter().find(|&(&b, &(_, _, since))| b > l && since <= arrival_ns);
+        if let Some((b, (id, _, since))) = newer {
+            return Err(Failure::new(
+                "reads served by the current leader",
+                format!(
+                    "leader {l} on node {} answered linearizable read {request}, which arrived at {:.3}ms, though \
+                     leader {b} on node {id} had fixed its base at {:.3}ms",
+                    node.id,
+                    arrival_ns as f64 / 1e6,
+                    *since as f64 / 1e6
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// At most one leader holds a valid lease at this instant of true time.
+    pub fn single_lease(&mut self, nodes: &[Node], now_ns: u64) -> Check {
+        self.checks += 1;
+        let mut holders: Vec<String> = Vec::new();
+        for node in nodes {
+            let Some(r) = node.replica.as_ref() else {
+                continue;
+            };
+            if r.role() != Role::Leader {
+                continue;
+            }
+            let local = node.clock.local(now_ns);
+            if let Some(end) = r.lease_end()
+                && end > local
+            {
+                holders.push(format!(
+                    "node {} (ballot {}, lease ends at local {end}, now local {local}, {} ms left)",
+                    node.id,
+                    short_opt(&r.leader_ballot().or(r.committer())),
+                    (end - local) / 1_000_000
+                ));
+            }
+        }
+        if holders.len() > 1 {
+            return Err(Failure::new("single lease holder", format!("valid leases at once: {}", holders.join("; "))));
+        }
+        Ok(())
+    }
+
+    // ---- invariant 7 ----------------------------------------------------
+
+    fn same_applied_same_state(&mut self, node: &Node, r: &Replica, force: bool) -> Check {
+        if !force && self.shadows[node.index].applied.as_ref() == Some(r.applied()) {
+            return Ok(());
+        }
+        self.checks += 1;
+        self.shadows[node.index].applied = Some(r.applied().clone());
+        let c = canonical(r.applied());
+        let key = (c.offset, c.words);
+        match self.applied_states.get(&key) {
+            Some((other, kv)) if kv != r.kv() => Err(Failure::new(
+                "same Applied, same state",
+                format!(
+                    "node {} and node {other} both applied {} but hold {:?} and {:?}",
+                    node.id,
+                    short_bm(r.applied()),
+                    r.kv(),
+                    kv
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.applied_states.insert(key, (node.id, r.kv().clone()));
+                Ok(())
+            }
+        }
+    }
+
+    // ---- invariant 8 ----------------------------------------------------
+
+    fn accepted_covers_base(&mut self, node: &Node, r: &Replica) -> Check {
+        self.checks += 1;
+        let Some(l) = r.committer() else {
+            return Ok(());
+        };
+        let Some(&bl) = self.base_lens.get(&l) else {
+            return Ok(());
+        };
+        if r.accepted().prefix_len() >= bl || r.accepted().is_superset(&TailBitmap::from_prefix(bl)) {
+            return Ok(());
+        }
+        Err(Failure::new(
+            "Accepted covers the committer's base",
+            format!(
+                "node {} has committer {l} whose base is [0, {bl}), but Accepted is {}",
+                node.id,
+                short_bm(r.accepted())
+            ),
+        ))
+    }
+
+    // ---- at the end -------------------------------------------------------
+
+    /// Every log-wide check on every live node.
+    pub fn full_scan(&mut self, nodes: &[Node]) -> Check {
+        for i in 0..nodes.len() {
+            self.after_step(nodes, i, &[], true)?;
+        }
+        Ok(())
+    }
+}
