@@ -41,7 +41,8 @@ pub struct HardState {
 }
 
 /// One atomic, durable step. The storage applies it all or nothing, in the
-/// order the replica emitted them.
+/// order the replica emitted them, and within a write deletes before puts: an
+/// adoption may drop a record and install another at the same seq.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DurableWrite {
     pub hard_state: Option<HardState>,

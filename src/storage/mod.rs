@@ -10,9 +10,9 @@
 //!
 //! Each `DurableWrite` is applied atomically, in order: the hard state is
 //! replaced if present, then the listed seqs are deleted, then the records
-//! are put (replacing any record with the same seq). The replica never
-//! deletes and puts one seq in the same write; with delete-then-put such a
-//! write would keep the put.
+//! are put (replacing any record with the same seq). The order matters: when
+//! a replica adopts a new leader it drops its record at a seq and installs
+//! the leader's record there in one write, which must keep the put.
 //!
 //! # On-disk layout
 //!
