@@ -255,7 +255,8 @@ impl Driver {
                 }
             }
             Message::Vote(_) | Message::Forward(_) => {
-                if self.replica.config().members.contains_key(&to) {
+                let config = self.replica.config();
+                if config.members.contains_key(&to) || config.learners.contains_key(&to) {
                     self.peers.update(&self.replica.config().clone());
                 }
                 self.peers.send(to, msg);

@@ -38,7 +38,7 @@ impl Peers {
     /// Opens channels to new members (lazily: nothing connects until the
     /// first call) and keeps existing ones.
     pub(super) fn update(&mut self, config: &ClusterConfig) {
-        for m in config.members.values() {
+        for m in config.members.values().chain(config.learners.values()) {
             if m.id == self.self_id || self.peers.get(&m.id).is_some_and(|p| p.addr == m.addr) {
                 continue;
             }

@@ -156,13 +156,19 @@ impl TRaftAdmin for Service {
             .peers
             .iter()
             .map(|p| pb::MemberStatus {
-                info: s.config.members.get(&p.id).cloned(),
+                info: s.config.members.get(&p.id).or_else(|| s.config.learners.get(&p.id)).cloned(),
                 status: Some(pb::ReplicaStatus {
                     committer: p.committer,
                     accepted: Some(p.accepted.clone()),
                     ..Default::default()
                 }),
-                role: if p.id == s.id { role_name(s.role).into() } else { "follower".into() },
+                role: if p.id == s.id {
+                    role_name(s.role).into()
+                } else if s.config.learners.contains_key(&p.id) {
+                    "learner".into()
+                } else {
+                    "follower".into()
+                },
                 lag: p.lag,
                 reachable: p.reachable,
                 error: String::new(),

@@ -583,6 +583,11 @@ impl Replica {
     fn become_follower(&mut self) {
         let old = std::mem::replace(&mut self.role, RoleState::Follower);
         if let RoleState::Leader(l) = old {
+            // We no longer lead; naming our old ballot would send clients in
+            // a redirect loop back to us.
+            if self.known_leader == Some(l.ballot) {
+                self.known_leader = None;
+            }
             self.fail_leader_requests(*l);
         }
     }
