@@ -12,6 +12,10 @@ pub const STAGE_FINAL: &str = "final";
 /// of what the leader has committed.
 pub const CATCH_UP_BOUND: i64 = 64;
 
+/// How many leases a new member may stay silent before the change that adds
+/// it is abandoned (a wrong address, or a node never started).
+pub const LEARNER_PATIENCE_LEASES: u64 = 10;
+
 #[derive(Debug, Clone)]
 pub(super) enum Stage {
     /// New members receive the log as learners (config record at `seq`).
@@ -29,6 +33,8 @@ pub(super) struct Change {
     pub target: ClusterConfig,
     pub force: bool,
     pub stage: Stage,
+    /// When the current stage began, to give up on learners that never answer.
+    pub since: Nanos,
 }
 
 /// The joint and final configurations a change from `current` to `target`
@@ -71,6 +77,12 @@ impl Replica {
         }
         if !force {
             self.check_reachable(&current, "current")?;
+            // Without newcomers the new configuration is made of members
+            // the leader already hears from (or not): check it now, before
+            // a joint configuration nobody can commit is in force.
+            if target.members.keys().all(|id| current.members.contains_key(id)) {
+                self.check_reachable(&target, "new")?;
+            }
         }
         let newcomers: BTreeMap<NodeId, crate::pb::ReplicaInfo> = target
             .members
@@ -88,8 +100,9 @@ impl Replica {
             let seq = self.append_config(with_learners, STAGE_LEARNERS);
             Stage::Learners { seq }
         };
+        let since = self.now;
         if let Some(l) = self.leader_mut() {
-            l.change = Some(Change { request: Some(request), target, force, stage });
+            l.change = Some(Change { request: Some(request), target, force, stage, since });
         }
         Ok(())
     }
@@ -132,8 +145,9 @@ impl Replica {
             _ => return,
         };
         let Some(target) = config.next.as_deref().cloned() else { return };
+        let since = self.now;
         if let Some(l) = self.leader_mut() {
-            l.change = Some(Change { request: None, target, force: false, stage });
+            l.change = Some(Change { request: None, target, force: false, stage, since });
         }
     }
 
@@ -143,6 +157,14 @@ impl Replica {
             let Some(change) = self.leader_ref().and_then(|l| l.change.clone()) else { return };
             let next = match change.stage {
                 Stage::Learners { seq } => {
+                    if let Some(silent) = self.silent_learner(change.since) {
+                        let err = TraftError::Unsafe(format!(
+                            "new member {silent} has not answered for {} leases; is it running at the address given? The change was abandoned",
+                            LEARNER_PATIENCE_LEASES
+                        ));
+                        self.abandon_change(change, err);
+                        return;
+                    }
                     if !self.committed.contains(seq) || !self.learners_caught_up() {
                         return;
                     }
@@ -174,10 +196,21 @@ impl Replica {
                     return;
                 }
             };
+            let now = self.now;
             if let Some(l) = self.leader_mut() {
-                l.change = Some(Change { stage: next, ..change });
+                l.change = Some(Change { stage: next, since: now, ..change });
             }
         }
+    }
+
+    /// A learner that has not acknowledged anything for this many leases
+    /// since the stage began makes the leader give the change up.
+    fn silent_learner(&self, since: Nanos) -> Option<NodeId> {
+        if self.now < since + LEARNER_PATIENCE_LEASES * self.opts.lease_ns {
+            return None;
+        }
+        let progress = self.peer_progress();
+        self.config().learners.keys().copied().find(|id| !progress.iter().any(|p| p.id == *id && p.reachable))
     }
 
     fn learners_caught_up(&self) -> bool {
