@@ -52,20 +52,38 @@ _traftctl() {
             traftctl,watch)
                 cmd="traftctl__subcmd__watch"
                 ;;
+            traftctl__subcmd__config,add-member)
+                cmd="traftctl__subcmd__config__subcmd__add__subcmd__member"
+                ;;
             traftctl__subcmd__config,help)
                 cmd="traftctl__subcmd__config__subcmd__help"
                 ;;
             traftctl__subcmd__config,quorums)
                 cmd="traftctl__subcmd__config__subcmd__quorums"
                 ;;
+            traftctl__subcmd__config,remove-member)
+                cmd="traftctl__subcmd__config__subcmd__remove__subcmd__member"
+                ;;
+            traftctl__subcmd__config,set-quorums)
+                cmd="traftctl__subcmd__config__subcmd__set__subcmd__quorums"
+                ;;
             traftctl__subcmd__config,show)
                 cmd="traftctl__subcmd__config__subcmd__show"
+                ;;
+            traftctl__subcmd__config__subcmd__help,add-member)
+                cmd="traftctl__subcmd__config__subcmd__help__subcmd__add__subcmd__member"
                 ;;
             traftctl__subcmd__config__subcmd__help,help)
                 cmd="traftctl__subcmd__config__subcmd__help__subcmd__help"
                 ;;
             traftctl__subcmd__config__subcmd__help,quorums)
                 cmd="traftctl__subcmd__config__subcmd__help__subcmd__quorums"
+                ;;
+            traftctl__subcmd__config__subcmd__help,remove-member)
+                cmd="traftctl__subcmd__config__subcmd__help__subcmd__remove__subcmd__member"
+                ;;
+            traftctl__subcmd__config__subcmd__help,set-quorums)
+                cmd="traftctl__subcmd__config__subcmd__help__subcmd__set__subcmd__quorums"
                 ;;
             traftctl__subcmd__config__subcmd__help,show)
                 cmd="traftctl__subcmd__config__subcmd__help__subcmd__show"
@@ -106,8 +124,17 @@ _traftctl() {
             traftctl__subcmd__help,watch)
                 cmd="traftctl__subcmd__help__subcmd__watch"
                 ;;
+            traftctl__subcmd__help__subcmd__config,add-member)
+                cmd="traftctl__subcmd__help__subcmd__config__subcmd__add__subcmd__member"
+                ;;
             traftctl__subcmd__help__subcmd__config,quorums)
                 cmd="traftctl__subcmd__help__subcmd__config__subcmd__quorums"
+                ;;
+            traftctl__subcmd__help__subcmd__config,remove-member)
+                cmd="traftctl__subcmd__help__subcmd__config__subcmd__remove__subcmd__member"
+                ;;
+            traftctl__subcmd__help__subcmd__config,set-quorums)
+                cmd="traftctl__subcmd__help__subcmd__config__subcmd__set__subcmd__quorums"
                 ;;
             traftctl__subcmd__help__subcmd__config,show)
                 cmd="traftctl__subcmd__help__subcmd__config__subcmd__show"
@@ -233,7 +260,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help show quorums help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --help show quorums add-member remove-member set-quorums help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -262,9 +289,57 @@ _traftctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        traftctl__subcmd__config__subcmd__help)
-            opts="show quorums help"
+        traftctl__subcmd__config__subcmd__add__subcmd__member)
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --change-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__config__subcmd__help)
+            opts="show quorums add-member remove-member set-quorums help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__config__subcmd__help__subcmd__add__subcmd__member)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -304,6 +379,34 @@ _traftctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        traftctl__subcmd__config__subcmd__help__subcmd__remove__subcmd__member)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__config__subcmd__help__subcmd__set__subcmd__quorums)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         traftctl__subcmd__config__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -325,6 +428,74 @@ _traftctl() {
                 return 0
             fi
             case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__config__subcmd__remove__subcmd__member)
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --change-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__config__subcmd__set__subcmd__quorums)
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --change-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -485,7 +656,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__help__subcmd__config)
-            opts="show quorums"
+            opts="show quorums add-member remove-member set-quorums"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -498,7 +669,49 @@ _traftctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        traftctl__subcmd__help__subcmd__config__subcmd__add__subcmd__member)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         traftctl__subcmd__help__subcmd__config__subcmd__quorums)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__config__subcmd__remove__subcmd__member)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__config__subcmd__set__subcmd__quorums)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -38,7 +38,7 @@ complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "propose" -d 'Prop
 complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "get" -d 'Read a key'
 complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "status" -d 'Show the cluster\'s members and their logs, or one replica\'s full status'
 complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "log" -d 'List a replica\'s log records'
-complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "config" -d 'Show the cluster configuration: members and quorums'
+complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "config" -d 'Show or change the cluster configuration: members and quorums'
 complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "watch" -d 'Stream the cluster\'s events (elections, commits, applies) until Ctrl-C'
 complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "bench" -d 'Load the cluster with concurrent clients and report throughput and latency'
 complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
@@ -101,16 +101,19 @@ json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -f -a "add-member" -d 'Add a member (already started with `traftctl node --join`); quorums become majorities'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -f -a "remove-member" -d 'Remove a member; quorums become majorities of the remaining members'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -f -a "set-quorums" -d 'Replace the quorums with a custom quorum system over the current members'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
@@ -125,8 +128,41 @@ json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
+json\t'One JSON document (JSON lines for `watch`)'
+plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "add-member" -d 'Add a member (already started with `traftctl node --join`); quorums become majorities'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "remove-member" -d 'Remove a member; quorums become majorities of the remaining members'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "set-quorums" -d 'Replace the quorums with a custom quorum system over the current members'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l addr -d 'Watch only this member (HOST:PORT) instead of every endpoint' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -169,7 +205,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_s
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "get" -d 'Read a key'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "status" -d 'Show the cluster\'s members and their logs, or one replica\'s full status'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "log" -d 'List a replica\'s log records'
-complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "config" -d 'Show the cluster configuration: members and quorums'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "config" -d 'Show or change the cluster configuration: members and quorums'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "watch" -d 'Stream the cluster\'s events (elections, commits, applies) until Ctrl-C'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "bench" -d 'Load the cluster with concurrent clients and report throughput and latency'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "completions" -d 'Print a shell completion script to stdout'
@@ -177,3 +213,6 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_s
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config watch bench completions gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "add-member" -d 'Add a member (already started with `traftctl node --join`); quorums become majorities'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "remove-member" -d 'Remove a member; quorums become majorities of the remaining members'
+complete -c traftctl -n "__fish_traftctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "set-quorums" -d 'Replace the quorums with a custom quorum system over the current members'

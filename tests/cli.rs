@@ -131,14 +131,8 @@ impl Cluster {
             if self.shell.try_wait().expect("poll the launcher").is_some() {
                 return false;
             }
-            let out = self.cmd().args(["status", "--timeout", "2s", "-o", "json"]).output().expect("run status");
-            if out.status.success() {
-                let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
-                let ballot = &status["leader"]["ballot"];
-                let members = status["members"].as_array().expect("members");
-                if members.iter().all(|m| m["status"]["committer"] == *ballot) {
-                    return true;
-                }
+            if leader_settled(self.cmd()) {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -168,6 +162,20 @@ impl Cluster {
         let (_, leader) = self.leader();
         self.endpoints.iter().find(|e| **e != leader).expect("a follower").clone()
     }
+}
+
+/// `status` (run by `cmd`, which names the endpoints) finds a leader that
+/// every member has adopted: before that a follower knows no leader to
+/// redirect to.
+fn leader_settled(mut cmd: Command) -> bool {
+    let out = cmd.args(["status", "--timeout", "2s", "-o", "json"]).output().expect("run status");
+    if !out.status.success() {
+        return false;
+    }
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let ballot = &status["leader"]["ballot"];
+    let members = status["members"].as_array().expect("members");
+    members.iter().all(|m| m["status"]["committer"] == *ballot)
 }
 
 impl Drop for Cluster {
@@ -424,6 +432,354 @@ fn config_shows_members_quorums_and_blocking_sets() {
     let table = stdout_text(c.cmd().args(["config", "quorums"]));
     assert!(table.contains(&format!("1 ({})", c.endpoints[0])), "{table}");
     assert!(table.contains("survives the loss of any 1 member"), "{table}");
+}
+
+// ---- membership changes ----
+//
+// These change the configuration, so each test has a cluster of its own, of
+// separate `traftctl node` processes so that one member can be killed.
+
+/// `traftctl node` processes with one data directory each, killed and reaped
+/// on drop, plus a spare port for a member that joins later (id `members + 1`).
+struct NodeCluster {
+    base: u16,
+    members: u16,
+    /// Member `id` at index `id - 1`; `None` once killed. Dropped (killed)
+    /// before `dir` is removed.
+    nodes: Vec<Option<Guard>>,
+    dir: tempfile::TempDir,
+}
+
+impl NodeCluster {
+    fn start(members: u16) -> NodeCluster {
+        let mut logs = String::new();
+        for _ in 0..5 {
+            let base = free_ports(members + 1);
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let mut c = NodeCluster { base, members, nodes: Vec::new(), dir };
+            let peers: Vec<String> = (1..=i64::from(members)).map(|id| format!("{id}={}", c.addr(id))).collect();
+            for id in 1..=i64::from(members) {
+                let node = c.spawn(id, &["--peers", &peers.join(",")]);
+                c.nodes.push(Some(node));
+            }
+            if c.wait_ready() {
+                return c;
+            }
+            // A port was taken before a node bound it; try others.
+            logs = c.logs();
+        }
+        panic!("the node cluster did not start; its logs:\n{logs}");
+    }
+
+    fn addr(&self, id: i64) -> String {
+        format!("127.0.0.1:{}", i64::from(self.base) + id - 1)
+    }
+
+    /// `traftctl node --id ID` on its port; stderr goes to `node-ID.log`.
+    fn spawn(&self, id: i64, args: &[&str]) -> Guard {
+        let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log"))).expect("create a node log");
+        let child = std::process::Command::new(BIN)
+            .args(["node", "--id", &id.to_string(), "--listen", &self.addr(id)])
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.dir.path().join(format!("node-{id}")))
+            .env("TRAFTCTL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn traftctl node");
+        Guard(child)
+    }
+
+    /// A new node with id `id` that joins the cluster through member 1.
+    fn join(&self, id: i64) -> Guard {
+        self.spawn(id, &["--join", &self.addr(1)])
+    }
+
+    /// Polls until a leader is settled; false when a node exited.
+    fn wait_ready(&mut self) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < WAIT {
+            for node in self.nodes.iter_mut().flatten() {
+                if node.0.try_wait().expect("poll a node").is_some() {
+                    return false;
+                }
+            }
+            if leader_settled(self.cmd()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// The initial members' addresses.
+    fn endpoints(&self) -> String {
+        let addrs: Vec<String> = (1..=i64::from(self.members)).map(|id| self.addr(id)).collect();
+        addrs.join(",")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = traftctl();
+        cmd.arg("--endpoints").arg(self.endpoints());
+        cmd
+    }
+
+    fn leader(&self) -> i64 {
+        stdout_json(self.cmd().args(["status", "-o", "json"]))["leader"]["id"].as_i64().expect("a leader id")
+    }
+
+    fn kill(&mut self, id: i64) {
+        drop(self.nodes[(id - 1) as usize].take());
+    }
+
+    /// Every node's log, for a failure message.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for id in 1..=i64::from(self.members) + 1 {
+            if let Ok(log) = std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))) {
+                let lines: Vec<&str> = log.lines().collect();
+                out += &format!("--- node {id} (last lines)\n{}\n", lines[lines.len().saturating_sub(30)..].join("\n"));
+            }
+        }
+        out
+    }
+
+    /// Runs a config change that must succeed; its JSON outcome.
+    fn change(&self, args: &[&str]) -> Value {
+        let out = self.cmd().args(["config"]).args(args).args(["-o", "json"]).output().expect("run traftctl config");
+        assert!(
+            out.status.success(),
+            "`traftctl config {}` exited {:?}\nstdout: {}\nstderr: {}\n{}",
+            args.join(" "),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON outcome")
+    }
+
+    fn config(&self) -> Value {
+        stdout_json(self.cmd().args(["config", "show", "-o", "json"]))
+    }
+}
+
+fn member_ids(config: &Value) -> Vec<i64> {
+    config["members"].as_array().expect("members").iter().map(|m| m["id"].as_i64().expect("id")).collect()
+}
+
+/// Proposes `set PREFIX-i i` in a loop until finished, on its own thread.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How many proposals were acknowledged so far.
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<Vec<(String, i64)>>>,
+}
+
+impl Writer {
+    fn start(endpoints: String, prefix: &'static str) -> Writer {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = count.clone();
+        let thread = std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            // Bounded, so the reads afterwards stay quick.
+            for i in 0..400 {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                let key = format!("{prefix}-{i}");
+                let out = traftctl()
+                    .args(["--endpoints", &endpoints, "--timeout", "5s", "propose", "set", &key, &i.to_string()])
+                    .output()
+                    .expect("run propose");
+                // A proposal during a leader change may fail or have an
+                // unknown outcome; only acknowledged ones are checked.
+                if out.status.success() {
+                    acked.push((key, i));
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            acked
+        });
+        Writer { stop, count, thread: Some(thread) }
+    }
+
+    /// Waits until `n` proposals were acknowledged, so that a change that
+    /// starts afterwards runs while the writes continue.
+    fn wait_acked(&self, n: usize) {
+        let start = Instant::now();
+        while self.count.load(std::sync::atomic::Ordering::Relaxed) < n {
+            assert!(start.elapsed() < WAIT, "the writer got no acknowledgement");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the writer; the writes the cluster acknowledged.
+    fn finish(mut self) -> Vec<(String, i64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().expect("running").join().expect("the writer thread panicked")
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn config_add_and_remove_a_member_while_writes_continue() {
+    let c = NodeCluster::start(3);
+    let addr4 = c.addr(4);
+    let before = c.config();
+    assert_eq!(member_ids(&before), [1, 2, 3]);
+
+    // A dry run prints the joint and final configurations and changes nothing.
+    let table = stdout_text(c.cmd().args(["config", "add-member", "4", &addr4, "--dry-run"]));
+    for words in ["Joint configuration", "Final configuration", "added", "Dry run: nothing was changed"] {
+        assert!(table.contains(words), "{words} missing from\n{table}");
+    }
+    let plan = stdout_json(c.cmd().args(["config", "add-member", "4", &addr4, "--dry-run", "-o", "json"]));
+    assert_eq!(plan["outcome"], json!("dry_run"), "{plan}");
+    assert_eq!(plan["dry_run"], json!(true));
+    assert_eq!(plan["current"]["quorums"], json!([[1, 2], [1, 3], [2, 3]]), "{plan}");
+    assert_eq!(member_ids(&plan["joint"]), [1, 2, 3, 4], "{plan}");
+    assert_eq!(plan["final"]["quorums"], json!([[1, 2, 3], [1, 2, 4], [1, 3, 4], [2, 3, 4]]), "{plan}");
+    assert_eq!(plan["final"]["members"][3], json!({"id": 4, "address": addr4, "position": 3}), "{plan}");
+    assert_eq!(c.config(), before, "a dry run changed the configuration");
+
+    // What cannot work is refused before anything is sent.
+    c.cmd().args(["config", "add-member", "2", &addr4]).assert().code(2).stderr(predicate::str::contains("already"));
+    c.cmd().args(["config", "remove-member", "9"]).assert().code(2).stderr(predicate::str::contains("not a member"));
+
+    // A log of some length, so that node 4 has to catch up (a learner within
+    // CATCH_UP_BOUND records of the leader counts as caught up at once).
+    c.cmd().args(["bench", "--clients", "4", "--ops", "1000", "--keys", "20", "-o", "json"]).assert().success();
+    let _node4 = c.join(4);
+    let writer = Writer::start(c.endpoints(), "mc");
+    writer.wait_acked(1);
+
+    let added = c.change(&["add-member", "4", &addr4, "--change-timeout", "25s"]);
+    assert_eq!(added["outcome"], json!("done"), "{added}");
+    assert_eq!(member_ids(&added["config"]), [1, 2, 3, 4], "{added}");
+    let with4 = c.config();
+    assert_eq!(member_ids(&with4), [1, 2, 3, 4], "{with4}");
+    assert_eq!(with4["quorums"], json!([[1, 2, 3], [1, 2, 4], [1, 3, 4], [2, 3, 4]]), "{with4}");
+    assert_eq!((&with4["learners"], &with4["next"]), (&json!([]), &Value::Null), "{with4}");
+
+    let removed = c.change(&["remove-member", "4", "--change-timeout", "25s"]);
+    assert_eq!(removed["outcome"], json!("done"), "{removed}");
+    let after = c.config();
+    assert_eq!(member_ids(&after), [1, 2, 3], "{after}");
+    assert_eq!(after["quorums"], json!([[1, 2], [1, 3], [2, 3]]), "{after}");
+
+    let acked = writer.finish();
+    assert!(!acked.is_empty(), "no write was acknowledged during the changes");
+    for (key, value) in acked {
+        c.cmd().args(["get", &key, "-o", "plain"]).assert().success().stdout(format!("{value}\n"));
+    }
+}
+
+#[test]
+fn config_remove_member_with_another_member_down_is_refused_as_unsafe() {
+    let mut c = NodeCluster::start(3);
+    let leader = c.leader();
+    let down = (1..=3).find(|&id| id != leader).expect("a follower");
+    let victim = (1..=3).find(|&id| id != leader && id != down).expect("another follower");
+    c.kill(down);
+    // Wait until the leader has noticed (it heard nothing within a lease).
+    let leader_addr = c.addr(leader);
+    let start = Instant::now();
+    loop {
+        let status = stdout_json(c.cmd().args(["status", "--addr", &leader_addr, "-o", "json"]));
+        let members = status["members"].as_array().expect("members");
+        if members.iter().any(|m| m["id"] == json!(down) && m["reachable"] == json!(false)) {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the leader never noticed node {down} is down: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = c.config();
+
+    // Quorums that do not intersect are refused before anything is sent.
+    let all_but_down: Vec<String> = (1..=3).filter(|&id| id != down).map(|id| id.to_string()).collect();
+    c.cmd()
+        .args(["config", "set-quorums", &all_but_down.join(","), &down.to_string()])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("do not intersect"));
+
+    // Removing `victim` leaves {leader, down}, whose only quorum needs
+    // `down`: neither the joint nor the new configuration could commit
+    // anything until `down` is back, so the leader must refuse.
+    let out = c
+        .cmd()
+        .args(["config", "remove-member", &victim.to_string(), "--change-timeout", "10s"])
+        .output()
+        .expect("run remove-member");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "removing node {victim} while node {down} is down leaves a configuration whose only quorum needs node \
+         {down}: it must be refused as unsafe\nstderr: {stderr}\n{}",
+        c.logs()
+    );
+    let named = mentions_id(&stderr, down);
+    assert!(stderr.contains("unsafe") && named, "the refusal must name node {down}: {stderr}");
+    assert_eq!(c.config(), before, "a refused change changed the configuration");
+}
+
+/// `text` mentions `id` as a number of its own, not inside an address.
+fn mentions_id(text: &str, id: i64) -> bool {
+    let id = id.to_string();
+    text.match_indices(&id).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + id.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == ':' || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_digit() || c == '.' || c == ':')
+    })
+}
+
+#[test]
+fn set_quorums_that_do_not_intersect_exit_5_before_anything_is_sent() {
+    let c = shared();
+    let before = stdout_json(c.cmd().args(["config", "show", "-o", "json"]));
+    c.cmd()
+        .args(["config", "set-quorums", "1,2", "3"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("refused as unsafe"))
+        .stderr(predicate::str::contains("{1,2}").and(predicate::str::contains("{3}")))
+        .stderr(predicate::str::contains("do not intersect"));
+    // What an unquoted `{1,2} {1,3}` becomes in the shell.
+    c.cmd()
+        .args(["config", "set-quorums", "1", "2", "1", "3"])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("write quorums as 1,2"));
+    c.cmd().args(["config", "set-quorums", "1,9"]).assert().code(2).stderr(predicate::str::contains("not a member"));
+    c.cmd().args(["config", "set-quorums", "1,x"]).assert().code(2).stderr(predicate::str::contains("member id"));
+
+    let plan = stdout_json(c.cmd().args(["config", "set-quorums", "{1,2}", "1,3", "--dry-run", "-o", "json"]));
+    assert_eq!(plan["final"]["quorums"], json!([[1, 2], [1, 3]]), "{plan}");
+    assert_eq!(plan["request"]["quorums"], json!([[1, 2], [1, 3]]), "{plan}");
+    assert_eq!(stdout_json(c.cmd().args(["config", "show", "-o", "json"])), before);
+
+    traftctl()
+        .args(["config", "set-quorums", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("comma").and(predicate::str::contains("1,2 1,3")));
 }
 
 // ---- watch ----

@@ -31,8 +31,8 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 3;
     /// The `--timeout` deadline passed.
     pub const TIMEOUT: u8 = 4;
-    // 5, "refused as unsafe", is reserved in the help text for membership
-    // changes, which the server does not offer yet.
+    /// A membership change refused as unsafe (`traftctl config`).
+    pub const UNSAFE: u8 = 5;
 }
 
 /// The `--help` text for exit codes; kept next to the constants above.
@@ -43,7 +43,7 @@ Exit codes:
   2  usage (bad arguments or a bad operation)
   3  cluster unavailable: no endpoint answered, or no leader is elected
   4  timeout: the --timeout deadline passed (for `propose`: the outcome is unknown)
-  5  refused as unsafe (reserved for membership changes)";
+  5  refused as unsafe: a membership change that could leave the cluster without a quorum (`config`)";
 
 /// An error that knows its exit code. `main` prints `error: {error:#}` and
 /// exits with `code`; everything else defaults to [`exit::ERROR`].
@@ -122,7 +122,7 @@ pub enum Command {
     Status(status::Args),
     /// List a replica's log records.
     Log(log::Args),
-    /// Show the cluster configuration: members and quorums.
+    /// Show or change the cluster configuration: members and quorums.
     #[command(subcommand)]
     Config(config::Command),
     /// Stream the cluster's events (elections, commits, applies) until Ctrl-C.
