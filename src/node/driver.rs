@@ -277,6 +277,11 @@ impl Driver {
     }
 
     fn publish(&mut self, event: Event) {
+        // Two of these per record per member: skip building them when no
+        // one is watching.
+        if self.events.receiver_count() == 0 && matches!(event, Event::Committed { .. } | Event::Applied { .. }) {
+            return;
+        }
         let node = self.replica.id();
         let at_ms =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
