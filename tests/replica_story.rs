@@ -181,3 +181,19 @@ fn a_lost_record_does_not_hold_back_unrelated_ones() {
     c.run(1000);
     assert!(matches!(c.replies.get(&1), Some(ClientReply::Proposed { .. })));
 }
+
+#[test]
+fn a_one_member_cluster_keeps_leading_and_serves_reads() {
+    let mut c = Cluster::new(1);
+    c.run(3000);
+    let leader = c.leader().expect("a single member elects itself");
+    c.propose(1, &["set", "x", "1"]);
+    // Well past a lease and the stale-leader limit: nothing is ever sent in
+    // a one-member configuration, yet it must not lose its lease.
+    c.run(5000);
+    assert_eq!(c.leader(), Some(leader), "it is still the leader");
+    c.nodes.get_mut(&leader).unwrap().read(c.now, 2, "x", ReadConsistency::Linearizable);
+    c.collect(leader);
+    c.run(100);
+    assert!(matches!(&c.replies.get(&2), Some(ClientReply::Read { value: Some(_) })), "{:?}", c.replies.get(&2));
+}

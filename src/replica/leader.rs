@@ -552,6 +552,14 @@ impl Replica {
                 p.resend.extend(later);
             }
         }
+        // The leader acknowledges itself continuously, not only when it
+        // sends: in a one-member configuration nothing is ever sent, and its
+        // lease (and the stale check) must still hold while it runs.
+        l.self_ack_at = now;
+        self.vote_lease_until = now + self.opts.lease_ns;
+        self.lease_leader = self.leader_ballot();
+        self.refresh_lease_acks();
+        let Some(l) = self.leader_ref() else { return };
         if now >= l.last_quorum_ack_at + stale {
             self.step_down();
             return;
