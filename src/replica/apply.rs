@@ -42,15 +42,17 @@ impl Replica {
         deps.iter().all(|d| self.applied.contains(d) || (is_config && self.config_dep_satisfied(d)))
     }
 
-    /// Rule 8's exception for config records: a dependency whose own record
-    /// is gone but which a committed held record overrides will never apply
-    /// by itself, and that overrider may itself wait for the config record.
-    /// Unlike the contract's wording, the seq is not marked applied here: two
-    /// replicas that applied the same set must hold the same state, and a
-    /// replica that skipped the overridden write would not (docs/protocol.md).
+    /// Rule 8's exception for config records: a dependency that a committed
+    /// held record overrides may never apply by itself — its record may be
+    /// gone, or held but waiting on another such record — while the
+    /// overrider waits for the config record. The override supersedes its
+    /// effect on the key space, which a config record does not touch, so the
+    /// config record need not wait. Unlike the contract's wording, the seq is
+    /// not marked applied here: two replicas that applied the same set must
+    /// hold the same state, and one that skipped the overridden write would
+    /// not; the overrider marks it when it applies (docs/protocol.md).
     fn config_dep_satisfied(&self, dep: Seq) -> bool {
         self.committed.contains(dep)
-            && !self.log.contains_key(&dep)
             && self
                 .log
                 .values()

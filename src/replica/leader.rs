@@ -111,10 +111,13 @@ impl Replica {
         // must still be able to accept the records we authored.
         let own = self.replayable_applied_prefix();
         let lowest_allowed = (own - self.opts.floor_lag).max(0);
-        let min_member = self
-            .config()
+        // Learners count too: a floor above a catching-up learner's prefix
+        // makes it refuse every new record until it has caught up.
+        let config = self.config();
+        let min_member = config
             .members
             .keys()
+            .chain(config.learners.keys())
             .filter(|&&id| id != self.opts.id)
             .map(|id| known.get(id).copied().unwrap_or(lowest_allowed))
             .min()
