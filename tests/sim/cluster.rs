@@ -14,6 +14,16 @@
 //!    deadline the cluster must converge: one leader, every replica adopted
 //!    it and applied exactly the leader's `Committed`, equal states, every
 //!    client op answered or given up on.
+//!
+//! Shapes that change membership (`membership.rs`) also run an operator who
+//! asks for configuration changes during the safety phase and keeps asking
+//! in the liveness phase until all are done. Replicas join (new ids, started
+//! knowing the configuration then in force) and leave (shut down for good a
+//! while after the change that removed them), so the node set grows during
+//! a run; `Node::index` stays valid because nodes are never removed from
+//! `Sim::nodes`, only retired. Convergence then also needs every change
+//! complete, and counts only the members of the final configuration, each of
+//! which must have it in force and committed.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
@@ -28,12 +38,24 @@ use traftctl::replica::{
 };
 
 use crate::invariants::{Check, Checker, Claim, Failure};
+use crate::membership::{ATTEMPT_TIMEOUT_NS, Driver, DriverStats, Outcome, Plan, PlanKind, joined_addr};
 use crate::network::{Envelope, NetParams, Network};
 use crate::rng::Rng;
 use crate::workload::{Effects, Request, Workload, WorkloadParams};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
+
+/// The name of the failure a run reports when a replica is stuck in the
+/// apply cycle `apply_cycle_through_config` describes. It was a replica bug
+/// (rule 8's config exception covered a missing dependency but not a held
+/// one waiting for a missing record), found here and fixed in
+/// `config_dep_satisfied`; the detector stays to name it should it return.
+pub const APPLY_CYCLE: &str = "apply cycle through a config record";
+
+/// How long after the heal the apply cycle must persist before a run stops
+/// early for it. It never resolves, so this only saves simulated time.
+const KNOWN_CYCLE_GRACE_NS: u64 = 10 * SEC;
 
 // ---- cluster shapes --------------------------------------------------------
 
@@ -49,7 +71,28 @@ pub enum Shape {
     /// Four members where member 1 is a hub: quorums {1,2} {1,3} {1,4} and
     /// {2,3,4}. Two members can commit, but only with the hub.
     Hub,
+    /// Membership changes (`membership.rs`), all under the seeded faults:
+    /// three members grow to five and shrink back to three.
+    GrowShrink,
+    /// Every one of three members replaced by a new one.
+    Replace,
+    /// Four members switch from majority to hand-made quorums and back.
+    GridSwitch,
+    /// A leader crashed right after the joint record of a change appears in
+    /// its log; the next leader must finish the change.
+    CrashMidChange,
 }
+
+pub const ALL_SHAPES: [Shape; 8] = [
+    Shape::Three,
+    Shape::Five,
+    Shape::Grid,
+    Shape::Hub,
+    Shape::GrowShrink,
+    Shape::Replace,
+    Shape::GridSwitch,
+    Shape::CrashMidChange,
+];
 
 impl Shape {
     pub fn name(self) -> &'static str {
@@ -58,17 +101,35 @@ impl Shape {
             Shape::Five => "five",
             Shape::Grid => "grid",
             Shape::Hub => "hub",
+            Shape::GrowShrink => "grow_shrink",
+            Shape::Replace => "replace",
+            Shape::GridSwitch => "grid_switch",
+            Shape::CrashMidChange => "crash_mid_change",
         }
     }
 
     pub fn parse(s: &str) -> Option<Shape> {
-        [Shape::Three, Shape::Five, Shape::Grid, Shape::Hub].into_iter().find(|sh| sh.name() == s)
+        ALL_SHAPES.into_iter().find(|sh| sh.name() == s)
+    }
+
+    /// The membership plan this shape follows, if it changes membership.
+    pub fn plan_kind(self) -> Option<PlanKind> {
+        match self {
+            Shape::Three | Shape::Five | Shape::Grid | Shape::Hub => None,
+            Shape::GrowShrink => Some(PlanKind::GrowShrink),
+            Shape::Replace => Some(PlanKind::Replace),
+            Shape::GridSwitch => Some(PlanKind::GridSwitch),
+            Shape::CrashMidChange => Some(PlanKind::CrashMidChange),
+        }
     }
 
     pub fn config(self) -> ClusterConfig {
         let members = |n: i64| (1..=n).map(|id| (id, format!("sim-{id}"))).collect::<Vec<_>>();
         let config = match self {
-            Shape::Three => ClusterConfig::majority(members(3)),
+            Shape::Three | Shape::GrowShrink | Shape::Replace | Shape::CrashMidChange => {
+                ClusterConfig::majority(members(3))
+            }
+            Shape::GridSwitch => ClusterConfig::majority(members(4)),
             Shape::Five => ClusterConfig::majority(members(5)),
             Shape::Grid => ClusterConfig::grid(2, 3, members(6)),
             Shape::Hub => ClusterConfig::custom(members(4), [vec![1, 2], vec![1, 3], vec![1, 4], vec![2, 3, 4]]),
@@ -183,8 +244,15 @@ impl Held {
 pub struct Node {
     pub id: NodeId,
     pub index: usize,
-    /// `None` while crashed.
+    /// `None` while crashed, and for good once retired.
     pub replica: Option<Replica>,
+    /// The configuration the replica was first started with (and restarts
+    /// with): the cluster's initial one, or for a replica that joined later
+    /// the one in force when it was started, which does not list it.
+    pub initial_config: ClusterConfig,
+    /// Shut down for good after a change removed it: never restarted, and
+    /// no longer a target of faults or clients.
+    pub retired: bool,
     pub clock: Clock,
     pub storage: Storage,
     /// Bumped at every crash: events of an older incarnation are void.
@@ -407,16 +475,63 @@ impl SimParams {
 
 #[derive(Debug)]
 enum Ev {
-    Tick { node: usize, incarnation: u64 },
+    Tick {
+        node: usize,
+        incarnation: u64,
+    },
     Deliver(Envelope),
-    Fsync { node: usize, incarnation: u64, id: u64 },
+    Fsync {
+        node: usize,
+        incarnation: u64,
+        id: u64,
+    },
     CrashFault,
-    Restart { node: usize, incarnation: u64 },
+    Restart {
+        node: usize,
+        incarnation: u64,
+    },
     PartitionFault,
-    PartitionHeal { epoch: u64 },
-    ClientArrive { node: NodeId, request: RequestId, req: Request },
-    ClientReply { request: RequestId, reply: Option<ClientReply> },
-    ClientWake { client: usize, token: u64 },
+    PartitionHeal {
+        epoch: u64,
+    },
+    ClientArrive {
+        node: NodeId,
+        request: RequestId,
+        req: Request,
+    },
+    ClientReply {
+        request: RequestId,
+        reply: Option<ClientReply>,
+    },
+    ClientWake {
+        client: usize,
+        token: u64,
+    },
+    /// The membership driver's turn to ask (again) for its current step.
+    AdminWake {
+        token: u64,
+    },
+    /// A change request reaches `node`; dropped if the driver has moved on
+    /// from `step` meanwhile (the operator's client gave up on it).
+    AdminArrive {
+        node: NodeId,
+        request: RequestId,
+        step: usize,
+        target: Box<ClusterConfig>,
+    },
+    /// The impatient operator asks for `step` a second time.
+    AdminDuplicate {
+        step: usize,
+    },
+    /// Shut down a replica a completed change removed.
+    Retire {
+        node: usize,
+    },
+    /// Crash the leader whose log just got the joint record of a change.
+    CrashMidJoint {
+        node: usize,
+        incarnation: u64,
+    },
 }
 
 struct Scheduled {
@@ -495,6 +610,64 @@ fn bm(b: &Option<TailBitmap>) -> String {
 fn seqs_of(records: &[Record]) -> String {
     let v: Vec<String> = records.iter().map(|r| r.short()).collect();
     clip(v.join(" "), 200)
+}
+
+/// The apply cycle of `docs/protocol.md`'s config exception that the
+/// replica must break (see `APPLY_CYCLE`): the first committed seq
+/// `a` the replica has not applied is not held, only overridden by a
+/// committed held record `w`, which depends on a committed config record
+/// `c` between them that is not applied either. `c` waits for everything
+/// below it, including some held record that waits for `a`, which only
+/// `w`'s apply would mark done. The evidence, if `r` is stuck that way.
+pub fn apply_cycle_through_config(r: &Replica) -> Option<String> {
+    let backlog = r.committed() - r.applied();
+    let a = backlog.iter_from(0).next()?;
+    if r.log().contains_key(&a) {
+        return None;
+    }
+    let is_config = |rec: &Record| rec.cmd.as_ref().is_some_and(|c| c.is_config());
+    let overriders = r
+        .log()
+        .range(a + 1..)
+        .map(|(_, w)| w)
+        .filter(|w| r.committed().contains(w.seq) && w.overrides_bm().contains(a));
+    for w in overriders {
+        let config = r
+            .log()
+            .range(a + 1..w.seq)
+            .map(|(_, c)| c)
+            .find(|c| is_config(c) && backlog.contains(c.seq) && w.depends_bm().contains(c.seq));
+        if let Some(c) = config {
+            return Some(format!(
+                "seq {a} is not held, only overridden by {}, which depends on config record {} that waits for \
+                 everything below it",
+                w.short(),
+                c.short()
+            ));
+        }
+    }
+    None
+}
+
+/// What a replica has committed but not applied, with the first few stuck
+/// records and what they wait for; `None` when it applied everything.
+fn apply_backlog(r: &Replica) -> Option<String> {
+    let backlog = r.committed() - r.applied();
+    let first = backlog.iter_from(0).next()?;
+    let stuck: Vec<String> = backlog
+        .iter_from(first)
+        .take(6)
+        .map(|seq| match r.log().get(&seq) {
+            Some(rec) => format!("{} (Overrides {}, Depends {})", rec.short(), bm(&rec.overrides), bm(&rec.depends)),
+            None => format!("{seq}: not held"),
+        })
+        .collect();
+    Some(format!(
+        "has committed but not applied {} (applied prefix {}); the first: {}",
+        clip(backlog.to_string(), 120),
+        r.applied().prefix_len(),
+        stuck.join("; ")
+    ))
 }
 
 pub fn describe_msg(msg: &Message) -> String {
@@ -602,6 +775,10 @@ pub struct RunReport {
     pub history_ops: usize,
     pub sim_ns: u64,
     pub wire: WireStats,
+    /// Membership changes, for the shapes that make them.
+    pub membership: Option<DriverStats>,
+    pub nodes_joined: u64,
+    pub nodes_retired: u64,
 }
 
 pub struct Sim {
@@ -631,6 +808,12 @@ pub struct Sim {
     pub lease_refusals: u64,
     /// Arrival time of each linearizable read not yet answered.
     lin_reads: BTreeMap<RequestId, u64>,
+    /// The operator changing membership, for the shapes that do.
+    pub driver: Option<Driver>,
+    /// Clocks of replicas that join later, drawn as the initial ones are.
+    join_rng: Rng,
+    pub nodes_joined: u64,
+    pub nodes_retired: u64,
 }
 
 impl Sim {
@@ -658,6 +841,8 @@ impl Sim {
                     offset_ns: clock_rng.range(SEC, 1000 * SEC),
                     drift_ppm: clock_rng.range_i64(-params.drift_max_ppm, params.drift_max_ppm),
                 },
+                initial_config: config.clone(),
+                retired: false,
                 storage: Storage::default(),
                 incarnation: 0,
                 held: Vec::new(),
@@ -677,6 +862,14 @@ impl Sim {
         });
         let workload = Workload::new(workload_params, ids.clone(), rng.fork(3));
         let checker = Checker::new(config.clone(), ids.len(), params.full_check_every);
+        // Forked after every other stream, so that the shapes without
+        // membership changes run exactly as they did before these existed.
+        let join_rng = rng.fork(6);
+        let driver = shape.plan_kind().map(|kind| {
+            let mut plan_rng = rng.fork(7);
+            let plan = Plan::new(kind, &config, &mut plan_rng);
+            Driver::new(plan, config.clone(), plan_rng)
+        });
         Sim {
             seed,
             shape,
@@ -702,6 +895,10 @@ impl Sim {
             lease_refusals: 0,
             lin_reads: BTreeMap::new(),
             params,
+            driver,
+            join_rng,
+            nodes_joined: 0,
+            nodes_retired: 0,
         }
     }
 
@@ -742,8 +939,17 @@ impl Sim {
         for e in self.workload.start(self.now_ns) {
             self.apply_effects(e);
         }
+        if let Some(d) = self.driver.as_mut() {
+            d.token += 1;
+            let (at, token) = (self.now_ns + d.plan.first_at_ns, d.token);
+            self.schedule(at, Ev::AdminWake { token });
+        }
         let desc = self.params.describe();
         self.note(format!("start: {} {}; {desc}", self.shape.name(), self.config));
+        if let Some(d) = &self.driver {
+            let plan = d.plan.describe();
+            self.note(format!("membership plan: {plan}"));
+        }
     }
 
     fn schedule_tick(&mut self, i: usize) {
@@ -761,8 +967,10 @@ impl Sim {
         let safety_end = self.params.safety_ns;
         self.run_until(safety_end)?;
         self.heal()?;
+        let healed_at = self.now_ns;
         let deadline = self.now_ns + self.params.liveness_ns;
         let mut why = String::new();
+        let mut next_cycle_check = healed_at + KNOWN_CYCLE_GRACE_NS;
         // Checking convergence costs a few bitmap compares; every 16 steps
         // is plenty to stop soon after it happens.
         loop {
@@ -771,8 +979,20 @@ impl Sim {
                     Ok(()) => break,
                     Err(w) => why = w,
                 }
+                // The apply cycle never resolves (nothing resends a
+                // record a replica holds through an override): once it has
+                // lasted a while, stop rather than simulate to the deadline.
+                if self.now_ns >= next_cycle_check {
+                    next_cycle_check = self.now_ns + SEC;
+                    if let Some(f) = self.known_apply_cycle(&why) {
+                        return Err(self.stamp(f));
+                    }
+                }
             }
             if !self.step_before(deadline)? {
+                if let Some(f) = self.known_apply_cycle(&why) {
+                    return Err(self.stamp(f));
+                }
                 return Err(self.stamp(Failure::new(
                     "liveness",
                     format!(
@@ -785,6 +1005,23 @@ impl Sim {
         self.note("converged".to_string());
         self.checker.full_scan(&self.nodes).map_err(|f| self.stamp(f))?;
         Ok(self.report())
+    }
+
+    /// A liveness failure that is the apply cycle on some running
+    /// replica, as its own failure.
+    fn known_apply_cycle(&self, why: &str) -> Option<Failure> {
+        let (id, evidence) = self
+            .nodes
+            .iter()
+            .find_map(|n| n.replica.as_ref().and_then(apply_cycle_through_config).map(|e| (n.id, e)))?;
+        Some(Failure::new(
+            APPLY_CYCLE,
+            format!(
+                "node {id} can never apply again: {evidence}. The cluster had not converged {}ms after faults \
+                 healed: {why}",
+                (self.now_ns.saturating_sub(self.params.safety_ns)) / MS
+            ),
+        ))
     }
 
     pub fn report(&self) -> RunReport {
@@ -809,6 +1046,9 @@ impl Sim {
             history_ops: self.workload.history.len(),
             sim_ns: self.now_ns,
             wire: self.wire,
+            membership: self.driver.as_ref().map(|d| d.stats.clone()),
+            nodes_joined: self.nodes_joined,
+            nodes_retired: self.nodes_retired,
         }
     }
 
@@ -890,7 +1130,10 @@ impl Sim {
                 Ok(())
             }
             Ev::Restart { node, incarnation } => {
-                if self.nodes[node].incarnation != incarnation || self.nodes[node].replica.is_some() {
+                if self.nodes[node].incarnation != incarnation
+                    || self.nodes[node].replica.is_some()
+                    || self.nodes[node].retired
+                {
                     return Ok(());
                 }
                 self.restart(node)
@@ -915,6 +1158,9 @@ impl Sim {
             }
             Ev::ClientArrive { node, request, req } => self.client_arrive(node, request, req),
             Ev::ClientReply { request, reply } => {
+                if self.driver.as_ref().is_some_and(|d| d.owns(request)) {
+                    return self.admin_reply(request, reply);
+                }
                 if self.scripted.contains(&request) {
                     if let Some(r) = reply {
                         self.note(format!("scripted request {request} answered: {r:?}"));
@@ -932,6 +1178,30 @@ impl Sim {
             Ev::ClientWake { client, token } => {
                 let effects = self.workload.wake(client, token, self.now_ns);
                 self.apply_effects(effects);
+                Ok(())
+            }
+            Ev::AdminWake { token } => self.admin_wake(token),
+            Ev::AdminArrive { node, request, step, target } => self.admin_arrive(node, request, step, *target),
+            Ev::AdminDuplicate { step } => {
+                if self.driver.as_ref().is_some_and(|d| d.step == step && !d.done()) {
+                    return self.admin_send(true);
+                }
+                Ok(())
+            }
+            Ev::Retire { node } => self.retire(node),
+            Ev::CrashMidJoint { node, incarnation } => {
+                if self.nodes[node].incarnation != incarnation || self.phase != Phase::Safety {
+                    return Ok(());
+                }
+                let id = self.nodes[node].id;
+                self.note(format!("CRASH the leader, node {id}, in the middle of a joint change"));
+                if let Some(d) = self.driver.as_mut() {
+                    d.stats.leader_crashes_mid_joint += 1;
+                }
+                self.crash(node);
+                let at = self.now_ns + self.fault_rng.range(self.params.restart_min_ns, self.params.restart_max_ns);
+                let incarnation = self.nodes[node].incarnation;
+                self.schedule(at, Ev::Restart { node, incarnation });
                 Ok(())
             }
         }
@@ -998,7 +1268,40 @@ impl Sim {
     /// Carries out what node `i` asked for, then checks the invariants.
     fn after_input(&mut self, i: usize, force_full: bool) -> Check {
         let dirty = self.drain(i)?;
-        self.checker.after_step(&self.nodes, i, &dirty, force_full)
+        self.checker.after_step(&self.nodes, i, &dirty, force_full)?;
+        self.watch_for_joint(i, &dirty);
+        Ok(())
+    }
+
+    /// `CrashMidChange`: once the leader's log gets the joint record of the
+    /// current step, crash the leader a moment later.
+    fn watch_for_joint(&mut self, i: usize, dirty: &[Seq]) {
+        if self.phase != Phase::Safety || !self.driver.as_ref().is_some_and(|d| d.crash_armed) {
+            return;
+        }
+        let Some(r) = self.nodes[i].replica.as_ref() else { return };
+        let Some(l) = r.leader_ballot() else { return };
+        let joint = dirty.iter().any(|s| {
+            r.log().get(s).is_some_and(|rec| {
+                rec.author == Some(l)
+                    && rec
+                        .cmd
+                        .as_ref()
+                        .and_then(|c| c.config_value())
+                        .is_some_and(|c| c.next.is_some() && c.learners.is_empty())
+            })
+        });
+        if !joint {
+            return;
+        }
+        let d = self.driver.as_mut().expect("armed");
+        d.crash_armed = false;
+        d.crashed_mid_joint = Some((d.step, l));
+        let delay = d.plan.crash_on_joint[d.step].expect("armed for this step");
+        let incarnation = self.nodes[i].incarnation;
+        let id = self.nodes[i].id;
+        self.note(format!("node {id} (leader {l}) appended the joint record: crashing it in {delay}ns"));
+        self.schedule(self.now_ns + delay.max(1), Ev::CrashMidJoint { node: i, incarnation });
     }
 
     fn drain(&mut self, i: usize) -> Result<Vec<Seq>, Failure> {
@@ -1207,6 +1510,7 @@ impl Sim {
         for e in self.workload.on_crash(id, self.now_ns) {
             self.apply_effects(e);
         }
+        self.admin_node_down(id);
     }
 
     pub fn restart(&mut self, i: usize) -> Check {
@@ -1225,7 +1529,7 @@ impl Sim {
             clip(state.hard_state.committed.to_string(), 80),
             state.records.len()
         );
-        node.replica = Some(Replica::new(opts, self.config.clone(), Some(state), local));
+        node.replica = Some(Replica::new(opts, node.initial_config.clone(), Some(state), local));
         self.note(desc);
         self.schedule_tick(i);
         self.after_input(i, true)
@@ -1236,7 +1540,7 @@ impl Sim {
     /// nodes that cannot hear the leader while the others still do are what
     /// tests the lease).
     fn start_partition(&mut self) {
-        let ids: Vec<NodeId> = self.nodes.iter().map(|n| n.id).collect();
+        let ids: Vec<NodeId> = self.nodes.iter().filter(|n| !n.retired).map(|n| n.id).collect();
         self.net.heal();
         let roll = self.fault_rng.below(100);
         let leader = self.leader();
@@ -1297,23 +1601,264 @@ impl Sim {
         self.workload.stop();
         self.note("HEAL: partitions removed, no more loss, crashes or new client ops".to_string());
         for i in 0..self.nodes.len() {
-            if self.nodes[i].replica.is_none() {
+            if self.nodes[i].replica.is_some() || self.nodes[i].retired {
+                continue;
+            }
+            if self.removed_for_good(self.nodes[i].id) {
+                // A completed change removed it while it was down: the
+                // operator does not bring it back.
+                self.retire(i).map_err(|f| self.stamp(f))?;
+            } else {
                 self.restart(i).map_err(|f| self.stamp(f))?;
             }
         }
         Ok(())
     }
 
+    /// Whether a completed membership step removed `id` (it is in neither
+    /// the configuration in force nor the one being moved to).
+    fn removed_for_good(&self, id: NodeId) -> bool {
+        self.driver.as_ref().is_some_and(|d| {
+            !d.current.members.contains_key(&id) && d.target().is_none_or(|t| !t.members.contains_key(&id))
+        })
+    }
+
+    // ---- membership ------------------------------------------------------------
+
+    /// Starts a replica that is to join: a fresh disk, its own clock, and
+    /// `config`, the configuration then in force, which does not list it.
+    pub fn add_node(&mut self, id: NodeId, config: ClusterConfig) -> Check {
+        let index = self.nodes.len();
+        let drift = self.params.drift_max_ppm;
+        let clock = Clock {
+            offset_ns: self.join_rng.range(SEC, 1000 * SEC),
+            drift_ppm: self.join_rng.range_i64(-drift, drift),
+        };
+        self.nodes.push(Node {
+            id,
+            index,
+            replica: None,
+            clock,
+            initial_config: config.clone(),
+            retired: false,
+            storage: Storage::default(),
+            incarnation: 0,
+            held: Vec::new(),
+            next_persist_id: None,
+            restarts: 0,
+            dead_stats: (0, 0),
+        });
+        self.checker.add_node();
+        self.workload.add_node(id);
+        let seed = self.jitter_seed(index);
+        let opts = self.params.options(id, seed);
+        let local = clock.local(self.now_ns);
+        self.nodes[index].replica = Some(Replica::new(opts, config.clone(), None, local));
+        self.nodes_joined += 1;
+        self.note(format!("JOIN node {id} ({}) started knowing {config}", joined_addr(id)));
+        self.schedule_tick(index);
+        self.after_input(index, true)
+    }
+
+    /// Shuts node `i` down for good: a change removed it.
+    fn retire(&mut self, i: usize) -> Check {
+        if self.nodes[i].retired {
+            return Ok(());
+        }
+        let node = &mut self.nodes[i];
+        node.retired = true;
+        if let Some(r) = node.replica.take() {
+            node.dead_stats.0 += r.stats().committed_out_of_order;
+            node.dead_stats.1 += r.stats().applied_out_of_order;
+        }
+        node.storage.pending.clear();
+        node.held.clear();
+        node.incarnation += 1;
+        node.next_persist_id = None;
+        node.storage.durable_id = 0;
+        let id = node.id;
+        self.nodes_retired += 1;
+        self.note(format!("RETIRE node {id}: removed from the cluster, shut down for good"));
+        self.checker.on_crash(i);
+        for e in self.workload.retire_node(id, self.now_ns) {
+            self.apply_effects(e);
+        }
+        self.admin_node_down(id);
+        Ok(())
+    }
+
+    /// A node went down: a change request it held will not be answered.
+    fn admin_node_down(&mut self, id: NodeId) {
+        let Some(d) = self.driver.as_mut() else { return };
+        if d.node_down(id) {
+            d.token += 1;
+            let (at, token) = (self.now_ns + d.rng.range(10 * MS, 100 * MS), d.token);
+            self.schedule(at, Ev::AdminWake { token });
+        }
+    }
+
+    fn admin_wake(&mut self, token: u64) -> Check {
+        let Some(d) = self.driver.as_mut() else { return Ok(()) };
+        if d.token != token || d.done() {
+            return Ok(());
+        }
+        // A wake while a request is pending is that request's timeout.
+        d.timed_out();
+        self.admin_send(false)
+    }
+
+    /// Sends the current step's change request to some node; the first
+    /// time, starts the replicas it adds.
+    fn admin_send(&mut self, duplicate: bool) -> Check {
+        let Some(d) = self.driver.as_ref() else { return Ok(()) };
+        let Some(target) = d.target().cloned() else { return Ok(()) };
+        if !d.started {
+            let current = d.current.clone();
+            let newcomers: Vec<NodeId> =
+                target.members.keys().copied().filter(|&id| self.index_of(id).is_none()).collect();
+            for id in newcomers {
+                self.add_node(id, current.clone())?;
+            }
+        }
+        let candidates: Vec<NodeId> = self.nodes.iter().filter(|n| !n.retired).map(|n| n.id).collect();
+        let request = self.workload.new_request_id();
+        let d = self.driver.as_mut().expect("checked above");
+        let node = if duplicate { *d.rng.pick(&candidates) } else { d.choose_node(&candidates).expect("a node") };
+        let first = !d.started;
+        let step = d.step;
+        d.sent(request, node, duplicate);
+        if !duplicate {
+            d.token += 1;
+            let token = d.token;
+            self.schedule(self.now_ns + ATTEMPT_TIMEOUT_NS, Ev::AdminWake { token });
+            let d = self.driver.as_mut().expect("checked above");
+            if first && d.rng.chance_ppm(d.plan.duplicate_ppm) {
+                let at = self.now_ns + d.rng.range(MS, 300 * MS);
+                self.schedule(at, Ev::AdminDuplicate { step });
+            }
+        }
+        let at = self.now_ns + self.net.delay_ns().max(1);
+        self.schedule(at, Ev::AdminArrive { node, request, step, target: Box::new(target) });
+        Ok(())
+    }
+
+    fn admin_arrive(&mut self, node: NodeId, request: RequestId, step: usize, target: ClusterConfig) -> Check {
+        if self.driver.as_ref().is_none_or(|d| d.step != step) {
+            // The operator moved on; its old connection is gone.
+            return Ok(());
+        }
+        let i = self.index_of(node).expect("the driver only asks replicas it started");
+        if self.nodes[i].replica.is_none() {
+            let at = self.now_ns + self.net.delay_ns().max(1);
+            self.schedule(at, Ev::ClientReply { request, reply: None });
+            return Ok(());
+        }
+        self.note(format!("admin req {request} -> {node}: change config to {target} (step {step})"));
+        let local = self.nodes[i].clock.local(self.now_ns);
+        self.nodes[i].replica.as_mut().expect("up").change_config(local, request, target, false);
+        self.after_input(i, false)
+    }
+
+    fn admin_reply(&mut self, request: RequestId, reply: Option<ClientReply>) -> Check {
+        let d = self.driver.as_mut().expect("owned by the driver");
+        let outcome = d.on_reply(request, reply.as_ref());
+        let line = format!("admin reply to {request}: {reply:?} => {outcome:?}");
+        self.note(line);
+        match outcome {
+            Outcome::Ignore => Ok(()),
+            Outcome::Retry { after_ns } => {
+                let d = self.driver.as_mut().expect("owned by the driver");
+                d.token += 1;
+                let token = d.token;
+                self.schedule(self.now_ns + after_ns, Ev::AdminWake { token });
+                Ok(())
+            }
+            Outcome::Fatal(why) => Err(Failure::new("membership driver", why)),
+            Outcome::Done => self.admin_complete(),
+        }
+    }
+
+    /// The current step is complete: note who finished it, schedule the
+    /// shutdown of what it removed, and the next step.
+    fn admin_complete(&mut self) -> Check {
+        let d = self.driver.as_ref().expect("driving");
+        let target = d.target().cloned().expect("a step in progress");
+        if let Some((step, crashed)) = d.crashed_mid_joint
+            && step == d.step
+        {
+            let author = self.final_record_author(&target);
+            if author.is_some_and(|a| a != crashed) {
+                self.driver.as_mut().expect("driving").stats.finished_by_next_leader += 1;
+            }
+        }
+        let under_faults = self.phase == Phase::Safety;
+        let d = self.driver.as_mut().expect("driving");
+        let step = d.step;
+        let removed = d.complete(under_faults);
+        let retire_max = d.plan.retire_delay_max_ns;
+        let delays: Vec<u64> = removed.iter().map(|_| d.rng.range(0, retire_max)).collect();
+        let next = (!d.done()).then(|| {
+            d.token += 1;
+            (d.rng.range(0, d.plan.gap_max_ns), d.token)
+        });
+        self.note(format!("MEMBERSHIP step {step} complete: {target} (removed {removed:?})"));
+        for (id, delay) in removed.iter().zip(delays) {
+            let i = self.index_of(*id).expect("removed members ran");
+            self.schedule(self.now_ns + delay, Ev::Retire { node: i });
+        }
+        if let Some((gap, token)) = next {
+            self.schedule(self.now_ns + gap, Ev::AdminWake { token });
+        }
+        Ok(())
+    }
+
+    /// The author of the newest config record equal to `target`, on any
+    /// running replica whose newest config record it is.
+    fn final_record_author(&self, target: &ClusterConfig) -> Option<traftctl::pb::LeaderId> {
+        self.nodes.iter().filter_map(|n| n.replica.as_ref()).find_map(|r| {
+            let rec = r.log().values().rev().find(|rec| rec.cmd.as_ref().is_some_and(|c| c.is_config()))?;
+            let c = rec.cmd.as_ref()?.config_value()?;
+            (c.next.is_none() && c.learners.is_empty() && crate::membership::same_quorum_system(c, target))
+                .then_some(rec.author)
+                .flatten()
+        })
+    }
+
     // ---- convergence ---------------------------------------------------------
 
-    /// `Ok` when the cluster has converged; otherwise why not.
+    /// `Ok` when the cluster has converged; otherwise why not. With
+    /// membership changes: every step completed, and only the members of the
+    /// final configuration count (removed replicas are shut down or about to
+    /// be; whatever they hold no longer matters).
     pub fn converged(&self) -> Result<(), String> {
         let outstanding = self.workload.outstanding();
         if outstanding > 0 {
             return Err(format!("{outstanding} client requests still outstanding"));
         }
-        let leaders: Vec<&Node> =
-            self.nodes.iter().filter(|n| n.replica.as_ref().is_some_and(|r| r.leader_ballot().is_some())).collect();
+        let final_config = match &self.driver {
+            Some(d) if !d.done() => {
+                // A learner that cannot apply never catches up: say so.
+                let stuck: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.replica.as_ref().and_then(apply_backlog).map(|s| format!("node {} {s}", n.id)))
+                    .collect();
+                return Err(format!(
+                    "membership step {} of {} (to {}) is not complete; last answer: {}{}",
+                    d.step + 1,
+                    d.plan.steps.len(),
+                    d.plan.steps[d.step],
+                    d.last_answer,
+                    if stuck.is_empty() { String::new() } else { format!("; {}", stuck.join("; ")) }
+                ));
+            }
+            Some(d) => Some(&d.current),
+            None => None,
+        };
+        let active: Vec<&Node> =
+            self.nodes.iter().filter(|n| final_config.is_none_or(|c| c.members.contains_key(&n.id))).collect();
+        let leaders: Vec<&&Node> =
+            active.iter().filter(|n| n.replica.as_ref().is_some_and(|r| r.leader_ballot().is_some())).collect();
         let [leader] = leaders.as_slice() else {
             let ids: Vec<NodeId> = leaders.iter().map(|n| n.id).collect();
             return Err(format!("{} nodes lead with a fixed base: {ids:?}", ids.len()));
@@ -1328,7 +1873,7 @@ impl Sim {
                 clip((lr.accepted() - lr.committed()).to_string(), 120)
             ));
         }
-        for n in &self.nodes {
+        for n in &active {
             let Some(r) = n.replica.as_ref() else {
                 return Err(format!("node {} is down", n.id));
             };
@@ -1343,13 +1888,31 @@ impl Sim {
                     clip(lr.committed().to_string(), 80)
                 ));
             }
-            if !same(r.applied(), r.committed()) {
-                return Err(format!(
-                    "node {} has committed but not applied {}",
-                    n.id,
-                    clip((r.committed() - r.applied()).to_string(), 120)
-                ));
+            if let Some(stuck) = apply_backlog(r) {
+                return Err(format!("node {} {stuck}", n.id));
             }
+            if let Some(target) = final_config {
+                // The final configuration is in force, and its record is
+                // committed, on every remaining member.
+                let in_force = r.config();
+                if !in_force.learners.is_empty()
+                    || in_force.next.is_some()
+                    || !crate::membership::same_quorum_system(in_force, target)
+                {
+                    return Err(format!("node {} has {in_force} in force, not {target}", n.id));
+                }
+                let newest = r.log().values().rev().find(|rec| rec.cmd.as_ref().is_some_and(|c| c.is_config()));
+                if let Some(rec) = newest
+                    && !r.committed().contains(rec.seq)
+                {
+                    return Err(format!("node {} has not committed its config record at seq {}", n.id, rec.seq));
+                }
+            }
+        }
+        // States last: a node stuck applying (the leader too) is the more
+        // telling report.
+        for n in &active {
+            let r = n.replica.as_ref().expect("checked up above");
             if r.kv() != lr.kv() {
                 return Err(format!("node {} state {:?} differs from the leader's {:?}", n.id, r.kv(), lr.kv()));
             }
@@ -1413,7 +1976,7 @@ impl Sim {
                 n.storage.pending.len()
             );
             let Some(r) = &n.replica else {
-                let _ = writeln!(s, "DOWN; {disk}");
+                let _ = writeln!(s, "{}; {disk}", if n.retired { "RETIRED" } else { "DOWN" });
                 continue;
             };
             let _ = writeln!(
@@ -1435,6 +1998,7 @@ impl Sim {
                 clip(r.applied().to_string(), 100)
             );
             let _ = writeln!(s, "      kv={:?}", r.kv());
+            let _ = writeln!(s, "      config in force: {}", r.config());
             let _ = writeln!(s, "      {disk}");
             let log: Vec<String> = r.log().values().map(|rec| rec.short()).collect();
             let shown = log.len().saturating_sub(40);
@@ -1447,6 +2011,17 @@ impl Sim {
             );
         }
         let _ = writeln!(s, "  network cuts: {}", self.net.describe_cuts());
+        if let Some(d) = &self.driver {
+            let _ = writeln!(
+                s,
+                "  membership: step {} of {} done, current {}; plan {}; {:?}",
+                d.step,
+                d.plan.steps.len(),
+                d.current,
+                d.plan.describe(),
+                d.stats
+            );
+        }
         s
     }
 }

@@ -14,6 +14,49 @@
 //! * **Ballot logs**: every record held by a replica whose committer is `L` is
 //!   `L`'s record at that seq (rule 4), so the first copy seen fills `L`'s log
 //!   and every other copy must match it.
+//! * **Configurations** (rule 9): which quorums count for a seq under `L` is
+//!   read from the config records of `L`'s log, with the checker's own idea
+//!   of what each stage may do (see "Which quorums count" below), not from
+//!   what the records say their quorums are.
+//!
+//! ## Which quorums count
+//!
+//! A leader counts every commit with the configuration in force on it *at
+//! the time*: its newest config record, however old the seq. The checker
+//! does not see that moment, and must neither under-count (a correct leader
+//! would then look like it committed something no quorum accepted) nor take
+//! the leader's word for the quorums (a leader whose joint configuration
+//! listed only the new quorums would then look right). So, for ballot `L`
+//! with config records `C_0 < C_1 < ...` in its log (`C_-1` the initial
+//! configuration), seq `s` is committed under `L` when the nodes that durably
+//! accepted `s` under `L` hold a quorum of some `C_j` that was in force at or
+//! after `s` was appended (`C_j` in force at `s`, or a later one), where the
+//! quorums of `C_j` are:
+//!
+//! * a learners record: its voters' quorums, which must be those of the
+//!   record before it (learners vote in nothing);
+//! * a joint record: a quorum of the record before it (learners dropped)
+//!   *and* a quorum of its `next`, computed here from those two records, not
+//!   taken from the joint record's own list;
+//! * a final record after a joint one: its own quorums, but only once a
+//!   quorum of that joint configuration (as computed here) durably held
+//!   every seq up to the joint record under some ballot: before that, a new
+//!   quorum alone proves nothing, since an old quorum could still elect a
+//!   leader that never saw the change. Under a later ballot whose base holds
+//!   the final record it counts at once (the ballot that appended it must
+//!   have waited), hence "under some ballot";
+//! * a final record after a learners record (a change abandoned) or after a
+//!   final one: usable only if its quorums are the ones before it;
+//! * anything else (say, new voters with no joint record in between) counts
+//!   nothing, and the transition check reports it.
+//!
+//! Counting `s` with a configuration older than the leader's newest one is
+//! safe: a change moves on from `C_j` only once a quorum of a configuration
+//! at least as strict holds everything up to the record that ends it. So
+//! this over-approximates nothing the protocol could lose, and includes
+//! every commit a correct leader makes; a leader that commits under the new
+//! quorums alone, before the joint prefix is held, is caught at the step it
+//! does so by "local Committed is globally committed".
 //!
 //! Per-node checks look at the node a step touched. The log-wide ones
 //! (single commit, log-committer consistency, backed `Accepted`) look at the
@@ -21,13 +64,13 @@
 //! committer, and every `full_every` steps of the node, so a change the
 //! incremental view missed is still caught, a few steps late.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use traftctl::kv::KvState;
 use traftctl::leader_id::short_opt;
 use traftctl::pb::{ClusterConfig, Cmd, LeaderId, Record, TailBitmap};
-use traftctl::replica::{HardState, NodeId, Replica, Role, Seq};
+use traftctl::replica::{CATCH_UP_BOUND, HardState, NodeId, Replica, Role, Seq};
 
 use crate::cluster::Node;
 
@@ -112,10 +155,142 @@ struct Shadow {
     steps_since_full: u64,
     /// The ballot whose base was last checked against the global commits.
     leader_checked: Option<LeaderId>,
+    /// The ballot the node led with a fixed base after its last step.
+    leading: Option<LeaderId>,
+}
+
+/// A quorum system by member ids: records of one configuration may number
+/// positions differently, so configurations are compared this way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Voters {
+    ids: Vec<NodeId>,
+    /// Each quorum's ids, sorted; the list sorted.
+    quorums: Vec<Vec<NodeId>>,
+}
+
+impl Voters {
+    fn of(c: &ClusterConfig) -> Self {
+        let mut quorums: Vec<Vec<NodeId>> = c.quorums.iter().map(|&q| c.bitmap_to_ids(q)).collect();
+        quorums.sort();
+        Voters { ids: c.voters(), quorums }
+    }
+
+    fn is_quorum(&self, ids: &BTreeSet<NodeId>) -> bool {
+        self.quorums.iter().any(|q| q.iter().all(|id| ids.contains(id)))
+    }
+
+    /// The seqs whose acceptors contain one of the quorums.
+    fn committed(&self, acc: &BTreeMap<NodeId, TailBitmap>) -> TailBitmap {
+        let mut committed = TailBitmap::empty();
+        for q in &self.quorums {
+            let mut inter: Option<TailBitmap> = None;
+            for id in q {
+                let Some(a) = acc.get(id) else {
+                    inter = Some(TailBitmap::empty());
+                    break;
+                };
+                match inter.as_mut() {
+                    None => inter = Some(a.clone()),
+                    Some(x) => x.intersection(a),
+                }
+            }
+            if let Some(x) = inter {
+                committed.union(&x);
+            }
+        }
+        committed
+    }
+}
+
+/// The stage of a config record, from its shape: learners listed, a `next`
+/// without learners (joint), or neither (final, and the initial one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Learners,
+    Joint,
+    Final,
+}
+
+fn stage_of(c: &ClusterConfig) -> Stage {
+    if !c.learners.is_empty() {
+        Stage::Learners
+    } else if c.next.is_some() {
+        Stage::Joint
+    } else {
+        Stage::Final
+    }
+}
+
+/// When a configuration of a ballot's log may count commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Usable {
+    Always,
+    /// Once the joint record `(seq, author)` before it had everything up to
+    /// it held by a quorum of the joint configuration.
+    AfterJointHeld(Seq, Option<LeaderId>),
+    Never,
+}
+
+/// One configuration of a ballot's log, as the commit count uses it.
+#[derive(Debug, Clone)]
+struct ChainEntry {
+    /// The config record's seq; -1 for the initial configuration.
+    seq: Seq,
+    author: Option<LeaderId>,
+    stage: Stage,
+    /// A set is a quorum when it contains a quorum of each (two for a joint
+    /// configuration).
+    quorums: Vec<Voters>,
+    usable: Usable,
+}
+
+/// The configurations of a log whose config records are `configs`.
+fn build_chain(initial: &ClusterConfig, configs: &BTreeMap<Seq, (Option<LeaderId>, ClusterConfig)>) -> Vec<ChainEntry> {
+    let mut chain = vec![ChainEntry {
+        seq: -1,
+        author: None,
+        stage: Stage::Final,
+        quorums: vec![Voters::of(initial)],
+        usable: Usable::Always,
+    }];
+    let mut prev: &ClusterConfig = initial;
+    for (&seq, (author, config)) in configs {
+        let stage = stage_of(config);
+        let own = Voters::of(config);
+        let before = Voters::of(prev);
+        let prev_entry = chain.last().expect("starts with the initial configuration");
+        let (quorums, usable) = match (stage, config.next.as_deref()) {
+            (Stage::Joint, Some(next)) => (vec![before, Voters::of(next)], Usable::Always),
+            (Stage::Final, _)
+                if prev_entry.stage == Stage::Joint && prev.next.as_deref().is_some_and(|n| Voters::of(n) == own) =>
+            {
+                let held = Usable::AfterJointHeld(prev_entry.seq, prev_entry.author);
+                (vec![own], held)
+            }
+            _ if own == before => (vec![own], Usable::Always),
+            _ => (vec![own], Usable::Never),
+        };
+        chain.push(ChainEntry { seq, author: *author, stage, quorums, usable });
+        prev = config;
+    }
+    chain
 }
 
 pub struct Checker {
-    config: ClusterConfig,
+    initial: ClusterConfig,
+    /// The chain of a ballot with no config record in its log.
+    initial_chain: Vec<ChainEntry>,
+    /// Per ballot, the config records of its log: `(seq -> (author, config))`.
+    ballot_configs: BTreeMap<LeaderId, BTreeMap<Seq, (Option<LeaderId>, ClusterConfig)>>,
+    chains: BTreeMap<LeaderId, Vec<ChainEntry>>,
+    /// Joint records `(seq, author)` whose prefix a quorum of the joint
+    /// configuration durably held, under some ballot.
+    joint_held: BTreeSet<(Seq, Option<LeaderId>)>,
+    /// Ballots whose commit count must be redone: their configurations
+    /// changed, or a final record in them became usable.
+    stale_ballots: BTreeSet<LeaderId>,
+    /// Config records already checked when their leader appended them.
+    appends_checked: BTreeSet<(LeaderId, Seq)>,
     full_every: u64,
     pub checks: u64,
     shadows: Vec<Shadow>,
@@ -156,7 +331,13 @@ fn overridden_in(log: &BTreeMap<Seq, Record>, seq: Seq) -> bool {
 impl Checker {
     pub fn new(config: ClusterConfig, nodes: usize, full_every: u64) -> Self {
         Checker {
-            config,
+            initial_chain: build_chain(&config, &BTreeMap::new()),
+            initial: config,
+            ballot_configs: BTreeMap::new(),
+            chains: BTreeMap::new(),
+            joint_held: BTreeSet::new(),
+            stale_ballots: BTreeSet::new(),
+            appends_checked: BTreeSet::new(),
             full_every: full_every.max(1),
             checks: 0,
             shadows: vec![Shadow::default(); nodes],
@@ -194,11 +375,17 @@ impl Checker {
         self.accept(nodes, i, committer, &claimed)
     }
 
+    /// A replica joined: one more node to shadow.
+    pub fn add_node(&mut self) {
+        self.shadows.push(Shadow::default());
+    }
+
     pub fn on_crash(&mut self, i: usize) {
         // Forget the in-memory view; the next incarnation starts from disk.
         let s = &mut self.shadows[i];
         s.applied = None;
         s.leader_checked = None;
+        s.leading = None;
     }
 
     /// Checks after a step that gave node `i` an input. `dirty`: the seqs
@@ -216,14 +403,10 @@ impl Checker {
 
         self.ballots_monotonic(node, r, restarted)?;
         self.election_safety(node, r)?;
-        // The independent commit count first: the checks below compare the
-        // replica's view with it.
-        self.accept_from_memory(nodes, i)?;
-        self.applied_committed_accepted_nested(node, r)?;
-        self.committed_is_global(node, r)?;
-        self.accepted_covers_base(node, r)?;
-        self.same_applied_same_state(node, r, restarted || full)?;
 
+        // The logs first: their config records decide which quorums the
+        // commit count uses, and a leader may count with a record appended
+        // in this very step.
         if full {
             let all: Vec<Seq> = r.log().keys().copied().collect();
             self.single_commit_per_seq(node, r, all.iter().copied())?;
@@ -241,6 +424,18 @@ impl Checker {
             self.log_matches_committer(node, r, seqs.iter().copied())?;
             self.accepted_is_backed(node, r, new_accepted.into_iter())?;
         }
+        self.config_records_appended(nodes, node, r, dirty)?;
+        self.recount_stale(nodes)?;
+
+        // Then the independent commit count: the checks below compare the
+        // replica's view with it.
+        self.accept_from_memory(nodes, i)?;
+        self.applied_committed_accepted_nested(node, r)?;
+        self.committed_is_global(node, r)?;
+        self.accepted_covers_base(node, r)?;
+        self.same_applied_same_state(node, r, restarted || full)?;
+        self.removed_leader_steps_down(node, r)?;
+
         if let Some(l) = r.leader_ballot()
             && (full || self.shadows[i].leader_checked != Some(l))
         {
@@ -254,6 +449,7 @@ impl Checker {
         sh.committer = r.committer();
         sh.accepted = r.accepted().clone();
         sh.committed = r.committed().clone();
+        sh.leading = r.leader_ballot();
         sh.steps_since_full = if full { 0 } else { sh.steps_since_full + 1 };
         Ok(())
     }
@@ -284,36 +480,112 @@ impl Checker {
             return Ok(());
         }
         mine.union(&durable);
-        self.recount(nodes, ballot)
+        self.stale_ballots.insert(ballot);
+        self.recount_stale(nodes)
+    }
+
+    /// Recounts every stale ballot. A recount can find a joint prefix held,
+    /// which makes other ballots stale; each joint record is found held only
+    /// once, so the work list empties.
+    fn recount_stale(&mut self, nodes: &[Node]) -> Check {
+        let bound = 4 * (self.chains.len() + self.stale_ballots.len() + 4) * (self.joint_held.len() + 4);
+        for _ in 0..bound {
+            let Some(l) = self.stale_ballots.pop_first() else {
+                return Ok(());
+            };
+            self.recount(nodes, l)?;
+        }
+        Err(Failure::new("simulator", format!("the commit count did not settle within {bound} recounts")))
+    }
+
+    /// Which joint records of `ballot`'s log had everything up to them held
+    /// by a joint quorum under it; makes stale the ballots whose final
+    /// record that makes usable.
+    fn find_joint_prefixes_held(&mut self, ballot: LeaderId) {
+        let Some(acc) = self.acceptors.get(&ballot) else { return };
+        let chain = self.chains.get(&ballot).unwrap_or(&self.initial_chain);
+        let mut found = Vec::new();
+        for e in chain.iter().filter(|e| e.stage == Stage::Joint) {
+            if self.joint_held.contains(&(e.seq, e.author)) {
+                continue;
+            }
+            let holders: BTreeSet<NodeId> =
+                acc.iter().filter(|(_, a)| a.prefix_len() > e.seq).map(|(&id, _)| id).collect();
+            if e.quorums.iter().all(|q| q.is_quorum(&holders)) {
+                found.push((e.seq, e.author));
+            }
+        }
+        for key in found {
+            self.joint_held.insert(key);
+            for (&l, chain) in &self.chains {
+                if chain.iter().any(|e| e.usable == Usable::AfterJointHeld(key.0, key.1)) {
+                    self.stale_ballots.insert(l);
+                }
+            }
+        }
+    }
+
+    /// What the configurations of `ballot`'s log count as committed under
+    /// it (see "Which quorums count" in the module docs).
+    fn count_commits(&self, ballot: LeaderId, already: &TailBitmap) -> TailBitmap {
+        let mut committed = TailBitmap::empty();
+        let Some(acc) = self.acceptors.get(&ballot) else {
+            return committed;
+        };
+        let chain = self.chains.get(&ballot).unwrap_or(&self.initial_chain);
+        // Several entries share a quorum system (a learners record keeps the
+        // voters'): count each once.
+        let mut counted: Vec<(&Voters, TailBitmap)> = Vec::new();
+        for (j, e) in chain.iter().enumerate() {
+            // Entry `j` counts the seqs appended before the next record.
+            let end = chain.get(j + 1).map(|next| next.seq);
+            if end.is_some_and(|end| already.prefix_len() >= end) {
+                continue;
+            }
+            let usable = match e.usable {
+                Usable::Always => true,
+                Usable::AfterJointHeld(seq, author) => self.joint_held.contains(&(seq, author)),
+                Usable::Never => false,
+            };
+            if !usable {
+                continue;
+            }
+            let mut mine: Option<TailBitmap> = None;
+            for q in &e.quorums {
+                let c = match counted.iter().find(|(v, _)| *v == q) {
+                    Some((_, c)) => c.clone(),
+                    None => {
+                        let c = q.committed(acc);
+                        counted.push((q, c.clone()));
+                        c
+                    }
+                };
+                match mine.as_mut() {
+                    None => mine = Some(c),
+                    Some(m) => m.intersection(&c),
+                }
+            }
+            let Some(mut mine) = mine else { continue };
+            if let Some(end) = end {
+                mine.intersection(&TailBitmap::from_prefix(end));
+            }
+            committed.union(&mine);
+        }
+        committed
     }
 
     /// Recomputes what is committed under `ballot` and checks every newly
     /// committed seq against the other views.
     fn recount(&mut self, nodes: &[Node], ballot: LeaderId) -> Check {
-        let acc = &self.acceptors[&ballot];
-        let mut committed = TailBitmap::empty();
-        for &q in &self.config.quorums {
-            let mut inter: Option<TailBitmap> = None;
-            for id in self.config.bitmap_to_ids(q) {
-                let Some(a) = acc.get(&id) else {
-                    inter = Some(TailBitmap::empty());
-                    break;
-                };
-                match inter.as_mut() {
-                    None => inter = Some(a.clone()),
-                    Some(x) => x.intersection(a),
-                }
-            }
-            if let Some(x) = inter {
-                committed.union(&x);
-            }
-        }
-        let before = self.committed_under.entry(ballot).or_default();
+        self.find_joint_prefixes_held(ballot);
+        let empty = TailBitmap::empty();
+        let before = self.committed_under.get(&ballot).unwrap_or(&empty);
+        let committed = self.count_commits(ballot, before);
         if before.is_superset(&committed) {
             return Ok(());
         }
         let fresh: Vec<Seq> = (&committed - before).iter_from(0).collect();
-        *before = committed;
+        self.committed_under.entry(ballot).or_default().union(&committed);
         for s in fresh {
             self.global_committed.set(s);
             let ident = self.ballot_logs.get(&ballot).and_then(|log| log.get(&s)).cloned();
@@ -466,6 +738,13 @@ impl Checker {
             Some(_) => Ok(()),
             None => {
                 log.insert(s, ident.clone());
+                if let Some(config) = ident.cmd.as_ref().and_then(|c| c.config_value()) {
+                    let configs = self.ballot_configs.entry(l).or_default();
+                    configs.insert(s, (ident.author, config.clone()));
+                    let chain = build_chain(&self.initial, configs);
+                    self.chains.insert(l, chain);
+                    self.stale_ballots.insert(l);
+                }
                 if self.committed_under.get(&l).is_some_and(|c| c.contains(s)) {
                     self.note_committed_record(s, ident, format!("log of ballot {l}"))?;
                 }
@@ -720,7 +999,11 @@ impl Checker {
     /// quorum shares a member with every quorum the old one could hear from.
     pub fn read_served_by_current_leader(&mut self, node: &Node, r: &Replica, request: u64, arrival_ns: u64) -> Check {
         self.checks += 1;
-        let Some(l) = r.leader_ballot() else {
+        // The step that answered may also have ended the reign (a leader
+        // whose change removed it answers its pending reads, then steps
+        // down): the ballot it led at the step's start counts then. A
+        // replica that is not leading fails its reads instead.
+        let Some(l) = r.leader_ballot().or(self.shadows[node.index].leading) else {
             return Err(Failure::new(
                 "reads served by the current leader",
                 format!("node {} ({:?}) answered linearizable read {request} without leading", node.id, r.role()),
@@ -821,6 +1104,187 @@ impl Checker {
                 short_bm(r.accepted())
             ),
         ))
+    }
+
+    // ---- invariant 9: configuration changes --------------------------------
+
+    /// Rule 9 where it is decided: each config record a leader appends (in
+    /// `dirty`, this step's writes) is a legal next stage after the config
+    /// record before it in the leader's log.
+    fn config_records_appended(&mut self, nodes: &[Node], node: &Node, r: &Replica, dirty: &[Seq]) -> Check {
+        let Some(l) = r.leader_ballot() else {
+            return Ok(());
+        };
+        for &s in dirty {
+            let Some(rec) = r.log().get(&s).filter(|rec| rec.author == Some(l)) else {
+                continue;
+            };
+            let Some(config) = rec.cmd.as_ref().and_then(|c| c.config_value()) else {
+                continue;
+            };
+            if !self.appends_checked.insert((l, s)) {
+                continue;
+            }
+            self.checks += 1;
+            let prev = r
+                .log()
+                .range(..s)
+                .rev()
+                .find_map(|(&ps, pr)| pr.cmd.as_ref().and_then(|c| c.config_value()).map(|c| (Some(ps), c)));
+            let (prev_seq, prev) = prev.unwrap_or((None, &self.initial));
+            self.config_transition(node, r, l, s, config, prev_seq, prev)?;
+            if stage_of(config) == Stage::Joint && stage_of(prev) == Stage::Learners {
+                self.checks += 1;
+                self.learners_caught_up(nodes, node, r, s, prev)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One change at a time, through learners (if any), a joint
+    /// configuration, and the target, or back (a change abandoned).
+    #[allow(clippy::too_many_arguments)]
+    fn config_transition(
+        &self,
+        node: &Node,
+        r: &Replica,
+        l: LeaderId,
+        s: Seq,
+        config: &ClusterConfig,
+        prev_seq: Option<Seq>,
+        prev: &ClusterConfig,
+    ) -> Check {
+        let (stage, prev_stage) = (stage_of(config), stage_of(prev));
+        let fail = |invariant: &'static str, what: String| {
+            Err(Failure::new(
+                invariant,
+                format!(
+                    "leader {l} on node {} appended {stage:?} config {config} at seq {s}, after {prev_stage:?} config \
+                     {prev} at seq {}: {what}",
+                    node.id,
+                    prev_seq.map_or("(initial)".to_string(), |p| p.to_string())
+                ),
+            ))
+        };
+        const ONE: &str = "one configuration change at a time";
+        let (own, before) = (Voters::of(config), Voters::of(prev));
+        let same_target =
+            |a: Option<&ClusterConfig>, b: &ClusterConfig| a.is_some_and(|a| Voters::of(a) == Voters::of(b));
+        // A change moves on from a record only once it is committed; a new
+        // change starts only from a committed final configuration.
+        let prev_committed = prev_seq.is_none_or(|p| r.committed().contains(p));
+        match stage {
+            Stage::Learners => {
+                if prev_stage != Stage::Final || !prev_committed {
+                    return fail(ONE, "a change began while another was in flight".into());
+                }
+                if own != before {
+                    return fail(ONE, "a learners record changed the voters or their quorums".into());
+                }
+                let Some(next) = config.next.as_deref() else {
+                    return fail(ONE, "a learners record without a target".into());
+                };
+                let newcomers: Vec<NodeId> =
+                    next.members.keys().copied().filter(|id| !prev.members.contains_key(id)).collect();
+                let learners: Vec<NodeId> = config.learners.keys().copied().collect();
+                if learners != newcomers {
+                    return fail(ONE, format!("learners {learners:?}, but the target adds {newcomers:?}"));
+                }
+                Ok(())
+            }
+            Stage::Joint => {
+                let next = config.next.as_deref().expect("a joint record has a target");
+                match prev_stage {
+                    Stage::Learners if !same_target(prev.next.as_deref(), next) => {
+                        return fail(ONE, "the joint record's target is not the learners record's".into());
+                    }
+                    Stage::Learners if !prev_committed => {
+                        return fail(ONE, "learners promoted before their record committed".into());
+                    }
+                    Stage::Learners => {}
+                    Stage::Final if !prev_committed => {
+                        return fail(ONE, "a change began while another was in flight".into());
+                    }
+                    Stage::Final => {
+                        if let Some(id) = next.members.keys().find(|id| !prev.members.contains_key(id)) {
+                            return fail(ONE, format!("member {id} votes with no learners stage before"));
+                        }
+                    }
+                    Stage::Joint => return fail(ONE, "a joint record followed another one".into()),
+                }
+                let mut old = prev.clone();
+                old.learners.clear();
+                old.next = None;
+                match ClusterConfig::joint(&old, next) {
+                    Ok(joint) if Voters::of(&joint) == own => Ok(()),
+                    Ok(joint) => fail(
+                        "a joint configuration needs a quorum of both",
+                        format!("its quorums are not those of {old} and {next} together ({joint})"),
+                    ),
+                    Err(e) => fail(ONE, format!("no joint configuration of the two: {e}")),
+                }
+            }
+            Stage::Final => match prev_stage {
+                Stage::Joint if same_target(prev.next.as_deref(), config) => Ok(()),
+                Stage::Joint => fail(ONE, "the final record is not the joint record's target".into()),
+                _ if own == before => Ok(()),
+                _ => fail(ONE, "new voters or quorums without a joint configuration".into()),
+            },
+        }
+    }
+
+    /// Learners vote only once they have caught up: when the leader appends
+    /// the joint record, every learner has durably committed (hence can
+    /// replay, and has reported no more than) all but `CATCH_UP_BOUND` seqs
+    /// of the leader's committed prefix. What it reported is at most that,
+    /// so a correct leader never trips this.
+    fn learners_caught_up(&self, nodes: &[Node], node: &Node, r: &Replica, s: Seq, prev: &ClusterConfig) -> Check {
+        let needed = r.committed().prefix_len() - CATCH_UP_BOUND;
+        for id in prev.learners.keys() {
+            let Some(learner) = nodes.iter().find(|n| n.id == *id) else {
+                continue;
+            };
+            let reached = learner.storage.hard.committed.prefix_len();
+            if reached < needed {
+                return Err(Failure::new(
+                    "learners vote only once caught up",
+                    format!(
+                        "leader on node {} appended the joint record at seq {s} while learner {id} had durably \
+                         committed only [0, {reached}) of the leader's [0, {}) (bound {CATCH_UP_BOUND})",
+                        node.id,
+                        r.committed().prefix_len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A leader whose own change removed it stops leading once the change's
+    /// final record is committed: the new configuration elects its own.
+    fn removed_leader_steps_down(&mut self, node: &Node, r: &Replica) -> Check {
+        let Some(l) = r.leader_ballot() else {
+            return Ok(());
+        };
+        let config = r.config();
+        if config.members.contains_key(&node.id) || stage_of(config) != Stage::Final {
+            return Ok(());
+        }
+        self.checks += 1;
+        let Some(rec) = r.log().values().rev().find(|rec| rec.cmd.as_ref().is_some_and(|c| c.is_config())) else {
+            return Ok(());
+        };
+        if rec.author == Some(l) && r.committed().contains(rec.seq) {
+            return Err(Failure::new(
+                "a removed leader steps down",
+                format!(
+                    "leader {l} on node {} committed its change to {config} (seq {}), which removes it, and still \
+                     leads",
+                    node.id, rec.seq
+                ),
+            ));
+        }
+        Ok(())
     }
 
     // ---- at the end -------------------------------------------------------

@@ -268,6 +268,27 @@ impl Workload {
         self.next_hist_id += 1;
     }
 
+    /// A replica joined: clients may now be sent (or wander) to it.
+    pub fn add_node(&mut self, node: NodeId) {
+        if !self.nodes.contains(&node) {
+            self.nodes.push(node);
+        }
+    }
+
+    /// A replica was shut down for good: no client picks it again, the ones
+    /// that used it move elsewhere, and a request it held is lost as in a
+    /// crash.
+    pub fn retire_node(&mut self, node: NodeId, now_ns: u64) -> Vec<Effects> {
+        self.nodes.retain(|&n| n != node);
+        assert!(!self.nodes.is_empty(), "membership plans never retire every replica");
+        for c in 0..self.clients.len() {
+            if self.clients[c].target == node {
+                self.clients[c].target = *self.rng.pick(&self.nodes);
+            }
+        }
+        self.on_crash(node, now_ns)
+    }
+
     /// A node crashed: what it held is lost or not, nobody can tell.
     pub fn on_crash(&mut self, node: NodeId, now_ns: u64) -> Vec<Effects> {
         let hit: Vec<usize> = (0..self.clients.len())
