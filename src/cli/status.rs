@@ -47,6 +47,8 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
             "leader_address": non_empty(&s.leader_addr),
             "lease_remaining_ms": s.lease_remaining_ms,
             "status": output::replica_status_json(&s.status),
+            "committed_out_of_order": s.committed_out_of_order,
+            "applied_out_of_order": s.applied_out_of_order,
             "config": output::config_json(&config),
             "members": members,
         }))?;
@@ -63,6 +65,8 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         ("accepted", output::bitmap(&status.accepted)),
         ("committed", output::bitmap(&status.committed)),
         ("applied", output::bitmap(&status.applied)),
+        ("committed out of order", s.committed_out_of_order.to_string()),
+        ("applied out of order", s.applied_out_of_order.to_string()),
         ("config", config.to_string()),
     ];
     output::print_fields(format, fields)?;

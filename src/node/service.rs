@@ -183,6 +183,8 @@ impl TRaftAdmin for Service {
             role: role_name(s.role).into(),
             members,
             lease_remaining_ms: s.lease_remaining.map_or(0, |d| d.as_millis() as i64),
+            committed_out_of_order: s.committed_out_of_order as i64,
+            applied_out_of_order: s.applied_out_of_order as i64,
         }))
     }
 

@@ -291,10 +291,6 @@ impl Replica {
         self.opts.id
     }
 
-    pub fn options(&self) -> &Options {
-        &self.opts
-    }
-
     pub fn role(&self) -> Role {
         match self.role {
             RoleState::Follower => Role::Follower,
