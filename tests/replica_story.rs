@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use traftctl::kv::ApplyResult;
-use traftctl::pb::{ClusterConfig, Cmd};
+use traftctl::pb::{ClusterConfig, Cmd, LeaderId, TailBitmap, VoteRefusal, VoteReply, VoteReq};
 use traftctl::replica::{Action, ClientReply, DurableState, Message, NodeId, Options, ReadConsistency, Replica, Role};
 
 const MS: u64 = 1_000_000;
@@ -196,4 +196,46 @@ fn a_one_member_cluster_keeps_leading_and_serves_reads() {
     c.collect(leader);
     c.run(100);
     assert!(matches!(&c.replies.get(&2), Some(ClientReply::Read { value: Some(_) })), "{:?}", c.replies.get(&2));
+}
+
+/// Asks `voter` for a vote for `candidate` and returns its answer.
+fn ask_vote(voter: &mut Replica, now: u64, candidate: LeaderId) -> VoteReply {
+    let req = VoteReq { candidate: Some(candidate), committer: None, accepted: Some(TailBitmap::empty()) };
+    voter.step(now, candidate.id, Message::Vote(req));
+    voter
+        .take_actions()
+        .into_iter()
+        .find_map(|a| match a {
+            Action::Send { msg: Message::VoteReply(r), .. } => Some(r),
+            _ => None,
+        })
+        .expect("a vote reply")
+}
+
+#[test]
+fn a_restarted_replica_sits_out_one_lease_before_voting() {
+    let config = ClusterConfig::majority((1..=3).map(|i| (i, format!("127.0.0.1:{}", 7000 + i)))).unwrap();
+    let lease = Options::new(1).lease_ns;
+    // Restarted from a disk that remembers nothing in particular.
+    let mut voter = Replica::new(Options::new(1), config, Some(DurableState::default()), 0);
+    let early = ask_vote(&mut voter, lease / 2, LeaderId::new(5, 2));
+    assert!(!early.granted);
+    assert_eq!(early.refusal, VoteRefusal::Restarting as i32);
+    let later = ask_vote(&mut voter, lease + 1, LeaderId::new(5, 2));
+    assert!(later.granted, "after one lease it votes again: {later:?}");
+}
+
+#[test]
+fn a_follower_that_acknowledged_a_leader_refuses_other_ballots_for_a_lease() {
+    let mut c = Cluster::new(3);
+    c.run(3000);
+    let leader = c.leader().unwrap();
+    let follower = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    let other = *c.nodes.keys().find(|&&id| id != leader && id != follower).unwrap();
+    let ballot = c.nodes[&leader].leader_ballot().unwrap();
+    let now = c.now;
+    // A greater ballot, but the follower heard from the leader just now.
+    let reply = ask_vote(c.nodes.get_mut(&follower).unwrap(), now, LeaderId::new(ballot.term + 5, other));
+    assert!(!reply.granted);
+    assert_eq!(reply.refusal, VoteRefusal::Lease as i32);
 }
