@@ -15,7 +15,6 @@ mod driver;
 mod peers;
 mod service;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -47,8 +46,8 @@ pub struct NodeConfig {
 impl NodeConfig {
     pub fn new(id: NodeId, listen: SocketAddr, initial_config: ClusterConfig, data_dir: PathBuf) -> Self {
         let mut options = Options::new(id);
-        // Wall-clock runs favour quick failover; the defaults are sized for
-        // the simulator's slow, faulty network.
+        // Loopback and LAN round trips are far below a millisecond, so
+        // heartbeats can be frequent and failover quick.
         options.lease_ns = 1_000_000_000;
         options.heartbeat_ns = 100_000_000;
         options.retransmit_ns = 300_000_000;
@@ -98,7 +97,6 @@ pub struct NodeHandle {
     pub id: NodeId,
     pub addr: SocketAddr,
     inputs: mpsc::Sender<Input>,
-    events: broadcast::Sender<pb::Event>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     storage_thread: Option<std::thread::JoinHandle<()>>,
@@ -114,10 +112,6 @@ impl NodeHandle {
             .await
             .map_err(|_| anyhow::anyhow!("node {} stopped", self.id))?;
         rx.await.map_err(|_| anyhow::anyhow!("node {} stopped", self.id))
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<pb::Event> {
-        self.events.subscribe()
     }
 
     /// Why the node stopped by itself, if it did.
@@ -204,15 +198,9 @@ pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> any
         id: config.id,
         addr,
         inputs: inputs_tx,
-        events: events_tx,
         shutdown: shutdown_tx,
         tasks: vec![server_task, driver_task],
         storage_thread: Some(storage_thread),
         fatal: fatal_rx,
     })
-}
-
-/// Peer addresses of a configuration, by id.
-pub fn addresses(config: &ClusterConfig) -> BTreeMap<NodeId, String> {
-    config.members.values().map(|m| (m.id, m.addr.clone())).collect()
 }

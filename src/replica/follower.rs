@@ -149,14 +149,14 @@ impl Replica {
 
         // The log after adoption: committed records, records identical to
         // the base's, and the base records received.
-        let keep: Vec<Seq> = self
+        let kept: BTreeSet<Seq> = self
             .log
             .values()
             .filter(|r| self.committed.contains(r.seq) || adoption.author_at(r.seq) == r.author)
             .map(|r| r.seq)
             .collect();
         let mut covered = self.applied.clone();
-        for seq in &keep {
+        for seq in &kept {
             let r = &self.log[seq];
             covered.union(r.overrides_bm());
             covered.set(r.seq);
@@ -165,7 +165,6 @@ impl Replica {
         // keep that (it is then the same record, or committed). Like any
         // accepted record, it needs what lies below its floor vouched for
         // first, so install in rounds until nothing more qualifies.
-        let kept: BTreeSet<Seq> = keep.iter().copied().collect();
         let mut waiting: Vec<&Record> = adoption.base.values().filter(|r| !kept.contains(&r.seq)).collect();
         let mut installable: Vec<Seq> = Vec::new();
         loop {
@@ -187,6 +186,10 @@ impl Replica {
         if !covered.is_superset(&base) {
             let mut missing = base;
             missing.diff(&covered);
+            // The leader resends one window at a time; reporting more would
+            // let this bitmap grow with the base.
+            let first = if missing.prefix_len() > 0 { 0 } else { missing.iter().next().unwrap_or(0) };
+            missing.intersection(&TailBitmap::from_prefix(first + self.opts.window));
             return Some(missing);
         }
 

@@ -322,12 +322,6 @@ impl Replica {
         }
     }
 
-    /// A leader removed by a change it finished stops leading; it no longer
-    /// belongs to any quorum.
-    pub(super) fn step_down_removed(&mut self) {
-        self.become_follower();
-    }
-
     pub(super) fn self_durable_prefix(&self) -> Seq {
         self.leader_ref().map_or(0, |l| l.self_durable.prefix_len())
     }

@@ -260,7 +260,7 @@ impl Replica {
         }
         if !change.target.members.contains_key(&self.opts.id) {
             // Removed: the new configuration elects its own leader.
-            self.step_down_removed();
+            self.become_follower();
         }
     }
 }
