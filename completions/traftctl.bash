@@ -866,7 +866,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__cluster)
-            opts="-v -o -h --base-port --data-dir --ephemeral --election-timeout-secs --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --base-port --data-dir --ephemeral --election-timeout-secs --snapshot-every --compact-retain --verbose --endpoints --timeout --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -881,6 +881,14 @@ _traftctl() {
                     return 0
                     ;;
                 --election-timeout-secs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --snapshot-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compact-retain)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -950,7 +958,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -o -h --id --listen --peers --join --data-dir --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --id --listen --peers --join --data-dir --snapshot-every --compact-retain --verbose --endpoints --timeout --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -973,6 +981,14 @@ _traftctl() {
                     return 0
                     ;;
                 --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --snapshot-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compact-retain)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

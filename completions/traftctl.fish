@@ -47,6 +47,8 @@ complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "help" -d 'Print t
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l base-port -d 'Member i listens on 127.0.0.1:(base-port + i - 1)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l data-dir -d 'Parent of the members\' data directories; running again on the same directory recovers the cluster with its data' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l election-timeout-secs -d 'Give up if no leader is elected within this many seconds' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l snapshot-every -d 'Snapshot the state and compact the log after this many applied records (0: never, and the log grows without bound)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l compact-retain -d 'Applied records kept behind a snapshot, so a member that trails by less catches up from the log instead of a whole snapshot' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
@@ -60,6 +62,8 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Ad
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peers -d 'Every initial member as ID=HOST:PORT, this one included, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l join -d 'Start as a new member of the running cluster that ADDR belongs to; it receives the log once the cluster adds it with `traftctl config add-member`' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l data-dir -d 'Where this member keeps its log and state' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l snapshot-every -d 'Snapshot the state and compact the log after this many applied records (0: never, and the log grows without bound)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l compact-retain -d 'Applied records kept behind a snapshot, so a member that trails by less catches up from the log instead of a whole snapshot' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'

@@ -17,4 +17,5 @@ pub mod leader_id;
 pub mod node;
 pub mod record;
 pub mod replica;
+pub mod snapshot;
 pub mod storage;

@@ -79,6 +79,10 @@ impl Drop for Cluster {
 
 impl Cluster {
     fn start(n: i64) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    fn start_with(n: i64, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let ports = free_ports(n as usize);
         let peers: Vec<String> = (1..=n).map(|i| format!("{i}=127.0.0.1:{}", ports[(i - 1) as usize])).collect();
@@ -98,6 +102,7 @@ impl Cluster {
                 data.display().to_string(),
                 "-v".into(),
             ];
+            let args: Vec<String> = args.into_iter().chain(extra.iter().map(|a| a.to_string())).collect();
             let stderr_path = dir.path().join(format!("node-{i}.stderr"));
             let mut node = Node { addr, args, child: None, stderr_path };
             node.spawn();
@@ -338,4 +343,56 @@ fn a_second_local_cluster_on_the_same_directory_is_refused() {
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("locked") && err.contains("another traftctl"), "{err}");
     drop(first);
+}
+
+async fn status(addr: &str) -> Option<pb::StatusReply> {
+    let mut c = admin(addr).await?;
+    c.status(pb::StatusReq {}).await.ok().map(|r| r.into_inner())
+}
+
+async fn local_value(addr: &str, key: &str) -> Option<i64> {
+    let mut c = admin(addr).await?;
+    let req = pb::GetReq { key: key.into(), consistency: pb::ReadConsistency::Serializable as i32 };
+    let reply = c.get(req).await.ok()?.into_inner();
+    int_value(&reply)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_far_behind_catches_up_through_a_snapshot() {
+    // Snapshots every 50 applied records, 10 kept behind each: 600 writes
+    // while a member is down put it far behind what the others still hold.
+    let mut cluster = Cluster::start_with(3, &["--snapshot-every", "50", "--compact-retain", "10"]);
+    let ids: Vec<i64> = cluster.nodes.keys().copied().collect();
+    let leader = wait_leader(&cluster, &ids, ELECTION_BOUND).await.expect("a first leader");
+    let behind = *ids.iter().find(|&&i| i != leader).unwrap();
+    let addr = cluster.nodes[&leader].addr.clone();
+    let mut client = raft(&addr).await.expect("connect to the leader");
+    assert!(put(&mut client, "k-first", -1).await);
+    cluster.nodes.get_mut(&behind).unwrap().kill9();
+
+    for i in 0..600 {
+        assert!(put(&mut client, &format!("k{i}"), i).await, "write k{i} with one member down");
+    }
+    let s = status(&addr).await.expect("leader status");
+    assert!(s.compacted_below > 100, "the leader compacted its log (below {})", s.compacted_below);
+    assert!(s.log_records < 200, "the leader's log stays small: {} records", s.log_records);
+
+    cluster.nodes.get_mut(&behind).unwrap().spawn();
+    let behind_addr = cluster.nodes[&behind].addr.clone();
+    let start = Instant::now();
+    while local_value(&behind_addr, "k599").await != Some(599) {
+        assert!(start.elapsed() < Duration::from_secs(30), "the restarted member catches up within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = status(&behind_addr).await.expect("status of the member that was behind");
+    assert!(s.snapshots_installed >= 1, "it caught up through a snapshot, not the log: {s:?}");
+    assert!(s.log_records < 200, "its log holds only the tail: {} records", s.log_records);
+    assert_eq!(local_value(&behind_addr, "k-first").await, Some(-1));
+    for i in 0..600 {
+        assert_eq!(local_value(&behind_addr, &format!("k{i}")).await, Some(i), "k{i} on the member that was behind");
+    }
+    // It takes part again: a write commits with the other follower down.
+    let other = *ids.iter().find(|&&i| i != leader && i != behind).unwrap();
+    cluster.nodes.get_mut(&other).unwrap().kill9();
+    assert!(put(&mut client, "k-last", 7).await, "the caught-up member completes a quorum");
 }

@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use prost::Message;
 
+use traftctl::kv::KvState;
 use traftctl::pb::cmd::Value;
 use traftctl::pb::{Cmd, LeaderId, Record, TailBitmap};
 use traftctl::replica::{DurableState, DurableWrite, HardState, Seq};
+use traftctl::snapshot::Snapshot;
 use traftctl::storage::{Storage, StorageError, StorageOptions};
 
 fn record(seq: Seq, value: &str) -> Record {
@@ -40,6 +43,7 @@ fn put(seqs: impl IntoIterator<Item = Seq>) -> DurableWrite {
 #[derive(Default)]
 struct Model {
     hard_state: HardState,
+    snapshot: Option<Arc<Snapshot>>,
     records: BTreeMap<Seq, Record>,
 }
 
@@ -48,6 +52,9 @@ impl Model {
         for w in writes {
             if let Some(h) = &w.hard_state {
                 self.hard_state = h.clone();
+            }
+            if let Some(snap) = &w.snapshot {
+                self.snapshot = Some(snap.clone());
             }
             for s in &w.delete {
                 self.records.remove(s);
@@ -59,7 +66,11 @@ impl Model {
     }
 
     fn state(&self) -> DurableState {
-        DurableState { hard_state: self.hard_state.clone(), records: self.records.values().cloned().collect() }
+        DurableState {
+            hard_state: self.hard_state.clone(),
+            snapshot: self.snapshot.clone(),
+            records: self.records.values().cloned().collect(),
+        }
     }
 }
 
@@ -136,6 +147,7 @@ fn writes_survive_reopening() {
             hard_state: Some(hard(2, 2)),
             put: vec![record(2, "replaced"), record(4, "v4")],
             delete: vec![1, 99],
+            ..DurableWrite::default()
         }],
     );
     // Many writes committed as groups of various sizes.
@@ -148,6 +160,7 @@ fn writes_survive_reopening() {
                     hard_state: (i == 0).then(|| hard(3, seq - 2)),
                     put: vec![record(seq, &format!("g{group}"))],
                     delete: if seq % 5 == 0 { vec![seq - 3] } else { vec![] },
+                    ..DurableWrite::default()
                 }
             })
             .collect();
@@ -341,7 +354,7 @@ fn churn(
             DurableWrite {
                 hard_state: Some(hard(round, seq)),
                 put: (seq..seq + 3).map(|s| record(s, &value)).collect(),
-                delete: vec![],
+                ..DurableWrite::default()
             },
             DurableWrite { delete: (seq - 30..seq - 27).collect(), ..DurableWrite::default() },
         ];
@@ -466,4 +479,199 @@ fn a_damaged_checkpoint_stops_the_node() {
         }
         other => panic!("expected Corrupt, got {other}"),
     }
+}
+
+/// A snapshot of the seqs below `prefix`, holding `keys` keys whose values
+/// name the prefix, so snapshots of different prefixes differ.
+fn snapshot(prefix: Seq, keys: usize) -> Arc<Snapshot> {
+    let mut kv = KvState::default();
+    for i in 0..keys {
+        kv.apply(&Cmd::set_str(format!("key-{i}"), format!("{prefix:0>60}")));
+    }
+    Arc::new(Snapshot { applied: TailBitmap::from_prefix(prefix), kv, ..Snapshot::default() })
+}
+
+/// A compaction: store `snap` and delete the records it covers.
+fn compact(snap: &Arc<Snapshot>, delete: impl IntoIterator<Item = Seq>) -> DurableWrite {
+    DurableWrite { snapshot: Some(snap.clone()), delete: delete.into_iter().collect(), ..DurableWrite::default() }
+}
+
+#[test]
+fn a_snapshot_written_with_deletes_survives_reopening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut model = Model::default();
+    let (mut storage, _, _) = open(tmp.path());
+    let snap = snapshot(4, 10);
+    let writes = vec![
+        put(1..=5),
+        DurableWrite { hard_state: Some(hard(1, 4)), put: vec![record(6, "v6")], ..compact(&snap, 1..4) },
+    ];
+    storage.append(&writes).unwrap();
+    model.apply(&writes);
+    assert_eq!(storage.state(), &model.state());
+    assert!(Arc::ptr_eq(storage.state().snapshot.as_ref().unwrap(), &snap), "the written snapshot is kept, not copied");
+    // A write without a snapshot keeps the stored one.
+    let writes = vec![put([7])];
+    storage.append(&writes).unwrap();
+    model.apply(&writes);
+    drop(storage);
+
+    let (_, state, warnings) = open(tmp.path());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(state, model.state());
+    assert_eq!(state.snapshot.as_deref(), Some(&*snap));
+    let seqs: Vec<Seq> = state.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [4, 5, 6, 7]);
+}
+
+#[test]
+fn a_later_snapshot_replaces_the_earlier_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut storage, _, _) = open(tmp.path());
+    storage.append(&[put(1..=9), compact(&snapshot(3, 5), 1..3)]).unwrap();
+    storage.append(&[compact(&snapshot(6, 5), 3..6)]).unwrap();
+    assert_eq!(storage.state().snapshot.as_deref(), Some(&*snapshot(6, 5)));
+    drop(storage);
+    let (mut storage, state, _) = open(tmp.path());
+    assert_eq!(state.snapshot.as_deref(), Some(&*snapshot(6, 5)));
+
+    // Within one fsync group the last snapshot wins too.
+    storage.append(&[compact(&snapshot(7, 1), [6]), compact(&snapshot(8, 2), [7]), put([10])]).unwrap();
+    drop(storage);
+    let (_, state, _) = open(tmp.path());
+    assert_eq!(state.snapshot.as_deref(), Some(&*snapshot(8, 2)));
+    let seqs: Vec<Seq> = state.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [8, 9, 10]);
+}
+
+#[test]
+fn a_snapshot_survives_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut storage, _, _) = Storage::open_with(tmp.path(), small()).unwrap();
+    let mut model = Model::default();
+    let writes = [compact(&snapshot(0, 20), [])];
+    storage.append(&writes).unwrap();
+    model.apply(&writes);
+    // Two checkpoints: the second is written from a segment that held the
+    // snapshot only in its own checkpoint.
+    churn(&mut storage, &mut model, 1000, |storage, _, _| only_segment(storage.dir()) < segment_path(storage, 3));
+    assert_eq!(only_segment(tmp.path()), segment_path(&storage, 3));
+    assert_eq!(storage.state(), &model.state());
+    drop(storage);
+
+    let (_, state, warnings) = Storage::open_with(tmp.path(), small()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(state, model.state());
+    assert_eq!(state.snapshot.as_deref(), Some(&*snapshot(0, 20)));
+}
+
+fn segment_path(storage: &Storage, number: u64) -> PathBuf {
+    storage.dir().join(format!("wal-{number:08}.log"))
+}
+
+/// Three fsync groups, the second storing a snapshot; returns the segment,
+/// its bytes, and the offsets of the entries.
+fn groups_with_a_snapshot(dir: &Path, snapshot_last: bool) -> (PathBuf, Vec<u8>, Vec<usize>) {
+    let (mut storage, _, _) = open(dir);
+    storage.append(&[put([1, 2])]).unwrap();
+    if snapshot_last {
+        storage.append(&[put([3])]).unwrap();
+    }
+    storage.append(&[compact(&snapshot(2, 10), [1])]).unwrap();
+    if !snapshot_last {
+        storage.append(&[put([3])]).unwrap();
+    }
+    drop(storage);
+    let seg = only_segment(dir);
+    let bytes = fs::read(&seg).unwrap();
+    let offsets = entry_offsets(&bytes);
+    (seg, bytes, offsets)
+}
+
+#[test]
+fn a_damaged_snapshot_entry_before_a_later_group_stops_the_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (seg, mut bytes, offsets) = groups_with_a_snapshot(tmp.path(), false);
+    // The snapshot is the entry's last field: this byte is inside it.
+    bytes[offsets[2] - 20] ^= 0x01;
+    fs::write(&seg, &bytes).unwrap();
+    match Storage::open(tmp.path()).unwrap_err() {
+        StorageError::Corrupt { file, offset, .. } => {
+            assert_eq!(file, seg);
+            assert_eq!(offset, offsets[1] as u64);
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    assert_eq!(fs::read(&seg).unwrap(), bytes, "a failed recovery must not touch the data");
+
+    // The same damage in the last group is a torn write: the snapshot was
+    // never acknowledged, and the records it would have replaced are there.
+    let tmp = tempfile::tempdir().unwrap();
+    let (seg, mut bytes, offsets) = groups_with_a_snapshot(tmp.path(), true);
+    let n = bytes.len();
+    bytes[n - 20] ^= 0x01;
+    fs::write(&seg, &bytes).unwrap();
+    let (_, state, warnings) = open(tmp.path());
+    assert!(warnings[0].contains(&format!("offset {}", offsets[2])), "{warnings:?}");
+    assert_eq!(state.snapshot, None);
+    let seqs: Vec<Seq> = state.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+}
+
+#[test]
+fn snapshots_do_not_make_the_log_grow_without_bound() {
+    let options = StorageOptions { checkpoint_bytes: 16 << 10 };
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut storage, _, _) = Storage::open_with(tmp.path(), options.clone()).unwrap();
+    let mut model = Model::default();
+    let value = "v".repeat(100);
+    // Per-entry bytes beyond the records and the snapshot: framing, write
+    // numbers, flags, hard state, and each field's key and length.
+    const ENTRY_OVERHEAD: usize = 128;
+    const FIELD_OVERHEAD: usize = 4;
+    let (mut max_state, mut max_append, mut max_dir_bytes, mut written) = (0, 0, 0, 0);
+    let mut seq = 1;
+    for round in 0..3000 {
+        let mut writes = vec![DurableWrite {
+            hard_state: Some(hard(round, seq)),
+            put: (seq..seq + 3).map(|s| record(s, &value)).collect(),
+            ..DurableWrite::default()
+        }];
+        seq += 3;
+        if round % 10 == 9 {
+            let snap = snapshot(seq, 40);
+            writes.push(compact(&snap, model.records.range(..seq).map(|(s, _)| *s).collect::<Vec<_>>()));
+        }
+        let append: usize = writes
+            .iter()
+            .map(|w| {
+                let records: usize = w.put.iter().map(|r| r.encoded_len() + FIELD_OVERHEAD).sum();
+                let snap = w.snapshot.as_ref().map_or(0, |s| s.encode().len() + FIELD_OVERHEAD);
+                ENTRY_OVERHEAD + records + snap + 10 * w.delete.len()
+            })
+            .sum();
+        // What a checkpoint taken before this append would hold.
+        let live: usize = model.records.values().map(|r| r.encoded_len() + FIELD_OVERHEAD).sum();
+        let snap = model.snapshot.as_ref().map_or(0, |s| s.encode().len() + FIELD_OVERHEAD);
+        max_state = max_state.max(ENTRY_OVERHEAD + live + snap);
+        max_append = max_append.max(append);
+        written += append;
+
+        storage.append(&writes).unwrap();
+        model.apply(&writes);
+        let bytes: usize =
+            fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().metadata().unwrap().len() as usize).sum();
+        max_dir_bytes = max_dir_bytes.max(bytes);
+    }
+    // The documented bound, plus FORMAT and LOCK.
+    let bound = (options.checkpoint_bytes as usize).max(2 * max_state) + max_append + 64;
+    assert!(max_dir_bytes <= bound, "the directory grew to {max_dir_bytes} bytes; the bound is {bound}");
+    assert!(written > 50 * bound, "the test must write far more than the bound ({written} bytes, bound {bound})");
+    assert!(only_segment(tmp.path()) > segment_path(&storage, 10), "checkpoints were taken");
+    drop(storage);
+
+    let (_, state, warnings) = Storage::open_with(tmp.path(), options).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(state, model.state());
+    assert!(state.snapshot.is_some());
 }

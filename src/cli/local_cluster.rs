@@ -31,6 +31,8 @@ pub struct Args {
     /// Give up if no leader is elected within this many seconds.
     #[arg(long, default_value_t = 15)]
     pub election_timeout_secs: u64,
+    #[command(flatten)]
+    pub snapshots: super::node::SnapshotArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -55,7 +57,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     for (i, listener) in listeners.into_iter().enumerate() {
         let id = i as i64 + 1;
         let dir = root.join(format!("node-{id}"));
-        let node_config = NodeConfig::new(id, addrs[i], config.clone(), dir);
+        let mut node_config = NodeConfig::new(id, addrs[i], config.clone(), dir);
+        args.snapshots.apply(&mut node_config);
         match node::start(node_config, listener).await {
             Ok(h) => handles.push(h),
             Err(e) => {

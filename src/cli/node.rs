@@ -30,6 +30,28 @@ pub struct Args {
     /// Where this member keeps its log and state.
     #[arg(long)]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub snapshots: SnapshotArgs,
+}
+
+/// How often a member snapshots its state and compacts its log.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SnapshotArgs {
+    /// Snapshot the state and compact the log after this many applied
+    /// records (0: never, and the log grows without bound).
+    #[arg(long, default_value_t = 10_000, value_name = "RECORDS")]
+    pub snapshot_every: u32,
+    /// Applied records kept behind a snapshot, so a member that trails by
+    /// less catches up from the log instead of a whole snapshot.
+    #[arg(long, default_value_t = 8192, value_name = "RECORDS")]
+    pub compact_retain: u32,
+}
+
+impl SnapshotArgs {
+    pub fn apply(&self, config: &mut NodeConfig) {
+        config.options.snapshot_every = i64::from(self.snapshot_every);
+        config.options.compact_retain = i64::from(self.compact_retain);
+    }
 }
 
 /// Parses `1=host1:7001` pairs into a member map.
@@ -72,7 +94,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
     let listener = node::bind(args.listen).await?;
-    let handle = node::start(NodeConfig::new(args.id, args.listen, config, args.data_dir), listener).await?;
+    let mut node_config = NodeConfig::new(args.id, args.listen, config, args.data_dir);
+    args.snapshots.apply(&mut node_config);
+    let handle = node::start(node_config, listener).await?;
     tracing::info!("node {} listening on {}", handle.id, handle.addr);
     tokio::select! {
         _ = interrupted() => {}

@@ -49,6 +49,10 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
             "status": output::replica_status_json(&s.status),
             "committed_out_of_order": s.committed_out_of_order,
             "applied_out_of_order": s.applied_out_of_order,
+            "snapshot_prefix": s.snapshot_prefix,
+            "compacted_below": s.compacted_below,
+            "snapshots_installed": s.snapshots_installed,
+            "log_records": s.log_records,
             "config": output::config_json(&config),
             "members": members,
         }))?;
@@ -67,6 +71,9 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         ("applied", output::bitmap(&status.applied)),
         ("committed out of order", s.committed_out_of_order.to_string()),
         ("applied out of order", s.applied_out_of_order.to_string()),
+        ("snapshot covers", format!("seqs below {}", s.snapshot_prefix)),
+        ("log", format!("{} records, compacted below seq {}", s.log_records, s.compacted_below)),
+        ("snapshots installed", s.snapshots_installed.to_string()),
         ("config", config.to_string()),
     ];
     output::print_fields(format, fields)?;

@@ -47,6 +47,10 @@ pub struct StatusSnapshot {
     pub peers: Vec<crate::replica::PeerProgress>,
     pub committed_out_of_order: u64,
     pub applied_out_of_order: u64,
+    pub snapshot_prefix: i64,
+    pub compacted_below: i64,
+    pub snapshots_installed: u64,
+    pub log_records: usize,
 }
 
 /// Sends the writes to a dedicated thread that appends every write waiting
@@ -98,6 +102,8 @@ pub(super) struct Driver {
     /// Inbound RPCs waiting for the replica's answer: votes by candidate,
     /// forwards by (leader, forward id).
     vote_waiters: BTreeMap<NodeId, VecDeque<oneshot::Sender<Message>>>,
+    /// The replica answers every snapshot request, in order, per requester.
+    snapshot_waiters: BTreeMap<NodeId, VecDeque<oneshot::Sender<Message>>>,
     forward_waiters: BTreeMap<(NodeId, u64), oneshot::Sender<Message>>,
 }
 
@@ -122,6 +128,7 @@ impl Driver {
             clients: BTreeMap::new(),
             next_request: 1,
             vote_waiters: BTreeMap::new(),
+            snapshot_waiters: BTreeMap::new(),
             forward_waiters: BTreeMap::new(),
         }
     }
@@ -165,6 +172,7 @@ impl Driver {
                 if let Some(tx) = respond {
                     match &msg {
                         Message::Vote(_) => self.vote_waiters.entry(from).or_default().push_back(tx),
+                        Message::SnapshotReq(_) => self.snapshot_waiters.entry(from).or_default().push_back(tx),
                         Message::Forward(f) => {
                             self.forward_waiters.insert((from, f.forward_id), tx);
                         }
@@ -254,7 +262,12 @@ impl Driver {
                     let _ = tx.send(msg);
                 }
             }
-            Message::Vote(_) | Message::Forward(_) => {
+            Message::SnapshotChunk(_) => {
+                if let Some(tx) = self.snapshot_waiters.get_mut(&to).and_then(|q| q.pop_front()) {
+                    let _ = tx.send(msg);
+                }
+            }
+            Message::Vote(_) | Message::Forward(_) | Message::SnapshotReq(_) => {
                 let config = self.replica.config();
                 if config.members.contains_key(&to) || config.learners.contains_key(&to) {
                     self.peers.update(&self.replica.config().clone());
@@ -330,6 +343,17 @@ impl Driver {
                 tracing::info!(node, "configuration {config} in force from seq {seq}");
                 self.peers.update(&config);
             }
+            Event::SnapshotInstalled { from, prefix } => {
+                e.kind = "snapshot_installed".into();
+                e.seq = prefix;
+                e.detail = format!("from {from}");
+                tracing::info!(node, "installed the snapshot of member {from}, covering seqs below {prefix}");
+            }
+            Event::Compacted { below } => {
+                e.kind = "compacted".into();
+                e.seq = below;
+                tracing::debug!(node, "log compacted below seq {below}");
+            }
         }
         // Nobody watching is fine.
         let _ = self.events.send(e);
@@ -348,6 +372,10 @@ impl Driver {
             peers: r.peer_progress(),
             committed_out_of_order: r.stats().committed_out_of_order,
             applied_out_of_order: r.stats().applied_out_of_order,
+            snapshot_prefix: r.snapshot_prefix(),
+            compacted_below: r.compacted_below(),
+            snapshots_installed: r.stats().snapshots_installed,
+            log_records: r.log().len(),
         }
     }
 

@@ -11,6 +11,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::Input;
 use crate::pb::ClusterConfig;
 use crate::pb::t_raft_client::TRaftClient;
+use crate::pb::t_raft_snapshot_client::TRaftSnapshotClient;
 use crate::replica::{Message, NodeId};
 
 /// More than the replica's own in-flight limit per follower, so it is the
@@ -20,6 +21,7 @@ const MAX_CALLS_PER_PEER: usize = 64;
 struct Peer {
     addr: String,
     client: TRaftClient<Channel>,
+    snapshots: TRaftSnapshotClient<Channel>,
     calls: Arc<Semaphore>,
 }
 
@@ -53,7 +55,8 @@ impl Peers {
                         .connect_lazy();
                     let peer = Peer {
                         addr: m.addr.clone(),
-                        client: TRaftClient::new(channel),
+                        client: TRaftClient::new(channel.clone()),
+                        snapshots: TRaftSnapshotClient::new(channel),
                         calls: Arc::new(Semaphore::new(MAX_CALLS_PER_PEER)),
                     };
                     self.peers.insert(m.id, peer);
@@ -69,6 +72,7 @@ impl Peers {
         let Some(peer) = self.peers.get(&to) else { return };
         let Ok(permit) = peer.calls.clone().try_acquire_owned() else { return };
         let mut client = peer.client.clone();
+        let mut snapshots = peer.snapshots.clone();
         let inputs = self.inputs.clone();
         let addr = peer.addr.clone();
         tokio::spawn(async move {
@@ -76,6 +80,7 @@ impl Peers {
             let reply = match msg {
                 Message::Vote(req) => client.vote(req).await.map(|r| Message::VoteReply(r.into_inner())),
                 Message::Forward(req) => client.log_forward(req).await.map(|r| Message::ForwardReply(r.into_inner())),
+                Message::SnapshotReq(req) => snapshots.fetch(req).await.map(|r| Message::SnapshotChunk(r.into_inner())),
                 _ => return,
             };
             match reply {

@@ -14,6 +14,7 @@ use crate::kv::ApplyResult;
 use crate::pb;
 use crate::pb::t_raft_admin_server::{TRaftAdmin, TRaftAdminServer};
 use crate::pb::t_raft_server::{TRaft, TRaftServer};
+use crate::pb::t_raft_snapshot_server::{TRaftSnapshot, TRaftSnapshotServer};
 use crate::replica::{ClientReply, Message, ReadConsistency, Role};
 
 #[derive(Clone)]
@@ -31,6 +32,7 @@ pub(super) async fn serve(svc: Service, listener: tokio::net::TcpListener, mut s
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(TRaftServer::new(svc.clone()))
+        .add_service(TRaftSnapshotServer::new(svc.clone()))
         .add_service(TRaftAdminServer::new(svc))
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
@@ -78,6 +80,20 @@ fn redirect(err: &TraftError) -> (Option<pb::LeaderId>, String) {
     match err {
         TraftError::NotLeader { leader, addr } => (*leader, addr.clone().unwrap_or_default()),
         _ => (None, String::new()),
+    }
+}
+
+#[tonic::async_trait]
+impl TRaftSnapshot for Service {
+    async fn fetch(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
+        let req = request.into_inner();
+        let from = req.id;
+        let reply =
+            self.ask(|tx| Input::Peer { from, msg: Message::SnapshotReq(req), respond: Some(tx) }, "snapshot").await?;
+        match reply {
+            Message::SnapshotChunk(c) => Ok(Response::new(c)),
+            _ => Err(Status::internal("the replica answered a snapshot request with something else")),
+        }
     }
 }
 
@@ -185,6 +201,10 @@ impl TRaftAdmin for Service {
             lease_remaining_ms: s.lease_remaining.map_or(0, |d| d.as_millis() as i64),
             committed_out_of_order: s.committed_out_of_order as i64,
             applied_out_of_order: s.applied_out_of_order as i64,
+            snapshot_prefix: s.snapshot_prefix,
+            compacted_below: s.compacted_below,
+            snapshots_installed: s.snapshots_installed as i64,
+            log_records: s.log_records as i64,
         }))
     }
 

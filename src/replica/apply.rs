@@ -25,6 +25,7 @@ impl Replica {
                 break;
             }
         }
+        self.maybe_snapshot();
     }
 
     fn can_apply(&self, seq: Seq) -> bool {

@@ -27,7 +27,7 @@ fn cmp_log_status(
 
 impl Replica {
     pub(super) fn may_campaign(&self) -> bool {
-        self.now >= self.quiet_until && self.is_member(self.opts.id)
+        self.now >= self.quiet_until && self.is_member(self.opts.id) && self.pull.is_none()
     }
 
     pub(super) fn campaign(&mut self) {
@@ -80,7 +80,7 @@ impl Replica {
 
     fn candidate_config(&self) -> ClusterConfig {
         let RoleState::Candidate(c) = &self.role else { return self.config().clone() };
-        let own = self.config_seqs.last().copied().unwrap_or(-1);
+        let own = self.newest_config_record().map_or(-1, |r| r.seq);
         let mut newest: Option<&Record> = None;
         for reply in c.granted.values().filter(|r| r.committer == self.committer) {
             for rec in &reply.logs {
@@ -147,6 +147,7 @@ impl Replica {
             accepted: Some(self.accepted.clone()),
             committed: Some(self.committed.clone()),
             applied_prefix: self.replayable_applied_prefix(),
+            compacted_prefix: self.compacted_below,
             ..Default::default()
         };
         match refusal {
@@ -231,6 +232,22 @@ impl Replica {
         // Rule 9: the votes must be a quorum of the newest config in the
         // merged log, which is what candidate_config() reads.
         if self.candidate_config().is_quorum_of_ids(voters.iter().copied()) && self.config().is_quorum_of_ids(voters) {
+            // Rule 3: a chosen voter covers some seqs we lack only by its
+            // snapshot; install that first and campaign again.
+            let needs = c
+                .granted
+                .iter()
+                .filter(|(_, r)| r.committer == self.committer && self.lacks_below(r.compacted_prefix))
+                .map(|(&id, r)| (id, r.compacted_prefix))
+                .max_by_key(|&(_, p)| p);
+            if let Some((voter, prefix)) = needs {
+                let reason = TraftError::Rejected(format!(
+                    "the candidate lacks records below seq {prefix} that member {voter} holds only in its snapshot"
+                ));
+                self.fail_candidacy(reason, 0);
+                self.start_pull(voter, prefix);
+                return;
+            }
             self.become_leader();
         }
     }

@@ -63,6 +63,7 @@ impl Replica {
         self.next_campaign_at = self.vote_lease_until + self.jitter();
 
         let leader_committed = req.committed.clone().unwrap_or_default();
+        let snapshot_prefix = req.snapshot_prefix;
         let mut missing = None;
         if self.committer == Some(leader) {
             for rec in req.logs {
@@ -75,6 +76,17 @@ impl Replica {
             self.take_commits(&leader_committed);
         }
         self.apply_committed();
+        // Rules 5, 6: records below the leader's snapshot boundary may be
+        // gone from its log, or too far below its floor for us to accept
+        // what it sends now: only its snapshot brings us past them. While
+        // adopting, what the leader still has to send is `missing`.
+        let behind = match &missing {
+            Some(m) => m.iter_from(0).next().is_some_and(|s| s < snapshot_prefix),
+            None => self.lacks_below(snapshot_prefix),
+        };
+        if behind {
+            self.start_pull(from, snapshot_prefix);
+        }
         let reply = LogForwardReply {
             ok: true,
             voted_for: self.voted_for,
@@ -83,7 +95,7 @@ impl Replica {
             committer: self.committer,
             missing,
             applied_prefix: self.replayable_applied_prefix(),
-            need_snapshot: false,
+            need_snapshot: self.pull.is_some(),
             forward_id: req.forward_id,
         };
         self.send_durable(from, Message::ForwardReply(reply));

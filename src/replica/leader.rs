@@ -350,11 +350,16 @@ impl Replica {
             self.opts.window,
         );
         let mut out: Vec<(NodeId, LogForwardReq)> = Vec::new();
+        let compacted_below = self.compacted_below;
         {
             let committed = self.committed.clone();
             let log = &self.log;
             let RoleState::Leader(l) = &mut self.role else { return };
             let force = std::mem::take(&mut l.force_heartbeat);
+            // Below this a follower cannot get every record from us: we may
+            // have compacted them, or it cannot accept records whose floor is
+            // above what it holds.
+            let snapshot_prefix = compacted_below.max(l.floor);
             for id in peers {
                 let p =
                     l.progress.entry(id).or_insert_with(|| Progress { next_send: l.base_len, ..Default::default() });
@@ -389,6 +394,7 @@ impl Replica {
                         base_len: l.base_len,
                         base_runs: if p.adopted { Vec::new() } else { l.runs.clone() },
                         forward_id,
+                        snapshot_prefix,
                     };
                     p.inflight.insert(forward_id, (now, seqs.clone()));
                     p.sent_at.insert(forward_id, now);

@@ -64,6 +64,14 @@ impl Replica {
     }
 
     fn begin_change(&mut self, request: RequestId, target: ClusterConfig, force: bool) -> Result<(), TraftError> {
+        if self.leader_ref().is_none() {
+            return Err(self.not_leader_error());
+        }
+        // A deposed leader that has not noticed yet would judge the change
+        // against a stale configuration (and might call it done already).
+        if self.lease_end().is_none() {
+            return Err(TraftError::NoLeader);
+        }
         let Some(l) = self.leader_ref() else { return Err(self.not_leader_error()) };
         if l.change.is_some() || self.config().next.is_some() || self.config_uncommitted() {
             return Err(TraftError::Rejected(
@@ -136,8 +144,9 @@ impl Replica {
 
     /// A new leader finishes a change the log says is in flight.
     pub(super) fn resume_change(&mut self) {
-        let Some(&seq) = self.config_seqs.last() else { return };
-        let Some(cmd) = self.log.get(&seq).and_then(|r| r.cmd.clone()) else { return };
+        let Some(rec) = self.newest_config_record() else { return };
+        let seq = rec.seq;
+        let Some(cmd) = rec.cmd.clone() else { return };
         let Some(config) = cmd.config_value() else { return };
         let stage = match cmd.key.as_str() {
             STAGE_LEARNERS => Stage::Learners { seq },

@@ -51,6 +51,14 @@ pub struct Options {
     pub leader_stale_ns: Nanos,
     /// Seeds the election jitter; the replica has no other randomness.
     pub jitter_seed: u64,
+    /// Take a snapshot (and compact the log) once the applied prefix has
+    /// grown by this many seqs since the last one; 0 never snapshots.
+    pub snapshot_every: i64,
+    /// Applied records kept below the snapshot's prefix, so a member that
+    /// trails a little catches up from the log instead of a whole snapshot.
+    pub compact_retain: i64,
+    /// Bytes per snapshot chunk on the wire.
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl Options {
@@ -68,6 +76,9 @@ impl Options {
             floor_lag: 8192,
             leader_stale_ns: 2_000_000_000,
             jitter_seed: id as u64,
+            snapshot_every: 10_000,
+            compact_retain: 8192,
+            snapshot_chunk_bytes: 1 << 20,
         }
     }
 }
@@ -77,6 +88,7 @@ mod election;
 mod follower;
 mod leader;
 mod membership;
+mod snapshot;
 
 pub use leader::PeerProgress;
 pub use membership::{CATCH_UP_BOUND, plan_change};
@@ -90,6 +102,7 @@ use crate::pb::{ClusterConfig, Cmd, LeaderId, Record, ReplicaStatus, TailBitmap}
 use election::Candidacy;
 use follower::Adoption;
 use leader::LeaderState;
+use snapshot::{Pull, Serving};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -109,6 +122,9 @@ pub struct Stats {
     pub applied: u64,
     pub elections_started: u64,
     pub elections_won: u64,
+    pub snapshots_taken: u64,
+    pub snapshots_installed: u64,
+    pub snapshot_chunks_served: u64,
 }
 
 enum RoleState {
@@ -135,8 +151,13 @@ pub struct Replica {
     accepted: TailBitmap,
     applied: TailBitmap,
     kv: KvState,
-    /// Held config records; the newest is the configuration in force.
+    /// Held config records; the newest of these and of `snapshot_configs`
+    /// is the configuration in force.
     config_seqs: BTreeSet<Seq>,
+    /// Applied config records that came with an installed snapshot. Kept
+    /// apart from the log: the log holds only its committer's records (rule
+    /// 4), and a snapshot may come from a later leader's log.
+    snapshot_configs: BTreeMap<Seq, Record>,
     /// Held records that are committed but not applied, the apply loop's work list.
     apply_ready: BTreeSet<Seq>,
     /// Held records not yet known committed.
@@ -145,6 +166,17 @@ pub struct Replica {
     /// restart would replay from, hence what this replica may report.
     durable_committed_prefix: Seq,
     pending_hard_committed: BTreeMap<u64, Seq>,
+    /// Applied prefix of the newest snapshot written.
+    snapshot_prefix: Seq,
+    /// Below this seq the log may lack records a snapshot applied (rules 3,
+    /// 5); a peer that needs one of them must install a snapshot. Never
+    /// under-estimated: too high only costs an unneeded snapshot transfer.
+    compacted_below: Seq,
+    /// The snapshot this replica is serving to peers, if any.
+    serving: Option<Serving>,
+    next_blob_id: u64,
+    /// A snapshot this replica is fetching from a peer.
+    pull: Option<Pull>,
 
     role: RoleState,
     adoption: Option<Adoption>,
@@ -174,7 +206,13 @@ impl Replica {
     pub fn new(opts: Options, initial_config: ClusterConfig, restored: Option<DurableState>, now: Nanos) -> Self {
         let restarted = restored.is_some();
         let restored = restored.unwrap_or_default();
-        let hard = restored.hard_state;
+        let mut hard = restored.hard_state;
+        let snapshot = restored.snapshot;
+        if let Some(snap) = &snapshot {
+            // Applied seqs are committed everywhere; the hard state written
+            // with the snapshot says so already, this only makes it certain.
+            hard.committed.union(&snap.applied);
+        }
         let mut r = Replica {
             rng_state: opts.jitter_seed ^ 0x9E37_79B9_7F4A_7C15,
             quiet_until: if restarted { now + opts.lease_ns } else { now },
@@ -190,10 +228,16 @@ impl Replica {
             applied: TailBitmap::empty(),
             kv: KvState::default(),
             config_seqs: BTreeSet::new(),
+            snapshot_configs: BTreeMap::new(),
             apply_ready: BTreeSet::new(),
             uncommitted_held: BTreeSet::new(),
             durable_committed_prefix: hard.committed.prefix_len(),
             pending_hard_committed: BTreeMap::new(),
+            snapshot_prefix: 0,
+            compacted_below: 0,
+            serving: None,
+            next_blob_id: 1,
+            pull: None,
             role: RoleState::Follower,
             adoption: None,
             known_leader: None,
@@ -209,6 +253,15 @@ impl Replica {
             stats: Stats::default(),
         };
         r.max_term_seen = [r.voted_for, r.committer].iter().flatten().map(|l| l.term).max().unwrap_or(0);
+        if let Some(snap) = snapshot {
+            r.applied = snap.applied.clone();
+            r.kv = snap.kv.clone();
+            r.snapshot_prefix = snap.prefix();
+            // How far the compaction that wrote it went is not stored; the
+            // snapshot's prefix is a bound from above, which is the safe side.
+            r.compacted_below = snap.prefix();
+            r.snapshot_configs = snap.config_records.iter().map(|c| (c.seq, c.clone())).collect();
+        }
         for rec in restored.records {
             r.index_record(&rec);
             r.log.insert(rec.seq, rec);
@@ -226,6 +279,7 @@ impl Replica {
 
     pub fn tick(&mut self, now: Nanos) {
         self.now = now;
+        self.snapshot_tick();
         match self.role {
             RoleState::Follower => {
                 if self.may_campaign() && now >= self.next_campaign_at {
@@ -244,6 +298,8 @@ impl Replica {
             Message::VoteReply(reply) => self.handle_vote_reply(from, reply),
             Message::Forward(req) => self.handle_forward(from, req),
             Message::ForwardReply(reply) => self.handle_forward_reply(from, reply),
+            Message::SnapshotReq(req) => self.handle_snapshot_req(from, req),
+            Message::SnapshotChunk(chunk) => self.handle_snapshot_chunk(from, chunk),
         }
     }
 
@@ -329,9 +385,7 @@ impl Replica {
 
     /// The configuration in force: the newest config record held (rule 9).
     pub fn config(&self) -> &ClusterConfig {
-        self.config_seqs
-            .last()
-            .and_then(|s| self.log.get(s))
+        self.newest_config_record()
             .and_then(|r| r.cmd.as_ref())
             .and_then(|c| c.config_value())
             .unwrap_or(&self.initial_config)
@@ -358,6 +412,36 @@ impl Replica {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Below this seq the log may lack records that a snapshot applied.
+    pub fn compacted_below(&self) -> Seq {
+        self.compacted_below
+    }
+
+    /// Applied prefix of the newest snapshot this replica wrote.
+    pub fn snapshot_prefix(&self) -> Seq {
+        self.snapshot_prefix
+    }
+
+    /// The config record in force: the newest held or installed one.
+    fn newest_config_record(&self) -> Option<&Record> {
+        let held = self.config_seqs.last().and_then(|s| self.log.get(s));
+        let installed = self.snapshot_configs.values().next_back();
+        match (held, installed) {
+            (Some(h), Some(i)) => Some(if i.seq > h.seq { i } else { h }),
+            (h, i) => h.or(i),
+        }
+    }
+
+    /// Applied config records that came with an installed snapshot.
+    pub fn snapshot_configs(&self) -> &BTreeMap<Seq, Record> {
+        &self.snapshot_configs
+    }
+
+    /// Whether a snapshot is being fetched from a peer.
+    pub fn fetching_snapshot(&self) -> bool {
+        self.pull.is_some()
     }
 
     pub fn status(&self) -> ReplicaStatus {
@@ -393,6 +477,10 @@ impl Replica {
             self.write.hard_state = Some(self.hard_state());
             self.hard_dirty = false;
         }
+        // A record held and then dropped (compacted, or replaced by a
+        // snapshot) within one write must not be put: storage deletes first.
+        let log = &self.log;
+        self.write.put.retain(|r| log.get(&r.seq).is_some_and(|held| held.same_identity(r)));
         if !self.write.is_empty() {
             self.last_persist_id += 1;
             let id = self.last_persist_id;
@@ -515,7 +603,7 @@ impl Replica {
 
     fn config_changed(&mut self) {
         let config = self.config().clone();
-        let seq = self.config_seqs.last().copied().unwrap_or(-1);
+        let seq = self.newest_config_record().map_or(-1, |r| r.seq);
         self.event(Event::ConfigChange { seq, config });
     }
 

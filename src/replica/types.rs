@@ -3,7 +3,13 @@
 use crate::errors::TraftError;
 use crate::kv::ApplyResult;
 use crate::pb::cmd::Value;
-use crate::pb::{ClusterConfig, LeaderId, LogForwardReply, LogForwardReq, Record, TailBitmap, VoteReply, VoteReq};
+use std::sync::Arc;
+
+use crate::pb::{
+    ClusterConfig, LeaderId, LogForwardReply, LogForwardReq, Record, SnapshotChunk, SnapshotReq, TailBitmap, VoteReply,
+    VoteReq,
+};
+use crate::snapshot::Snapshot;
 
 pub type NodeId = i64;
 pub type Seq = i64;
@@ -23,6 +29,9 @@ pub enum Message {
     VoteReply(VoteReply),
     Forward(LogForwardReq),
     ForwardReply(LogForwardReply),
+    /// Pull one chunk of the peer's snapshot.
+    SnapshotReq(SnapshotReq),
+    SnapshotChunk(SnapshotChunk),
 }
 
 /// The replica state that must survive a crash (rule 10), apart from the
@@ -41,18 +50,22 @@ pub struct HardState {
 }
 
 /// One atomic, durable step. The storage applies it all or nothing, in the
-/// order the replica emitted them, and within a write deletes before puts: an
-/// adoption may drop a record and install another at the same seq.
+/// order the replica emitted them: the hard state, then the snapshot, then
+/// the deletes, then the puts (an adoption may drop a record and install
+/// another at the same seq; a compaction stores the snapshot that replaces
+/// the records it deletes).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DurableWrite {
     pub hard_state: Option<HardState>,
+    /// Replaces the stored snapshot.
+    pub snapshot: Option<Arc<Snapshot>>,
     pub put: Vec<Record>,
     pub delete: Vec<Seq>,
 }
 
 impl DurableWrite {
     pub fn is_empty(&self) -> bool {
-        self.hard_state.is_none() && self.put.is_empty() && self.delete.is_empty()
+        self.hard_state.is_none() && self.snapshot.is_none() && self.put.is_empty() && self.delete.is_empty()
     }
 }
 
@@ -61,6 +74,8 @@ impl DurableWrite {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DurableState {
     pub hard_state: HardState,
+    /// The newest snapshot written; the records it applied may be gone.
+    pub snapshot: Option<Arc<Snapshot>>,
     pub records: Vec<Record>,
 }
 
@@ -113,6 +128,15 @@ pub enum Event {
     ConfigChange {
         seq: Seq,
         config: ClusterConfig,
+    },
+    /// The replica replaced its state with a peer's snapshot.
+    SnapshotInstalled {
+        from: NodeId,
+        prefix: Seq,
+    },
+    /// The log below `below` was dropped behind a durable snapshot.
+    Compacted {
+        below: Seq,
     },
 }
 

@@ -9,10 +9,13 @@
 //! # Semantics of a write
 //!
 //! Each `DurableWrite` is applied atomically, in order: the hard state is
-//! replaced if present, then the listed seqs are deleted, then the records
-//! are put (replacing any record with the same seq). The order matters: when
-//! a replica adopts a new leader it drops its record at a seq and installs
-//! the leader's record there in one write, which must keep the put.
+//! replaced if present, then the snapshot is replaced if present, then the
+//! listed seqs are deleted, then the records are put (replacing any record
+//! with the same seq). The order matters: when a replica adopts a new leader
+//! it drops its record at a seq and installs the leader's record there in
+//! one write, which must keep the put; a compaction stores the snapshot and
+//! deletes the records it covers in one write, so a crash never leaves the
+//! records gone without the snapshot that replaces them.
 //!
 //! # On-disk layout
 //!
@@ -32,8 +35,19 @@
 //! u32 LE  payload length (1 ..= 2^30)
 //! u32 LE  CRC-32 (IEEE, as crc32fast computes it) of the payload
 //! payload protobuf `WalEntry` (wal.rs): write number, fsync group, hard
-//!         state, deleted seqs, put records, checkpoint flag
+//!         state, deleted seqs, put records, checkpoint flag, and the
+//!         write's snapshot (`Snapshot::encode()`), if it stores one
 //! ```
+//!
+//! There is no separate snapshot file: the snapshot lives inside the WAL
+//! entries, in the entry of the write that stored it and then in every
+//! checkpoint, so it is covered by the same checksums, fsync groups and
+//! recovery rules as everything else. Only the newest one is kept in memory
+//! and returned by [`Storage::open`]. Since an entry is at most 1 GiB, a
+//! snapshot whose encoding is larger is refused by `append` with
+//! [`StorageError::SnapshotTooLarge`] naming its size, before any of that
+//! call's writes reach the file, rather than stored in an entry that
+//! recovery would reject.
 //!
 //! Writes are numbered from 1 over the directory's life; each entry also
 //! records the first write number of its `append` call (its fsync group).
@@ -48,7 +62,8 @@
 //! * Any other bad entry is [`StorageError::Corrupt`]: a later group proves
 //!   it was acknowledged, since a group is written only after the previous
 //!   group's fsync returned. So is damage to a checkpoint (it is fsynced
-//!   before its segment is named), a gap or repeat in write numbers, or a
+//!   before its segment is named), a gap or repeat in write numbers, a
+//!   snapshot that does not decode in an entry whose checksum matches, or a
 //!   marker with no segments. Recovery never skips data.
 //! * Segments older than the newest and `*.tmp` files are removed: they are
 //!   what a crash during a checkpoint leaves.
@@ -63,12 +78,21 @@
 //!
 //! Once the newest segment is at least [`StorageOptions::checkpoint_bytes`]
 //! and at least twice its own checkpoint, the next `append` first writes the
-//! whole state to `wal-{N+1}.log.tmp`, fsyncs it, renames it into place,
-//! fsyncs the directory, and removes the older segments. The twice-the-
-//! checkpoint rule keeps a state larger than the threshold from being
-//! rewritten on every append. So the WAL holds one segment of at most
-//! `max(checkpoint_bytes, 2 × checkpoint) + one append`, plus the new
-//! checkpoint while one is written.
+//! whole state (hard state, current snapshot, live records) to
+//! `wal-{N+1}.log.tmp`, fsyncs it, renames it into place, fsyncs the
+//! directory, and removes the older segments. The twice-the-checkpoint rule
+//! keeps a state larger than the threshold from being rewritten on every
+//! append. A checkpoint is about `snapshot + live records`, so the WAL holds
+//! one segment of at most about
+//! `max(checkpoint_bytes, 2 × (snapshot + live records)) + one append`,
+//! plus the new checkpoint while one is written. Every snapshot written
+//! since the last checkpoint is still in the segment, which the 2× rule
+//! bounds: replacing snapshots fills the segment and brings on a checkpoint
+//! that keeps only the newest.
+//!
+//! A checkpoint is one entry, so the whole state must fit in 1 GiB; if it
+//! does not, the `append` that would write the checkpoint fails with
+//! [`StorageError::TooLarge`].
 //!
 //! # Failures
 //!
@@ -88,7 +112,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::replica::{DurableState, DurableWrite};
+use crate::replica::{DurableState, DurableWrite, Seq};
+use crate::snapshot::Snapshot;
 
 use self::layout::{FORMAT_FILE, FORMAT_MARKER, LOCK_FILE, LOST_FOUND, TMP_SUFFIX, io_error, segment_path};
 use self::lock::DirLock;
@@ -129,6 +154,12 @@ pub enum StorageError {
 
     #[error("an entry of {len} bytes exceeds the WAL's limit of {} bytes per write", wal::MAX_PAYLOAD_LEN)]
     TooLarge { len: usize },
+
+    #[error(
+        "the snapshot of applied prefix {prefix} encodes to {len} bytes, more than the WAL's limit of {} bytes per write: the key-value state is too large to store",
+        wal::MAX_PAYLOAD_LEN
+    )]
+    SnapshotTooLarge { len: usize, prefix: Seq },
 
     #[error(
         "storage in {dir} stopped after an earlier failure ({cause}); later writes are not durable: stop the node and restart it"
@@ -334,6 +365,7 @@ impl Storage {
         self.buf.clear();
         let batch = self.last_index + 1;
         for (index, write) in (batch..).zip(writes) {
+            let snapshot = write.snapshot.as_deref().map(encode_snapshot).transpose()?;
             let head = WalEntry {
                 index,
                 batch,
@@ -341,8 +373,10 @@ impl Storage {
                 hard_state: write.hard_state.as_ref().map(PbHardState::from),
                 delete: write.delete.clone(),
                 put: Vec::new(),
+                snapshot: None,
             };
-            wal::encode_entry(&mut self.buf, &head, &write.put).map_err(|len| StorageError::TooLarge { len })?;
+            wal::encode_entry(&mut self.buf, &head, &write.put, snapshot.as_deref())
+                .map_err(|len| StorageError::TooLarge { len })?;
         }
         self.file.write_all(&self.buf).map_err(io_error(&self.segment_path, "write"))?;
         self.file.sync_data().map_err(io_error(&self.segment_path, "fsync"))?;
@@ -350,7 +384,12 @@ impl Storage {
         self.segment_len += self.buf.len() as u64;
         self.last_index += writes.len() as u64;
         for write in writes {
-            self.mirror.apply(write.hard_state.clone(), &write.delete, write.put.iter().cloned());
+            self.mirror.apply(
+                write.hard_state.clone(),
+                write.snapshot.clone(),
+                &write.delete,
+                write.put.iter().cloned(),
+            );
         }
         self.view = OnceLock::new();
         if self.buf.capacity() > KEEP_BUF_CAPACITY {
@@ -374,11 +413,15 @@ impl Storage {
             hard_state: Some(PbHardState::from(&self.mirror.hard_state)),
             delete: Vec::new(),
             put: Vec::new(),
+            snapshot: None,
         };
+        // Re-encoded rather than kept encoded since its write: checkpoints are
+        // rare, and keeping the bytes would double the snapshot's memory.
+        let snapshot = self.mirror.snapshot.as_deref().map(Snapshot::encode);
         // Not `self.buf`: a checkpoint is large and rare, and the append
         // buffer would keep its capacity.
         let mut data = Vec::new();
-        wal::encode_entry(&mut data, &head, self.mirror.records.values())
+        wal::encode_entry(&mut data, &head, self.mirror.records.values(), snapshot.as_deref())
             .map_err(|len| StorageError::TooLarge { len })?;
         layout::write_new_file(&path, &data)?;
         // Before anything is appended to the new segment, or those appends
@@ -400,6 +443,7 @@ impl Storage {
     pub fn state(&self) -> &DurableState {
         self.view.get_or_init(|| DurableState {
             hard_state: self.mirror.hard_state.clone(),
+            snapshot: self.mirror.snapshot.clone(),
             records: self.mirror.records.values().cloned().collect(),
         })
     }
@@ -414,6 +458,15 @@ impl Storage {
     pub fn durable_writes(&self) -> u64 {
         self.last_index
     }
+}
+
+/// Checked on its own so the error names the snapshot, not just an entry.
+fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>, StorageError> {
+    let bytes = snapshot.encode();
+    if bytes.len() > wal::MAX_PAYLOAD_LEN {
+        return Err(StorageError::SnapshotTooLarge { len: bytes.len(), prefix: snapshot.prefix() });
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

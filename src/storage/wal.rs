@@ -3,11 +3,13 @@
 //! tested without a file system.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use prost::Message;
 
 use crate::pb::{LeaderId, Record, TailBitmap};
 use crate::replica::{HardState, Seq};
+use crate::snapshot::Snapshot;
 
 /// `u32` payload length + `u32` CRC-32 of the payload, both little-endian.
 pub(super) const HEADER_LEN: usize = 8;
@@ -19,6 +21,9 @@ pub(super) const MAX_PAYLOAD_LEN: usize = 1 << 30;
 
 /// Field key of `WalEntry::put` (tag 6, length-delimited); see `encode_entry`.
 const PUT_KEY: u8 = (6 << 3) | 2;
+
+/// Field key of `WalEntry::snapshot` (tag 7, length-delimited); see `encode_entry`.
+const SNAPSHOT_KEY: u8 = (7 << 3) | 2;
 
 /// Field key of `WalEntry::index` (tag 1, varint). prost encodes fields in tag
 /// order, so every payload starts with it; the resync scan uses it as a cheap
@@ -48,6 +53,11 @@ pub(super) struct WalEntry {
     pub delete: Vec<i64>,
     #[prost(message, repeated, tag = "6")]
     pub put: Vec<Record>,
+    /// `Snapshot::encode()` of the snapshot this write stores (or, in a
+    /// checkpoint, the current one). `optional` so that "no snapshot" is the
+    /// field's absence rather than a convention about empty bytes.
+    #[prost(bytes = "vec", optional, tag = "7")]
+    pub snapshot: Option<Vec<u8>>,
 }
 
 /// `HardState` on disk. `committed` is optional only because proto3 makes
@@ -86,23 +96,31 @@ impl From<PbHardState> for HardState {
     }
 }
 
-/// Appends one framed entry to `buf`: `head` (whose `put` must be empty)
-/// followed by `put`. The records are encoded straight from the caller's
-/// data instead of being cloned into `head`: repeated fields may be split
-/// across the payload, so this decodes exactly as if they were in `head.put`.
+/// Appends one framed entry to `buf`: `head` (whose `put` and `snapshot`
+/// must be empty) followed by `put`, then `snapshot`. The records and the
+/// snapshot are encoded straight from the caller's data instead of being
+/// cloned into `head`: repeated fields may be split across the payload, so
+/// this decodes exactly as if they were in `head.put`. The tail follows tag
+/// order (6, then 7), so the bytes are also exactly prost's own encoding.
 /// On `Err(len)` (payload too large) `buf` is left as it was.
 pub(super) fn encode_entry<'a>(
     buf: &mut Vec<u8>,
     head: &WalEntry,
     put: impl IntoIterator<Item = &'a Record>,
+    snapshot: Option<&[u8]>,
 ) -> Result<(), usize> {
-    debug_assert!(head.put.is_empty() && head.index != 0);
+    debug_assert!(head.put.is_empty() && head.snapshot.is_none() && head.index != 0);
     let start = buf.len();
     buf.extend_from_slice(&[0; HEADER_LEN]);
     head.encode(buf).expect("a Vec grows as needed");
     for record in put {
         buf.push(PUT_KEY);
         record.encode_length_delimited(buf).expect("a Vec grows as needed");
+    }
+    if let Some(bytes) = snapshot {
+        buf.push(SNAPSHOT_KEY);
+        prost::encoding::encode_varint(bytes.len() as u64, buf);
+        buf.extend_from_slice(bytes);
     }
     let len = buf.len() - start - HEADER_LEN;
     if len > MAX_PAYLOAD_LEN {
@@ -149,20 +167,33 @@ pub(super) fn parse_at(data: &[u8], off: usize) -> Result<(WalEntry, usize), Str
     Ok((entry, off + HEADER_LEN + len))
 }
 
-/// Hard state and records, keyed by seq.
+/// Hard state, the newest snapshot, and records keyed by seq.
 #[derive(Debug, Default)]
 pub(super) struct Mirror {
     pub hard_state: HardState,
+    /// Shared with the write that stored it and with every `DurableState`
+    /// built since: a snapshot can be megabytes.
+    pub snapshot: Option<Arc<Snapshot>>,
     pub records: BTreeMap<Seq, Record>,
 }
 
 impl Mirror {
-    /// Applies one write: replace the hard state if given, then delete, then
-    /// put. The replica never deletes and puts the same seq in one write;
-    /// deleting first means a put is never undone by its own write.
-    pub fn apply(&mut self, hard_state: Option<HardState>, delete: &[Seq], put: impl IntoIterator<Item = Record>) {
+    /// Applies one write: replace the hard state and the snapshot if given,
+    /// then delete, then put. The replica never deletes and puts the same
+    /// seq in one write; deleting first means a put is never undone by its
+    /// own write.
+    pub fn apply(
+        &mut self,
+        hard_state: Option<HardState>,
+        snapshot: Option<Arc<Snapshot>>,
+        delete: &[Seq],
+        put: impl IntoIterator<Item = Record>,
+    ) {
         if let Some(h) = hard_state {
             self.hard_state = h;
+        }
+        if let Some(s) = snapshot {
+            self.snapshot = Some(s);
         }
         for seq in delete {
             self.records.remove(seq);
@@ -202,6 +233,10 @@ pub(super) type Damage = (u64, String);
 /// only after the previous one's fsync returned. Valid entries of the bad
 /// entry's own group may follow it (a crash can persist a group's pages out
 /// of order); they were never acknowledged and are discarded with it.
+///
+/// An entry whose checksum matches but whose snapshot does not decode is
+/// damage wherever it is: the checksum shows these are the bytes that were
+/// written, so no crash can explain them.
 pub(super) fn replay_segment(data: &[u8], first_is_checkpoint: bool) -> Result<Replayed, Damage> {
     let mut out = Replayed { mirror: Mirror::default(), last_index: 0, checkpoint_len: 0, valid_len: 0, torn: None };
     if data.is_empty() && first_is_checkpoint {
@@ -240,7 +275,8 @@ pub(super) fn replay_segment(data: &[u8], first_is_checkpoint: bool) -> Result<R
             }
             out.checkpoint_len = (end - HEADER_LEN) as u64;
             out.last_index = entry.index;
-            out.mirror.apply(Some(entry.hard_state.unwrap_or_default().into()), &[], entry.put);
+            let snapshot = decode_snapshot(entry.snapshot.as_deref(), off)?;
+            out.mirror.apply(Some(entry.hard_state.unwrap_or_default().into()), snapshot, &[], entry.put);
         } else if entry.checkpoint {
             return Err((off as u64, "a checkpoint entry in the middle of a segment".to_string()));
         } else if entry.index != expected {
@@ -253,12 +289,21 @@ pub(super) fn replay_segment(data: &[u8], first_is_checkpoint: bool) -> Result<R
             ));
         } else {
             out.last_index = entry.index;
-            out.mirror.apply(entry.hard_state.map(Into::into), &entry.delete, entry.put);
+            let snapshot = decode_snapshot(entry.snapshot.as_deref(), off)?;
+            out.mirror.apply(entry.hard_state.map(Into::into), snapshot, &entry.delete, entry.put);
         }
         off = end;
         out.valid_len = end as u64;
     }
     Ok(out)
+}
+
+fn decode_snapshot(bytes: Option<&[u8]>, off: usize) -> Result<Option<Arc<Snapshot>>, Damage> {
+    let Some(bytes) = bytes else { return Ok(None) };
+    match Snapshot::decode(bytes) {
+        Ok(snapshot) => Ok(Some(Arc::new(snapshot))),
+        Err(e) => Err((off as u64, format!("checksum matches but the stored snapshot is invalid: {e}"))),
+    }
 }
 
 /// Looks at every offset from `from` on for a valid entry holding a write
@@ -312,19 +357,65 @@ mod tests {
             }),
             delete: vec![4, 5],
             put: vec![],
+            snapshot: None,
         }
+    }
+
+    fn snapshot(prefix: i64) -> Snapshot {
+        let mut kv = crate::kv::KvState::default();
+        kv.apply(&Cmd::set_str(format!("k{prefix}"), "v"));
+        Snapshot { applied: TailBitmap::from_prefix(prefix), kv, ..Snapshot::default() }
     }
 
     #[test]
     fn split_encoding_decodes_like_the_derived_one() {
         let records = [record(1), record(2)];
-        let mut buf = Vec::new();
-        encode_entry(&mut buf, &head(9, 9), &records).unwrap();
-        let (entry, end) = parse_at(&buf, 0).unwrap();
-        assert_eq!(end, buf.len());
-        assert_eq!(entry, WalEntry { put: records.to_vec(), ..head(9, 9) });
-        // The resync filter relies on the payload starting with the index key.
-        assert_eq!(buf[HEADER_LEN], INDEX_KEY);
+        let snap = snapshot(3).encode();
+        for (put, snap) in [(&records[..], None), (&records[..], Some(&snap[..])), (&[][..], Some(&snap[..]))] {
+            let mut buf = Vec::new();
+            encode_entry(&mut buf, &head(9, 9), put, snap).unwrap();
+            let (entry, end) = parse_at(&buf, 0).unwrap();
+            assert_eq!(end, buf.len());
+            let derived = WalEntry { put: put.to_vec(), snapshot: snap.map(<[u8]>::to_vec), ..head(9, 9) };
+            assert_eq!(entry, derived);
+            // Byte for byte: the tail is written in tag order, as prost would.
+            assert_eq!(buf[HEADER_LEN..], derived.encode_to_vec()[..]);
+            // The resync filter relies on the payload starting with the index key.
+            assert_eq!(buf[HEADER_LEN], INDEX_KEY);
+        }
+    }
+
+    #[test]
+    fn an_encoded_snapshot_is_never_empty() {
+        // Absence is also explicit (`optional`), but an empty snapshot must
+        // not look like a missing one to anything reading the bytes.
+        assert!(!Snapshot::default().encode().is_empty());
+    }
+
+    #[test]
+    fn snapshots_replay_and_are_replaced() {
+        let mut data = Vec::new();
+        let ckpt = WalEntry { checkpoint: true, ..head(5, 5) };
+        encode_entry(&mut data, &ckpt, &[record(1)], Some(&snapshot(1).encode())).unwrap();
+        let replayed = replay_segment(&data, true).unwrap();
+        assert_eq!(replayed.mirror.snapshot.as_deref(), Some(&snapshot(1)));
+
+        encode_entry(&mut data, &WalEntry { delete: vec![1], ..head(6, 6) }, &[], Some(&snapshot(2).encode())).unwrap();
+        encode_entry(&mut data, &head(7, 7), &[record(3)], None).unwrap();
+        let replayed = replay_segment(&data, true).unwrap();
+        assert_eq!(replayed.mirror.snapshot.as_deref(), Some(&snapshot(2)));
+        assert_eq!(replayed.mirror.records.keys().copied().collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn an_undecodable_snapshot_with_a_valid_checksum_is_corruption_even_at_the_tail() {
+        let mut data = Vec::new();
+        encode_entry(&mut data, &head(1, 1), &[record(1)], None).unwrap();
+        let second = data.len();
+        encode_entry(&mut data, &head(2, 2), &[], Some(&[0xff, 0xff, 0xff])).unwrap();
+        let (offset, detail) = replay_segment(&data, false).unwrap_err();
+        assert_eq!(offset, second as u64);
+        assert!(detail.contains("snapshot"), "{detail}");
     }
 
     #[test]
@@ -338,8 +429,13 @@ mod tests {
         for group in groups {
             for &index in *group {
                 offsets.push(buf.len());
-                encode_entry(&mut buf, &WalEntry { delete: vec![], ..head(index, group[0]) }, &[record(index as i64)])
-                    .unwrap();
+                encode_entry(
+                    &mut buf,
+                    &WalEntry { delete: vec![], ..head(index, group[0]) },
+                    &[record(index as i64)],
+                    None,
+                )
+                .unwrap();
             }
         }
         (buf, offsets)
@@ -386,7 +482,7 @@ mod tests {
     fn a_damaged_checkpoint_is_never_torn() {
         let mut data = Vec::new();
         let ckpt = WalEntry { checkpoint: true, ..head(5, 5) };
-        encode_entry(&mut data, &ckpt, &[record(1)]).unwrap();
+        encode_entry(&mut data, &ckpt, &[record(1)], None).unwrap();
         let last = data.len() - 1;
         data.truncate(last);
         let (offset, _) = replay_segment(&data, true).unwrap_err();
@@ -397,8 +493,8 @@ mod tests {
     #[test]
     fn apply_deletes_before_putting() {
         let mut m = Mirror::default();
-        m.apply(None, &[], [record(1), record(2)]);
-        m.apply(None, &[1, 3], [record(3)]);
+        m.apply(None, None, &[], [record(1), record(2)]);
+        m.apply(None, None, &[1, 3], [record(3)]);
         assert_eq!(m.records.keys().copied().collect::<Vec<_>>(), [2, 3]);
     }
 }

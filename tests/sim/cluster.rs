@@ -28,6 +28,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use prost::Message as _;
 use traftctl::leader_id::short_opt;
@@ -36,6 +37,7 @@ use traftctl::replica::{
     Action, ClientReply, DurableState, DurableWrite, Event, HardState, Message, NodeId, Options, ReadConsistency,
     Replica, RequestId, Seq,
 };
+use traftctl::snapshot::Snapshot;
 
 use crate::invariants::{Check, Checker, Claim, Failure};
 use crate::membership::{ATTEMPT_TIMEOUT_NS, Driver, DriverStats, Outcome, Plan, PlanKind, joined_addr};
@@ -180,6 +182,7 @@ pub struct PendingWrite {
 #[derive(Debug, Default)]
 pub struct Storage {
     pub hard: HardState,
+    pub snapshot: Option<Arc<Snapshot>>,
     pub records: BTreeMap<Seq, Record>,
     /// Union of the durable records' `Overrides`: what the node holds for
     /// good, as a record or through an overriding one.
@@ -197,6 +200,9 @@ impl Storage {
         if let Some(h) = &w.hard_state {
             self.hard = h.clone();
         }
+        if let Some(snap) = &w.snapshot {
+            self.snapshot = Some(snap.clone());
+        }
         // Delete, then put: the order `src/storage` applies a write in, so a
         // seq a step dropped and then held again survives.
         for s in &w.delete {
@@ -205,13 +211,13 @@ impl Storage {
         for r in &w.put {
             self.records.insert(r.seq, r.clone());
         }
-        if w.delete.is_empty() && committer_before == self.hard.committer {
+        if w.delete.is_empty() && w.snapshot.is_none() && committer_before == self.hard.committer {
             for r in &w.put {
                 self.covered.set(r.seq);
                 self.covered.union(r.overrides_bm());
             }
         } else {
-            self.covered = TailBitmap::empty();
+            self.covered = self.snapshot.as_ref().map(|s| s.applied.clone()).unwrap_or_default();
             for r in self.records.values() {
                 self.covered.set(r.seq);
                 self.covered.union(r.overrides_bm());
@@ -220,7 +226,11 @@ impl Storage {
     }
 
     fn durable_state(&self) -> DurableState {
-        DurableState { hard_state: self.hard.clone(), records: self.records.values().cloned().collect() }
+        DurableState {
+            hard_state: self.hard.clone(),
+            snapshot: self.snapshot.clone(),
+            records: self.records.values().cloned().collect(),
+        }
     }
 }
 
@@ -299,6 +309,11 @@ pub struct SimParams {
     pub max_inflight_per_follower: usize,
     pub window: i64,
     pub floor_lag: i64,
+    /// Snapshot and compaction knobs: small values make every run snapshot,
+    /// compact and ship snapshots in many chunks.
+    pub snapshot_every: i64,
+    pub compact_retain: i64,
+    pub snapshot_chunk_bytes: usize,
 }
 
 impl SimParams {
@@ -362,6 +377,9 @@ impl SimParams {
             // snapshot to catch up, which is not implemented (issue #4); the
             // smallest lags are for `TRAFT_SIM_OPTS=floor_lag=0` runs.
             floor_lag: *rng.pick(&[32, 8192]),
+            snapshot_every: *rng.pick(&[0, 8, 32, 200]),
+            compact_retain: *rng.pick(&[0, 4, 64]),
+            snapshot_chunk_bytes: *rng.pick(&[16, 256, 1 << 20]),
         }
     }
 
@@ -392,6 +410,9 @@ impl SimParams {
             max_inflight_per_follower: 8,
             window: 4096,
             floor_lag: 8192,
+            snapshot_every: 0,
+            compact_retain: 0,
+            snapshot_chunk_bytes: 1 << 20,
         }
     }
 
@@ -409,10 +430,14 @@ impl SimParams {
                 "window" => self.window = v,
                 "floor_lag" => self.floor_lag = v,
                 "lease_ms" => self.lease_ns = n * MS,
+                "snapshot_every" => self.snapshot_every = v,
+                "retain" => self.compact_retain = v,
+                "chunk" => self.snapshot_chunk_bytes = n as usize,
                 "drop_ppm" => self.net.drop_ppm = n,
                 other => {
                     return Err(format!(
-                        "unknown knob `{other}`; known: batch, inflight, window, floor_lag, lease_ms, drop_ppm"
+                        "unknown knob `{other}`; known: batch, inflight, window, floor_lag, lease_ms, drop_ppm, \
+                         snapshot_every, retain, chunk"
                     ));
                 }
             }
@@ -431,6 +456,9 @@ impl SimParams {
         o.max_inflight_per_follower = self.max_inflight_per_follower;
         o.window = self.window;
         o.floor_lag = self.floor_lag;
+        o.snapshot_every = self.snapshot_every;
+        o.compact_retain = self.compact_retain;
+        o.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
         o.jitter_seed = jitter_seed;
         o
     }
@@ -442,7 +470,7 @@ impl SimParams {
             "safety {}ms, lease {}ms, delay {:.1}-{:.1}ms (long {}ppm up to {}ms), drop {}ppm, dup {}ppm, crash \
              every ~{} ({}ppm the leader, restart <= {}ms), partition every ~{} (<= {}ms), fsync <= {:.1}ms, drift \
              <= {}ppm, {} clients on {} keys (timeout {}ms, {}ppm to a random node), {} quiet spells; replica: \
-             batch {}, inflight {}, window {}, floor lag {}",
+             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B)",
             self.safety_ns / MS,
             self.lease_ns / MS,
             self.net.delay_min_ns as f64 / MS as f64,
@@ -467,6 +495,9 @@ impl SimParams {
             self.max_inflight_per_follower,
             self.window,
             self.floor_lag,
+            self.snapshot_every,
+            self.compact_retain,
+            self.snapshot_chunk_bytes,
         )
     }
 }
@@ -704,6 +735,17 @@ pub fn describe_msg(msg: &Message) -> String {
             bm(&f.committed),
             bm(&f.missing)
         ),
+        Message::SnapshotReq(r) => {
+            format!("SnapshotReq id={} offset={} min_prefix={}", r.snapshot_id, r.offset, r.min_prefix)
+        }
+        Message::SnapshotChunk(c) => format!(
+            "SnapshotChunk id={} offset={} len={} of {} prefix={}",
+            c.snapshot_id,
+            c.offset,
+            c.data.len(),
+            c.total_len,
+            c.prefix
+        ),
     }
 }
 
@@ -742,6 +784,8 @@ impl WireStats {
                 self.accepted = self.accepted.max(len(&f.accepted));
                 self.committed = self.committed.max(len(&f.committed));
             }
+            // Snapshot chunks are sized by the chunk option, not by bitmaps.
+            Message::SnapshotReq(_) | Message::SnapshotChunk(_) => {}
         }
     }
 
@@ -1377,10 +1421,10 @@ impl Sim {
         // write (or is durable already): remember it with that write.
         let node = &mut self.nodes[i];
         if let (Some(r), Some(last)) = (node.replica.as_ref(), node.storage.pending.back_mut()) {
-            let committer = r.committer();
+            let (committer, voted_for) = (r.committer(), r.voted_for());
             match last.claims.last_mut() {
-                Some(c) if c.committer == committer => c.accepted.union(r.accepted()),
-                _ => last.claims.push(Claim { committer, accepted: r.accepted().clone() }),
+                Some(c) if c.committer == committer && c.voted_for == voted_for => c.accepted.union(r.accepted()),
+                _ => last.claims.push(Claim { committer, voted_for, accepted: r.accepted().clone() }),
             }
         }
         Ok(dirty)

@@ -129,6 +129,12 @@ impl fmt::Display for Ident {
 #[derive(Debug, Clone)]
 pub struct Claim {
     pub committer: Option<LeaderId>,
+    /// Only a replica whose `VotedFor` is its committer can acknowledge that
+    /// committer's forwards (rule 1). The distinction matters once snapshots
+    /// exist: a replica still adopting a new leader may install a snapshot
+    /// that applied seqs of the new leader's log, and its `Accepted` then
+    /// claims seqs its old committer's log holds other records at.
+    pub voted_for: Option<LeaderId>,
     pub accepted: TailBitmap,
 }
 
@@ -369,7 +375,7 @@ impl Checker {
             return Ok(());
         };
         let mut claimed = TailBitmap::empty();
-        for c in claims.iter().filter(|c| c.committer == Some(committer)) {
+        for c in claims.iter().filter(|c| c.committer == Some(committer) && c.voted_for == Some(committer)) {
             claimed.union(&c.accepted);
         }
         self.accept(nodes, i, committer, &claimed)
@@ -424,6 +430,7 @@ impl Checker {
             self.log_matches_committer(node, r, seqs.iter().copied())?;
             self.accepted_is_backed(node, r, new_accepted.into_iter())?;
         }
+        self.leader_snapshot_configs(r)?;
         self.config_records_appended(nodes, node, r, dirty)?;
         self.recount_stale(nodes)?;
 
@@ -464,7 +471,7 @@ impl Checker {
             return Ok(());
         };
         match (r.committer(), node.storage.hard.committer) {
-            (Some(mem), Some(disk)) if mem == disk => {
+            (Some(mem), Some(disk)) if mem == disk && r.voted_for() == Some(mem) => {
                 let claimed = r.accepted().clone();
                 self.accept(nodes, i, mem, &claimed)
             }
@@ -691,8 +698,9 @@ impl Checker {
                 }
             }
             None => {
-                if !overridden_in(r.log(), s) {
-                    return fail("neither holds it nor holds a record that overrides it".to_string());
+                // Applied: compacted into (or installed from) a snapshot.
+                if !overridden_in(r.log(), s) && !r.applied().contains(s) {
+                    return fail("neither holds it, nor holds a record that overrides it, nor applied it".to_string());
                 }
             }
         }
@@ -722,6 +730,21 @@ impl Checker {
                 continue;
             }
             self.ballot_record(l, s, Ident::of(rec), format!("node {}", node.id))?;
+        }
+        Ok(())
+    }
+
+    /// A leader's configuration history includes the config records it got
+    /// with an installed snapshot: they are committed, so they are in its
+    /// log (invariant 2) even though it holds them apart.
+    fn leader_snapshot_configs(&mut self, r: &Replica) -> Check {
+        let Some(l) = r.leader_ballot() else { return Ok(()) };
+        for (&s, rec) in r.snapshot_configs() {
+            if self.ballot_logs.get(&l).and_then(|log| log.get(&s)).is_some_and(|known| known.matches(rec)) {
+                continue;
+            }
+            self.checks += 1;
+            self.ballot_record(l, s, Ident::of(rec), format!("snapshot configs of leader {l}"))?;
         }
         Ok(())
     }
@@ -1129,8 +1152,9 @@ impl Checker {
             let prev = r
                 .log()
                 .range(..s)
-                .rev()
-                .find_map(|(&ps, pr)| pr.cmd.as_ref().and_then(|c| c.config_value()).map(|c| (Some(ps), c)));
+                .chain(r.snapshot_configs().range(..s))
+                .filter_map(|(&ps, pr)| pr.cmd.as_ref().and_then(|c| c.config_value()).map(|c| (Some(ps), c)))
+                .max_by_key(|(ps, _)| *ps);
             let (prev_seq, prev) = prev.unwrap_or((None, &self.initial));
             self.config_transition(node, r, l, s, config, prev_seq, prev)?;
             if stage_of(config) == Stage::Joint && stage_of(prev) == Stage::Learners {
