@@ -272,6 +272,8 @@ pub struct Node {
     pub restarts: u64,
     /// `Stats` of incarnations that crashed: (committed, applied) out of order.
     pub dead_stats: (u64, u64),
+    /// Snapshots taken and installed by earlier incarnations.
+    pub dead_snapshots: (u64, u64),
 }
 
 // ---- parameters ------------------------------------------------------------
@@ -813,6 +815,8 @@ pub struct RunReport {
     pub records_committed: u64,
     pub committed_out_of_order: u64,
     pub applied_out_of_order: u64,
+    pub snapshots_taken: u64,
+    pub snapshots_installed: u64,
     pub elections: u64,
     pub crashes: u64,
     pub lease_refusals: u64,
@@ -893,6 +897,7 @@ impl Sim {
                 next_persist_id: None,
                 restarts: 0,
                 dead_stats: (0, 0),
+                dead_snapshots: (0, 0),
             })
             .collect();
         let net = Network::new(params.net.clone(), rng.fork(2));
@@ -1069,13 +1074,17 @@ impl Sim {
     }
 
     pub fn report(&self) -> RunReport {
-        let (mut c, mut a) = (0, 0);
+        let (mut c, mut a, mut taken, mut installed) = (0, 0, 0, 0);
         for n in &self.nodes {
             c += n.dead_stats.0;
             a += n.dead_stats.1;
+            taken += n.dead_snapshots.0;
+            installed += n.dead_snapshots.1;
             if let Some(r) = &n.replica {
                 c += r.stats().committed_out_of_order;
                 a += r.stats().applied_out_of_order;
+                taken += r.stats().snapshots_taken;
+                installed += r.stats().snapshots_installed;
             }
         }
         RunReport {
@@ -1084,6 +1093,8 @@ impl Sim {
             records_committed: self.checker.records_committed() as u64,
             committed_out_of_order: c,
             applied_out_of_order: a,
+            snapshots_taken: taken,
+            snapshots_installed: installed,
             elections: self.elections,
             crashes: self.crashes,
             lease_refusals: self.lease_refusals,
@@ -1540,6 +1551,8 @@ impl Sim {
         };
         node.dead_stats.0 += r.stats().committed_out_of_order;
         node.dead_stats.1 += r.stats().applied_out_of_order;
+        node.dead_snapshots.0 += r.stats().snapshots_taken;
+        node.dead_snapshots.1 += r.stats().snapshots_installed;
         let lost = node.storage.pending.len();
         node.storage.pending.clear();
         node.storage.busy_until_ns = 0;
@@ -1691,6 +1704,7 @@ impl Sim {
             next_persist_id: None,
             restarts: 0,
             dead_stats: (0, 0),
+            dead_snapshots: (0, 0),
         });
         self.checker.add_node();
         self.workload.add_node(id);
@@ -1714,6 +1728,8 @@ impl Sim {
         if let Some(r) = node.replica.take() {
             node.dead_stats.0 += r.stats().committed_out_of_order;
             node.dead_stats.1 += r.stats().applied_out_of_order;
+            node.dead_snapshots.0 += r.stats().snapshots_taken;
+            node.dead_snapshots.1 += r.stats().snapshots_installed;
         }
         node.storage.pending.clear();
         node.held.clear();

@@ -170,6 +170,8 @@ struct Summary {
     records_committed: u64,
     committed_out_of_order: u64,
     applied_out_of_order: u64,
+    snapshots_taken: u64,
+    snapshots_installed: u64,
     elections: u64,
     crashes: u64,
     lease_refusals: u64,
@@ -189,6 +191,8 @@ impl Summary {
         self.records_committed += r.records_committed;
         self.committed_out_of_order += r.committed_out_of_order;
         self.applied_out_of_order += r.applied_out_of_order;
+        self.snapshots_taken += r.snapshots_taken;
+        self.snapshots_installed += r.snapshots_installed;
         self.elections += r.elections;
         self.crashes += r.crashes;
         self.lease_refusals += r.lease_refusals;
@@ -237,7 +241,7 @@ fn run_seeds(label: &str, shapes: &[Shape], first: u64, count: u64) -> Summary {
     let wall = started.elapsed();
     eprintln!(
         "sim {label}: {} seeds in {:.1}s wall ({:.1}s simulated): {} steps, {} invariant checks, {} records \
-         committed, {} committed out of order, {} applied out of order, {} elections, {} crashes, {} votes refused \
+         committed, {} committed out of order, {} applied out of order, {} snapshots taken, {} installed, {} elections, {} crashes, {} votes refused \
          for a lease, {} history ops; max bitmap bytes on the wire: overrides {}, depends {}, accepted {}, committed {}",
         sum.seeds,
         wall.as_secs_f64(),
@@ -247,6 +251,8 @@ fn run_seeds(label: &str, shapes: &[Shape], first: u64, count: u64) -> Summary {
         sum.records_committed,
         sum.committed_out_of_order,
         sum.applied_out_of_order,
+        sum.snapshots_taken,
+        sum.snapshots_installed,
         sum.elections,
         sum.crashes,
         sum.lease_refusals,
