@@ -375,10 +375,9 @@ impl SimParams {
             max_batch_records: *rng.pick(&[1, 4, 256]),
             max_inflight_per_follower: *rng.pick(&[1, 2, 8]),
             window: *rng.pick(&[16, 64, 4096]),
-            // Below the lag of a member that was down, the member needs a
-            // snapshot to catch up, which is not implemented (issue #4); the
-            // smallest lags are for `TRAFT_SIM_OPTS=floor_lag=0` runs.
-            floor_lag: *rng.pick(&[32, 8192]),
+            // 0: the floor runs at the leader's own prefix, so any member
+            // that falls behind has to catch up through a snapshot.
+            floor_lag: *rng.pick(&[0, 32, 8192]),
             snapshot_every: *rng.pick(&[0, 8, 32, 200]),
             compact_retain: *rng.pick(&[0, 4, 64]),
             snapshot_chunk_bytes: *rng.pick(&[16, 256, 1 << 20]),

@@ -21,7 +21,7 @@
 //! A failing run prints the seed, the broken invariant, the step, every
 //! node's state, the last events, and the one command that replays it.
 //! `TRAFT_SIM_KEEP_GOING=1` runs every seed and lists all failing ones;
-//! `TRAFT_SIM_OPTS=floor_lag=0,window=16` pins replica knobs the seed would
+//! `TRAFT_SIM_OPTS=floor_lag=0,window=16,snapshot_every=8` pins replica knobs the seed would
 //! otherwise draw (see `SimParams::override_knobs`). A replica stuck in the
 //! apply cycle through a config record (`cluster::APPLY_CYCLE`, a bug this
 //! simulator found and the replica fixed) is reported with its evidence.
