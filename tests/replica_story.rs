@@ -239,3 +239,54 @@ fn a_follower_that_acknowledged_a_leader_refuses_other_ballots_for_a_lease() {
     assert!(!reply.granted);
     assert_eq!(reply.refusal, VoteRefusal::Lease as i32);
 }
+
+#[test]
+fn a_candidate_installs_a_voters_snapshot_before_merging() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    let mut c = Cluster::new(3);
+    for (&id, node) in c.nodes.iter_mut() {
+        let mut opts = Options::new(id);
+        opts.snapshot_every = 5;
+        opts.compact_retain = 0;
+        *node = Replica::new(opts, node.config().clone(), None, 0);
+    }
+    c.run(3000);
+    let a = c.leader().unwrap();
+    let (b, lagging) = {
+        let others: Vec<NodeId> = c.nodes.keys().copied().filter(|&i| i != a).collect();
+        (others[0], others[1])
+    };
+    // Phase 1: the lagging member gets none of the records on `old`, and
+    // cannot fetch a snapshot either; its peers compact them away.
+    // Phase 2: b's vote requests are lost, so the lagging member is the one
+    // that campaigns.
+    let phase = Rc::new(Cell::new(1));
+    let p = phase.clone();
+    c.filter = Box::new(move |from, to, m| match m {
+        Message::Forward(f) if to == lagging => f.logs.iter().any(|r| r.cmd.as_ref().is_some_and(|c| c.key == "old")),
+        Message::SnapshotReq(_) => p.get() == 1 && from == lagging,
+        Message::Vote(_) => p.get() == 2 && from == b,
+        _ => false,
+    });
+    for i in 0..30 {
+        c.propose(i, &["set", "old", &i.to_string()]);
+        c.propose(100 + i, &["set", &format!("k{i}"), &i.to_string()]);
+    }
+    c.run(200);
+    c.propose(999, &["set", "new", "1"]);
+    c.run(200);
+    assert!(c.nodes[&b].compacted_below() > 20, "b compacted: {}", c.nodes[&b].compacted_below());
+    assert!(c.nodes[&lagging].accepted().len() >= c.nodes[&b].accepted().len(), "same log length, with holes");
+    assert!(c.nodes[&lagging].accepted().prefix_len() < c.nodes[&b].compacted_below());
+
+    c.nodes.remove(&a);
+    phase.set(2);
+    c.run(6000);
+    assert_eq!(c.leader(), Some(lagging), "the lagging member won after installing b's snapshot");
+    assert!(c.nodes[&lagging].stats().snapshots_installed >= 1);
+    assert_eq!(c.nodes[&lagging].kv(), c.nodes[&b].kv(), "nothing committed was lost in the merge");
+    let old = c.nodes[&lagging].kv().get("old").cloned();
+    assert_eq!(old, Some(traftctl::pb::cmd::Value::Vi64(29)));
+}
