@@ -439,11 +439,6 @@ impl Replica {
         &self.snapshot_configs
     }
 
-    /// Whether a snapshot is being fetched from a peer.
-    pub fn fetching_snapshot(&self) -> bool {
-        self.pull.is_some()
-    }
-
     pub fn status(&self) -> ReplicaStatus {
         ReplicaStatus {
             voted_for: self.voted_for,
