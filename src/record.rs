@@ -36,6 +36,15 @@ impl Record {
         self.overrides.as_ref().unwrap_or(&EMPTY_BITMAP)
     }
 
+    /// The seqs this record backs in its holder's `Accepted` (rule 5): its
+    /// own and the explicit bits of its `Overrides`. The all-ones prefix
+    /// below the offset backs nothing: it claims every record below the
+    /// author's floor, which a holder has only while other records or its
+    /// applied set back them, and an adoption may drop those records.
+    pub fn vouched(&self) -> impl Iterator<Item = i64> + '_ {
+        self.overrides_bm().iter().chain(std::iter::once(self.seq))
+    }
+
     /// `Depends`, with an absent bitmap read as the empty set.
     pub fn depends_bm(&self) -> &TailBitmap {
         self.depends.as_ref().unwrap_or(&EMPTY_BITMAP)

@@ -24,6 +24,12 @@ pub struct Snapshot {
     /// good; a replica that installs the snapshot holds these in place of its
     /// own records at the applied seqs.
     pub config_records: Vec<Record>,
+    /// The records of the out-of-order applied tail (applied seqs at or above
+    /// [`prefix`](Self::prefix)), ascending; between them, their own seqs and
+    /// the explicit bits of their `Overrides` cover every applied seq of the
+    /// tail. An installer holds them, so it can still send every record its
+    /// `Accepted` claims above the prefix (docs/protocol.md, "Snapshots").
+    pub tail_records: Vec<Record>,
 }
 
 impl Snapshot {
@@ -37,6 +43,7 @@ impl Snapshot {
             applied: Some(self.applied.clone()),
             entries: self.kv.iter().map(|(k, v)| Cmd::set(k.clone(), v.clone())).collect(),
             config_records: self.config_records.clone(),
+            tail_records: self.tail_records.clone(),
         };
         data.encode_to_vec()
     }
@@ -66,8 +73,43 @@ impl Snapshot {
             }
             last = rec.seq;
         }
-        Ok(Snapshot { applied, kv, config_records: data.config_records })
+        check_tail(&applied, &data.tail_records)?;
+        Ok(Snapshot { applied, kv, config_records: data.config_records, tail_records: data.tail_records })
     }
+
+    /// The applied seqs at or above the prefix.
+    pub fn tail(&self) -> impl Iterator<Item = Seq> + '_ {
+        self.applied.iter_from(self.prefix())
+    }
+}
+
+/// A tail that does not cover every applied seq above the prefix would make
+/// the installer claim records it cannot send: refuse the whole snapshot.
+fn check_tail(applied: &TailBitmap, tail: &[Record]) -> Result<(), String> {
+    let prefix = applied.prefix_len();
+    let mut covered = TailBitmap::empty();
+    let mut last = -1;
+    for rec in tail {
+        if rec.seq < prefix || rec.seq <= last || !applied.contains(rec.seq) || rec.cmd.is_none() {
+            return Err(format!(
+                "snapshot tail record at seq {} is not a record at an applied seq above the prefix {prefix}, in \
+                 ascending order",
+                rec.seq
+            ));
+        }
+        last = rec.seq;
+        covered.set(rec.seq);
+        for s in rec.overrides_bm().iter() {
+            if !applied.contains(s) {
+                return Err(format!("snapshot tail record at seq {} overrides seq {s}, which is not applied", rec.seq));
+            }
+            covered.set(s);
+        }
+    }
+    if let Some(s) = applied.iter_from(prefix).find(|&s| !covered.contains(s)) {
+        return Err(format!("snapshot applied seq {s} above its prefix {prefix} has no tail record covering it"));
+    }
+    Ok(())
 }
 
 /// An encoded snapshot a replica serves in chunks. Kept whole in memory
@@ -103,7 +145,8 @@ mod tests {
         kv.apply(&Cmd::incr("n", 7));
         let config = Cmd::config(crate::pb::ClusterConfig::majority([(1, "127.0.0.1:1")]).unwrap());
         let rec = Record::new(LeaderId::new(1, 1), 3, config, TailBitmap::from_prefix(3), TailBitmap::new(3, [3]));
-        let snap = Snapshot { applied: TailBitmap::from_prefix(10), kv, config_records: vec![rec] };
+        let snap =
+            Snapshot { applied: TailBitmap::from_prefix(10), kv, config_records: vec![rec], tail_records: vec![] };
         let bytes = snap.encode();
         assert_eq!(Snapshot::decode(&bytes).unwrap(), snap);
         assert_eq!(snap.prefix(), 10);
@@ -112,5 +155,26 @@ mod tests {
         let mut bad = snap.clone();
         bad.applied = TailBitmap::from_prefix(2);
         assert!(Snapshot::decode(&bad.encode()).unwrap_err().contains("config record"));
+    }
+
+    #[test]
+    fn a_tail_must_cover_every_applied_seq_above_the_prefix() {
+        let l = LeaderId::new(1, 1);
+        // Applied: [0, 3) and 5, 6, with 6 overriding 5 (seq 4 unapplied).
+        let six = Record::new(l, 6, Cmd::set_str("k", "b"), TailBitmap::from_prefix(3), TailBitmap::new(3, [5, 6]));
+        let five = Record::new(l, 5, Cmd::set_str("k", "a"), TailBitmap::from_prefix(3), TailBitmap::new(3, [5]));
+        let applied = TailBitmap::new(3, [5, 6]);
+        let snap = |tail: Vec<Record>| Snapshot { applied: applied.clone(), tail_records: tail, ..Snapshot::default() };
+        assert_eq!(snap(vec![six.clone()]).tail().collect::<Vec<_>>(), vec![5, 6]);
+        // 6's explicit Overrides vouch for 5.
+        assert!(Snapshot::decode(&snap(vec![six.clone()]).encode()).is_ok());
+        assert!(Snapshot::decode(&snap(vec![five.clone(), six.clone()]).encode()).is_ok());
+        let err = Snapshot::decode(&snap(vec![five.clone()]).encode()).unwrap_err();
+        assert!(err.contains("applied seq 6"), "{err}");
+        let err = Snapshot::decode(&snap(vec![six.clone(), five]).encode()).unwrap_err();
+        assert!(err.contains("ascending"), "{err}");
+        let mut below = six.clone();
+        below.seq = 2;
+        assert!(Snapshot::decode(&snap(vec![below, six]).encode()).unwrap_err().contains("seq 2"));
     }
 }

@@ -5,13 +5,15 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use traftctl::kv::ApplyResult;
+use traftctl::pb::cmd::Value;
 use traftctl::pb::{ClusterConfig, Cmd, LeaderId, TailBitmap, VoteRefusal, VoteReply, VoteReq};
 use traftctl::replica::{Action, ClientReply, DurableState, Message, NodeId, Options, ReadConsistency, Replica, Role};
 
 const MS: u64 = 1_000_000;
 
-/// Drops a message when it returns true.
-type DropFilter = Box<dyn FnMut(NodeId, NodeId, &Message) -> bool>;
+/// Drops a message when it returns true; may also edit it in flight (strip
+/// single records from a forward, as a lossy path to one member would).
+type DropFilter = Box<dyn FnMut(NodeId, NodeId, &mut Message) -> bool>;
 
 struct Cluster {
     now: u64,
@@ -36,19 +38,24 @@ impl Cluster {
         }
     }
 
+    /// A cluster whose members all run with `edit`ed options.
+    fn with(n: i64, edit: impl Fn(&mut Options)) -> Self {
+        let mut c = Cluster::new(n);
+        for (&id, node) in c.nodes.iter_mut() {
+            let mut opts = Options::new(id);
+            edit(&mut opts);
+            *node = Replica::new(opts, node.config().clone(), None, 0);
+        }
+        c
+    }
+
     fn collect(&mut self, id: NodeId) {
         let actions = self.nodes.get_mut(&id).unwrap().take_actions();
         let mut durable = 0;
         for a in actions {
             match a {
                 Action::Persist { id: pid, write } => {
-                    let disk = self.disks.entry(id).or_default();
-                    if let Some(h) = write.hard_state {
-                        disk.hard_state = h;
-                    }
-                    disk.records
-                        .retain(|r| !write.delete.contains(&r.seq) && !write.put.iter().any(|p| p.seq == r.seq));
-                    disk.records.extend(write.put);
+                    self.disks.entry(id).or_default().apply(write);
                     durable = pid;
                 }
                 Action::Send { to, msg, .. } => self.queue.push_back((id, to, msg)),
@@ -74,10 +81,10 @@ impl Cluster {
                 self.collect(*id);
             }
             let mut budget = 10_000;
-            while let Some((from, to, msg)) = self.queue.pop_front() {
+            while let Some((from, to, mut msg)) = self.queue.pop_front() {
                 budget -= 1;
                 assert!(budget > 0, "message storm");
-                if (self.filter)(from, to, &msg) {
+                if (self.filter)(from, to, &mut msg) {
                     continue;
                 }
                 if let Some(node) = self.nodes.get_mut(&to) {
@@ -91,6 +98,25 @@ impl Cluster {
 
     fn leader(&self) -> Option<NodeId> {
         self.nodes.values().find(|n| n.role() == Role::Leader).map(|n| n.id())
+    }
+
+    /// The seq a proposal got, once it was acknowledged.
+    fn acknowledged_seq(&self, request: u64) -> Option<i64> {
+        match self.replies.get(&request) {
+            Some(ClientReply::Proposed { seq, .. }) => Some(*seq),
+            _ => None,
+        }
+    }
+
+    /// A linearizable read on `node`, answered within a second.
+    fn read(&mut self, node: NodeId, request: u64, key: &str) -> Option<Value> {
+        self.nodes.get_mut(&node).unwrap().read(self.now, request, key, ReadConsistency::Linearizable);
+        self.collect(node);
+        self.run(1000);
+        match self.replies.get(&request) {
+            Some(ClientReply::Read { value }) => value.clone(),
+            other => panic!("read of {key} on {node}: {other:?}"),
+        }
     }
 
     fn propose(&mut self, request: u64, words: &[&str]) {
@@ -245,15 +271,25 @@ fn a_candidate_installs_a_voters_snapshot_before_merging() {
     use std::cell::Cell;
     use std::rc::Rc;
 
+    // Member 1 campaigns at once and leads; it never compacts, so its floor
+    // stays at the lagging member's applied prefix and the lagging member
+    // keeps accepting new records (a leader's floor is at least its own
+    // compaction point). Its followers compact everything they applied.
     let mut c = Cluster::new(3);
     for (&id, node) in c.nodes.iter_mut() {
         let mut opts = Options::new(id);
-        opts.snapshot_every = 5;
-        opts.compact_retain = 0;
+        if id == 1 {
+            opts.election_jitter_ns = 0;
+            opts.snapshot_every = 0;
+        } else {
+            opts.snapshot_every = 5;
+            opts.compact_retain = 0;
+        }
         *node = Replica::new(opts, node.config().clone(), None, 0);
     }
     c.run(3000);
     let a = c.leader().unwrap();
+    assert_eq!(a, 1, "setup: member 1 campaigned first");
     let (b, lagging) = {
         let others: Vec<NodeId> = c.nodes.keys().copied().filter(|&i| i != a).collect();
         (others[0], others[1])
@@ -288,5 +324,85 @@ fn a_candidate_installs_a_voters_snapshot_before_merging() {
     assert!(c.nodes[&lagging].stats().snapshots_installed >= 1);
     assert_eq!(c.nodes[&lagging].kv(), c.nodes[&b].kv(), "nothing committed was lost in the merge");
     let old = c.nodes[&lagging].kv().get("old").cloned();
-    assert_eq!(old, Some(traftctl::pb::cmd::Value::Vi64(29)));
+    assert_eq!(old, Some(Value::Vi64(29)));
+}
+
+/// Issue #10. A follower `v` installs the leader's snapshot, whose applied
+/// set has an out-of-order tail (seq 105 applied above the unapplied 103);
+/// the leader crashes and `c`, which never got 105, is elected with `v`'s
+/// vote. 105 was acknowledged, so `c` must end up holding and applying it.
+fn a_snapshot_tail_survives_a_leader_change(edit: impl Fn(&mut Options)) {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    let mut c = Cluster::with(3, edit);
+    c.run(3000);
+    let a = c.leader().unwrap();
+    let others: Vec<NodeId> = c.nodes.keys().copied().filter(|&i| i != a).collect();
+    let (v, cand) = (others[0], others[1]);
+    for i in 0..100u64 {
+        let key = if i == 50 { "k".to_string() } else { format!("p{i}") };
+        let value = if i == 50 { "old".to_string() } else { i.to_string() };
+        c.propose(i, &["set", &key, &value]);
+    }
+    c.run(500);
+    for i in 0..100u64 {
+        assert_eq!(c.acknowledged_seq(i), Some(i as i64), "setup: request {i} took seq {i}");
+    }
+
+    // 100 never reaches v (commits with a and c); 103 reaches nobody (never
+    // commits); 105 never reaches c (commits with a and v). In phase 2, v's
+    // vote requests are lost, so c is the one elected.
+    let phase = Rc::new(Cell::new(1));
+    let p = phase.clone();
+    c.filter = Box::new(move |from, to, m| match m {
+        Message::Forward(f) if from == a => {
+            f.logs.retain(|r| !(r.seq == 103 || (r.seq == 100 && to == v) || (r.seq == 105 && to == cand)));
+            false
+        }
+        Message::Vote(_) => p.get() == 2 && from == v,
+        _ => false,
+    });
+    for seq in 100..=110u64 {
+        let words: Vec<String> = match seq {
+            103 => vec!["set".into(), "u".into(), "lost".into()],
+            105 => vec!["set".into(), "k".into(), "x".into()],
+            _ => vec!["set".into(), format!("q{seq}"), seq.to_string()],
+        };
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        c.propose(1000 + seq, &words);
+    }
+    c.run(1000);
+    for seq in (100..=110u64).filter(|&s| s != 103) {
+        assert_eq!(c.acknowledged_seq(1000 + seq), Some(seq as i64), "seq {seq} was acknowledged");
+    }
+    assert_eq!(c.acknowledged_seq(1103), None, "103 cannot commit");
+    assert!(c.nodes[&v].stats().snapshots_installed >= 1, "v caught up past 100 through a's snapshot");
+    let applied = c.nodes[&v].applied();
+    assert!(applied.prefix_len() == 103 && applied.contains(105), "the snapshot had a tail: {applied}");
+
+    c.nodes.remove(&a);
+    phase.set(2);
+    c.run(6000);
+    assert_eq!(c.leader(), Some(cand), "c won with v's vote");
+    assert_eq!(c.read(cand, 9000, "k"), Some(Value::VStr("x".into())), "the acknowledged `set k x` is there");
+    for seq in (100..=110u64).filter(|&s| s != 103 && s != 105) {
+        let want = Some(Value::Vi64(seq as i64));
+        assert_eq!(c.nodes[&cand].kv().get(&format!("q{seq}")).cloned(), want, "seq {seq} on the new leader");
+    }
+    c.run(1000);
+    assert_eq!(c.nodes[&v].kv(), c.nodes[&cand].kv(), "v converges to the new leader's state");
+}
+
+#[test]
+fn a_snapshot_tail_survives_a_leader_change_when_the_follower_trails_the_floor() {
+    a_snapshot_tail_survives_a_leader_change(|o| o.floor_lag = 0);
+}
+
+#[test]
+fn a_snapshot_tail_survives_a_leader_change_when_the_leader_compacted() {
+    a_snapshot_tail_survives_a_leader_change(|o| {
+        o.snapshot_every = 103;
+        o.compact_retain = 0;
+    });
 }

@@ -72,10 +72,14 @@ impl Replica {
         }
     }
 
-    /// Members of the newest config in the log merged so far (rule 9: the
-    /// candidate re-checks its votes against it).
+    /// Everyone whose vote `check_elected` may need: members of our own
+    /// config and of the newest config in the log merged so far (rule 9:
+    /// the votes must be a quorum of both).
     fn candidate_config_members(&self) -> Vec<NodeId> {
-        self.candidate_config().members.keys().copied().collect()
+        let own = self.config().members.keys();
+        let merged = self.candidate_config();
+        let ids: BTreeSet<NodeId> = own.chain(merged.members.keys()).copied().collect();
+        ids.into_iter().collect()
     }
 
     fn candidate_config(&self) -> ClusterConfig {
@@ -169,9 +173,13 @@ impl Replica {
                 }
                 // A candidate merges only replies with its own committer
                 // (rule 3), so only those carry records.
+                // Every record that backs a seq the candidate lacks: a record
+                // whose own seq it has may still be what backs another seq
+                // (an explicit override) here.
                 if req.committer == self.committer {
                     let theirs = req.accepted.unwrap_or_default();
-                    reply.logs = self.log.values().filter(|r| !theirs.contains(r.seq)).cloned().collect();
+                    reply.logs =
+                        self.log.values().filter(|r| r.vouched().any(|s| !theirs.contains(s))).cloned().collect();
                 }
                 reply.granted = true;
                 reply.voted_for = self.voted_for;
@@ -302,7 +310,15 @@ impl Replica {
         self.known_leader = Some(ballot);
         self.adoption = None;
         self.recompute_accepted();
-        debug_assert!(self.accepted.prefix_len() >= base_len, "rule 4: the leader's log covers B_L");
+        // A leader whose log does not back its whole base would count and
+        // serve seqs it cannot send or apply: an acknowledged write would be
+        // lost. Stop loudly, in release builds too.
+        if let Some(gap) = self.accepted.missing_below(base_len).next() {
+            panic!(
+                "replica {}: rule 3/4 broken: leader {ballot}'s log does not back seq {gap} of its base [0, {base_len})",
+                self.opts.id
+            );
+        }
         self.mark_hard_dirty();
         self.stats.elections_won += 1;
         self.event(Event::VoteWin { leader: ballot, base_len });

@@ -167,11 +167,11 @@ impl Replica {
             .filter(|r| self.committed.contains(r.seq) || adoption.author_at(r.seq) == r.author)
             .map(|r| r.seq)
             .collect();
+        // Only what the kept records vouch for explicitly (rule 5): a kept
+        // record's floor prefix may rest on records this adoption drops.
         let mut covered = self.applied.clone();
         for seq in &kept {
-            let r = &self.log[seq];
-            covered.union(r.overrides_bm());
-            covered.set(r.seq);
+            vouch(&mut covered, &self.log[seq]);
         }
         // A staged base record replaces whatever we hold at its seq unless we
         // keep that (it is then the same record, or committed). Like any
@@ -185,8 +185,7 @@ impl Replica {
                 if r.overrides_bm().offset > covered.prefix_len() {
                     return true;
                 }
-                covered.union(r.overrides_bm());
-                covered.set(r.seq);
+                vouch(&mut covered, r);
                 installable.push(r.seq);
                 false
             });

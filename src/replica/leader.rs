@@ -122,7 +122,12 @@ impl Replica {
             .map(|id| known.get(id).copied().unwrap_or(lowest_allowed))
             .min()
             .unwrap_or(own);
-        min_member.max(lowest_allowed).min(own)
+        // Never below our own compaction point: the records there are gone,
+        // so a new record could not name the earlier ones on its key in
+        // `Overrides`/`Depends` (rule 6); the all-ones prefix claims them
+        // instead. A member below it needs our snapshot anyway
+        // (`SnapshotPrefix`), and every compacted record is applied here.
+        min_member.max(lowest_allowed).min(own).max(self.compacted_below)
     }
 
     pub(super) fn start_leading(&mut self, ballot: LeaderId, base_len: Seq, voter_applied: BTreeMap<NodeId, Seq>) {

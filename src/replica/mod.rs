@@ -199,6 +199,13 @@ pub struct Replica {
     stats: Stats,
 }
 
+/// Adds what `rec` backs (rule 5, [`Record::vouched`]) to `acc`.
+pub(super) fn vouch(acc: &mut TailBitmap, rec: &Record) {
+    for s in rec.vouched() {
+        acc.set(s);
+    }
+}
+
 impl Replica {
     /// Creates a replica. `restored` is what storage recovered after a crash
     /// (`None` for a brand-new member, which has nothing to forget and so
@@ -253,7 +260,9 @@ impl Replica {
             stats: Stats::default(),
         };
         r.max_term_seen = [r.voted_for, r.committer].iter().flatten().map(|l| l.term).max().unwrap_or(0);
+        let mut snapshot_tail = Vec::new();
         if let Some(snap) = snapshot {
+            snapshot_tail = snap.tail_records.clone();
             r.applied = snap.applied.clone();
             r.kv = snap.kv.clone();
             r.snapshot_prefix = snap.prefix();
@@ -265,6 +274,15 @@ impl Replica {
         for rec in restored.records {
             r.index_record(&rec);
             r.log.insert(rec.seq, rec);
+        }
+        // An install writes its tail records with the snapshot, and nothing
+        // deletes a committed record above the snapshot's prefix; this only
+        // makes the log certain to hold what `Accepted` will claim.
+        for rec in snapshot_tail {
+            if !r.log.contains_key(&rec.seq) {
+                r.index_record(&rec);
+                r.log.insert(rec.seq, rec);
+            }
         }
         r.recompute_accepted();
         // Rule 8: `Applied` is not stored; replaying the committed records
@@ -569,8 +587,7 @@ impl Replica {
         let seq = rec.seq;
         let was_config = self.config_seqs.last().copied();
         self.index_record(&rec);
-        self.accepted.union(rec.overrides_bm());
-        self.accepted.set(seq);
+        vouch(&mut self.accepted, &rec);
         if self.committed.contains(seq) {
             if !self.applied.contains(seq) {
                 self.apply_ready.insert(seq);
@@ -607,8 +624,7 @@ impl Replica {
     fn recompute_accepted(&mut self) {
         let mut acc = self.applied.clone();
         for rec in self.log.values() {
-            acc.union(rec.overrides_bm());
-            acc.set(rec.seq);
+            vouch(&mut acc, rec);
         }
         self.accepted = acc;
     }

@@ -39,8 +39,9 @@ pub(super) struct Pull {
 
 impl Replica {
     /// The state as it is now, as a snapshot. It carries the applied config
-    /// records: a replica that installs it drops its own records at applied
-    /// seqs, config records included.
+    /// records (a replica that installs it drops its own records at applied
+    /// seqs, config records included) and the records of the out-of-order
+    /// applied tail, which the installer must keep able to send.
     fn current_snapshot(&self) -> Snapshot {
         let mut configs = self.snapshot_configs.clone();
         for s in self.config_seqs.iter().filter(|&&s| self.applied.contains(s)) {
@@ -48,7 +49,14 @@ impl Replica {
                 configs.insert(*s, rec.clone());
             }
         }
-        Snapshot { applied: self.applied.clone(), kv: self.kv.clone(), config_records: configs.into_values().collect() }
+        let prefix = self.applied.prefix_len();
+        let tail_records = self.log.range(prefix..).filter(|(s, _)| self.applied.contains(**s)).map(|(_, r)| r.clone());
+        Snapshot {
+            applied: self.applied.clone(),
+            kv: self.kv.clone(),
+            config_records: configs.into_values().collect(),
+            tail_records: tail_records.collect(),
+        }
     }
 
     /// Snapshots the applied state once it has grown by `snapshot_every`,
@@ -72,6 +80,9 @@ impl Replica {
             self.drop_record(seq);
         }
         self.write.snapshot = Some(Arc::new(snap));
+        // The snapshot vouches that its applied set is committed; writing the
+        // hard state with it lets the floor rely on it (replayable prefix).
+        self.mark_hard_dirty();
         self.snapshot_prefix = prefix;
         self.compacted_below = below;
         self.stats.snapshots_taken += 1;
@@ -180,9 +191,11 @@ impl Replica {
     /// Replaces the state with a peer's snapshot. Held records at seqs the
     /// snapshot applied are dropped: the snapshot speaks for them, and a
     /// held record there may be an older committer's record that lost (rule
-    /// 4 would otherwise keep it as "committed" at the next adoption).
-    /// Records this replica applied that the snapshot did not are held and
-    /// committed, so they apply again on top of the new state.
+    /// 4 would otherwise keep it as "committed" at the next adoption). The
+    /// snapshot's tail records take their place above its prefix, so every
+    /// seq `Accepted` claims at or above `compacted_below` stays sendable
+    /// (rules 3, 5). Records this replica applied that the snapshot did not
+    /// are held and committed, so they apply again on top of the new state.
     fn install_snapshot(&mut self, from: NodeId, snap: Snapshot) {
         if self.leader_ref().is_some() || snap.prefix() <= self.applied.prefix_len() {
             return;
@@ -191,21 +204,25 @@ impl Replica {
         if matches!(self.role, RoleState::Candidate(_)) {
             self.become_follower();
         }
+        let applied_before = self.applied.clone();
         let drop: Vec<Seq> = self.log.keys().copied().filter(|&s| snap.applied.contains(s)).collect();
         for seq in drop {
             self.drop_record(seq);
-        }
-        let before = self.config().clone();
-        for rec in &snap.config_records {
-            self.snapshot_configs.insert(rec.seq, rec.clone());
-        }
-        if *self.config() != before {
-            self.config_changed();
         }
         self.committed.union(&snap.applied);
         self.mark_hard_dirty();
         self.applied = snap.applied.clone();
         self.kv = snap.kv.clone();
+        for rec in &snap.tail_records {
+            self.hold_record(rec.clone());
+        }
+        let before = self.config().clone();
+        for rec in snap.config_records.iter().filter(|r| !self.log.contains_key(&r.seq)) {
+            self.snapshot_configs.insert(rec.seq, rec.clone());
+        }
+        if *self.config() != before {
+            self.config_changed();
+        }
         let prefix = snap.prefix();
         self.snapshot_prefix = prefix;
         self.compacted_below = self.compacted_below.max(prefix);
@@ -215,6 +232,16 @@ impl Replica {
         self.stats.snapshots_installed += 1;
         self.event(Event::SnapshotInstalled { from, prefix });
         self.apply_committed();
+        // What this replica applied it has acknowledged to clients or
+        // counted in commits; if the new state lost any of it, no record is
+        // left to bring it back. Stop rather than serve a state that forgot.
+        if let Some(lost) = applied_before.iter_from(self.applied.prefix_len()).find(|&s| !self.applied.contains(s)) {
+            panic!(
+                "replica {}: installing member {from}'s snapshot (prefix {prefix}) un-applied seq {lost}, and no held \
+                 record can apply it again",
+                self.opts.id
+            );
+        }
     }
 
     // ----------------------------------------------------------- serving

@@ -79,6 +79,21 @@ pub struct DurableState {
     pub records: Vec<Record>,
 }
 
+impl DurableState {
+    /// Applies one completed write the way storage does: hard state, then
+    /// snapshot, then deletes, then puts (a put replaces the record at its seq).
+    pub fn apply(&mut self, write: DurableWrite) {
+        if let Some(h) = write.hard_state {
+            self.hard_state = h;
+        }
+        if write.snapshot.is_some() {
+            self.snapshot = write.snapshot;
+        }
+        self.records.retain(|r| !write.delete.contains(&r.seq) && !write.put.iter().any(|p| p.seq == r.seq));
+        self.records.extend(write.put);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadConsistency {
     /// Served by the leader only, under a lease or after a read-index round.

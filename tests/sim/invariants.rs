@@ -709,7 +709,10 @@ impl Checker {
 
     // ---- invariant 3 ----------------------------------------------------
 
-    /// Every record a replica holds is its committer's record at that seq.
+    /// Every record a replica holds is its committer's record at that seq,
+    /// or the record globally committed there: an installed snapshot's tail
+    /// records are committed records, possibly of a later ballot than the
+    /// installer's committer (docs/protocol.md, "Installing").
     fn log_matches_committer(&mut self, node: &Node, r: &Replica, seqs: impl Iterator<Item = Seq>) -> Check {
         self.checks += 1;
         let committer = r.committer();
@@ -718,6 +721,12 @@ impl Checker {
                 continue;
             };
             if rec.empty() {
+                continue;
+            }
+            // A committed record of a later ballot than the committer's is
+            // not that committer's record; it says nothing about its log.
+            let committed_here = self.global.get(&s).and_then(|g| g.ident.as_ref()).is_some_and(|i| i.matches(rec));
+            if committed_here && r.committed().contains(s) && (committer.is_none() || rec.author > committer) {
                 continue;
             }
             let Some(l) = committer else {
