@@ -39,7 +39,7 @@ use traftctl::replica::{
 };
 use traftctl::snapshot::Snapshot;
 
-use crate::invariants::{Check, Checker, Claim, Failure};
+use crate::invariants::{Check, Checker, Claim, Failure, vouched_by};
 use crate::membership::{ATTEMPT_TIMEOUT_NS, Driver, DriverStats, Outcome, Plan, PlanKind, joined_addr};
 use crate::network::{Envelope, NetParams, Network};
 use crate::rng::Rng;
@@ -184,8 +184,10 @@ pub struct Storage {
     pub hard: HardState,
     pub snapshot: Option<Arc<Snapshot>>,
     pub records: BTreeMap<Seq, Record>,
-    /// Union of the durable records' `Overrides`: what the node holds for
-    /// good, as a record or through an overriding one.
+    /// The durable snapshot's applied set and what the durable records
+    /// vouch for (`invariants::vouched_by`: own seq and explicit `Overrides`
+    /// bits, never the all-ones prefix): what the node holds for good, as a
+    /// record, through an overriding one, or applied.
     pub covered: TailBitmap,
     pub pending: VecDeque<PendingWrite>,
     /// The newest persist id synced in this incarnation.
@@ -211,17 +213,12 @@ impl Storage {
         for r in &w.put {
             self.records.insert(r.seq, r.clone());
         }
+        let covered = &mut self.covered;
         if w.delete.is_empty() && w.snapshot.is_none() && committer_before == self.hard.committer {
-            for r in &w.put {
-                self.covered.set(r.seq);
-                self.covered.union(r.overrides_bm());
-            }
+            w.put.iter().flat_map(vouched_by).for_each(|s| covered.set(s));
         } else {
-            self.covered = self.snapshot.as_ref().map(|s| s.applied.clone()).unwrap_or_default();
-            for r in self.records.values() {
-                self.covered.set(r.seq);
-                self.covered.union(r.overrides_bm());
-            }
+            *covered = self.snapshot.as_ref().map(|s| s.applied.clone()).unwrap_or_default();
+            self.records.values().flat_map(vouched_by).for_each(|s| covered.set(s));
         }
     }
 

@@ -5,9 +5,11 @@
 //!
 //! * **Global commit** is derived from storage, not from any replica's
 //!   `Committed`: seq `s` is committed under ballot `L` once the nodes that
-//!   *durably* held `s` (as a record or through a held record's `Overrides`)
-//!   with durable `Committer == L`, while claiming it in `Accepted`, contain a
-//!   quorum. Durable, because an acceptance lost in a crash was never an
+//!   *durably* held `s` (as a record, through an explicit bit of a held
+//!   record's `Overrides`, or applied into the durable snapshot) with durable
+//!   `Committer == L`, while claiming it in `Accepted`, contain a quorum. The
+//!   all-ones prefix below an `Overrides` offset backs nothing (see
+//!   [`vouched_by`]). Durable, because an acceptance lost in a crash was never an
 //!   acceptance; claimed, because a voter only hands a candidate what its
 //!   `Accepted` says it has. This is the Paxos "chosen" and over-approximates
 //!   nothing a correct leader could count.
@@ -329,9 +331,26 @@ fn short_bm(b: &TailBitmap) -> String {
     if s.len() > 160 { format!("{}...", &s[..160]) } else { s }
 }
 
-/// Whether some held record after `seq` overrides it.
+/// The seqs a held record vouches for (rule 5): its own, and the explicit
+/// bits of its `Overrides`, those at or above the bitmap's `Offset`. The
+/// all-ones prefix below the `Offset` is its author's claim that everything
+/// there had been applied when it was written (rule 6), not a record this
+/// replica holds: counting it would let a replica claim, and a leader count,
+/// a seq whose record it can hand nobody.
+pub fn vouched_by(rec: &Record) -> impl Iterator<Item = Seq> + '_ {
+    let o = rec.overrides_bm();
+    o.iter_from(o.offset.max(0)).chain(std::iter::once(rec.seq))
+}
+
+/// Whether `rec` vouches for `seq` (see [`vouched_by`]).
+pub fn vouches_for(rec: &Record, seq: Seq) -> bool {
+    let o = rec.overrides_bm();
+    rec.seq == seq || (seq >= o.offset && o.contains(seq))
+}
+
+/// Whether some held record after `seq` overrides it explicitly.
 fn overridden_in(log: &BTreeMap<Seq, Record>, seq: Seq) -> bool {
-    log.range(seq + 1..).any(|(_, r)| r.overrides_bm().contains(seq))
+    log.range(seq + 1..).any(|(_, r)| vouches_for(r, seq))
 }
 
 impl Checker {
@@ -698,9 +717,13 @@ impl Checker {
                 }
             }
             None => {
-                // Applied: compacted into (or installed from) a snapshot.
+                // Applied: compacted into (or installed from) a snapshot. A
+                // held record's all-ones prefix does not count: the leader
+                // could not hand the record to anyone.
                 if !overridden_in(r.log(), s) && !r.applied().contains(s) {
-                    return fail("neither holds it, nor holds a record that overrides it, nor applied it".to_string());
+                    return fail(
+                        "neither holds it, nor holds a record that overrides it explicitly, nor applied it".to_string(),
+                    );
                 }
             }
         }
@@ -794,8 +817,8 @@ impl Checker {
                 return Err(Failure::new(
                     "backed Accepted",
                     format!(
-                        "node {} claims seq {s} in Accepted but neither holds it, nor holds a record overriding it, \
-                         nor applied it",
+                        "node {} claims seq {s} in Accepted but neither holds it, nor holds a record overriding it \
+                         explicitly, nor applied it",
                         node.id
                     ),
                 ));
@@ -808,10 +831,9 @@ impl Checker {
     fn accepted_is_backed_full(&mut self, node: &Node, r: &Replica) -> Check {
         self.checks += 1;
         let mut backed = r.applied().clone();
-        for (&s, rec) in r.log() {
-            if !rec.empty() {
+        for rec in r.log().values().filter(|rec| !rec.empty()) {
+            for s in vouched_by(rec) {
                 backed.set(s);
-                backed.union(rec.overrides_bm());
             }
         }
         if backed.is_superset(r.accepted()) {
@@ -821,7 +843,7 @@ impl Checker {
         Err(Failure::new(
             "backed Accepted",
             format!(
-                "node {} claims {} in Accepted without holding, overriding or applying them",
+                "node {} claims {} in Accepted without holding, explicitly overriding or applying them",
                 node.id,
                 short_bm(&unbacked)
             ),
