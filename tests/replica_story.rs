@@ -1,131 +1,14 @@
 //! Protocol scenarios told step by step on a tiny, perfect network: every
 //! message delivered in order, every write durable at once. The seeded
-//! fault simulator (tests/sim) covers the rest.
+//! fault simulator (tests/sim) covers the rest. The harness is tests/story.
 
-use std::collections::{BTreeMap, VecDeque};
+mod story;
 
+use story::{Cluster, ask_vote};
 use traftctl::kv::ApplyResult;
 use traftctl::pb::cmd::Value;
-use traftctl::pb::{ClusterConfig, Cmd, LeaderId, TailBitmap, VoteRefusal, VoteReply, VoteReq};
-use traftctl::replica::{Action, ClientReply, DurableState, Message, NodeId, Options, ReadConsistency, Replica, Role};
-
-const MS: u64 = 1_000_000;
-
-/// Drops a message when it returns true; may also edit it in flight (strip
-/// single records from a forward, as a lossy path to one member would).
-type DropFilter = Box<dyn FnMut(NodeId, NodeId, &mut Message) -> bool>;
-
-struct Cluster {
-    now: u64,
-    nodes: BTreeMap<NodeId, Replica>,
-    disks: BTreeMap<NodeId, DurableState>,
-    queue: VecDeque<(NodeId, NodeId, Message)>,
-    replies: BTreeMap<u64, ClientReply>,
-    filter: DropFilter,
-}
-
-impl Cluster {
-    fn new(n: i64) -> Self {
-        let config = ClusterConfig::majority((1..=n).map(|i| (i, format!("127.0.0.1:{}", 7000 + i)))).unwrap();
-        let nodes = (1..=n).map(|i| (i, Replica::new(Options::new(i), config.clone(), None, 0))).collect();
-        Cluster {
-            now: 0,
-            nodes,
-            disks: BTreeMap::new(),
-            queue: VecDeque::new(),
-            replies: BTreeMap::new(),
-            filter: Box::new(|_, _, _| false),
-        }
-    }
-
-    /// A cluster whose members all run with `edit`ed options.
-    fn with(n: i64, edit: impl Fn(&mut Options)) -> Self {
-        let mut c = Cluster::new(n);
-        for (&id, node) in c.nodes.iter_mut() {
-            let mut opts = Options::new(id);
-            edit(&mut opts);
-            *node = Replica::new(opts, node.config().clone(), None, 0);
-        }
-        c
-    }
-
-    fn collect(&mut self, id: NodeId) {
-        let actions = self.nodes.get_mut(&id).unwrap().take_actions();
-        let mut durable = 0;
-        for a in actions {
-            match a {
-                Action::Persist { id: pid, write } => {
-                    self.disks.entry(id).or_default().apply(write);
-                    durable = pid;
-                }
-                Action::Send { to, msg, .. } => self.queue.push_back((id, to, msg)),
-                Action::Reply { request, reply, .. } => {
-                    self.replies.insert(request, reply);
-                }
-                Action::Event(_) => {}
-            }
-        }
-        if durable > 0 {
-            self.nodes.get_mut(&id).unwrap().persisted(self.now, durable);
-            self.collect(id);
-        }
-    }
-
-    /// Delivers messages and ticks until nothing is left to say.
-    fn run(&mut self, duration_ms: u64) {
-        let end = self.now + duration_ms * MS;
-        while self.now < end {
-            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-            for id in &ids {
-                self.nodes.get_mut(id).unwrap().tick(self.now);
-                self.collect(*id);
-            }
-            let mut budget = 10_000;
-            while let Some((from, to, mut msg)) = self.queue.pop_front() {
-                budget -= 1;
-                assert!(budget > 0, "message storm");
-                if (self.filter)(from, to, &mut msg) {
-                    continue;
-                }
-                if let Some(node) = self.nodes.get_mut(&to) {
-                    node.step(self.now, from, msg);
-                    self.collect(to);
-                }
-            }
-            self.now += 10 * MS;
-        }
-    }
-
-    fn leader(&self) -> Option<NodeId> {
-        self.nodes.values().find(|n| n.role() == Role::Leader).map(|n| n.id())
-    }
-
-    /// The seq a proposal got, once it was acknowledged.
-    fn acknowledged_seq(&self, request: u64) -> Option<i64> {
-        match self.replies.get(&request) {
-            Some(ClientReply::Proposed { seq, .. }) => Some(*seq),
-            _ => None,
-        }
-    }
-
-    /// A linearizable read on `node`, answered within a second.
-    fn read(&mut self, node: NodeId, request: u64, key: &str) -> Option<Value> {
-        self.nodes.get_mut(&node).unwrap().read(self.now, request, key, ReadConsistency::Linearizable);
-        self.collect(node);
-        self.run(1000);
-        match self.replies.get(&request) {
-            Some(ClientReply::Read { value }) => value.clone(),
-            other => panic!("read of {key} on {node}: {other:?}"),
-        }
-    }
-
-    fn propose(&mut self, request: u64, words: &[&str]) {
-        let leader = self.leader().expect("a leader");
-        let cmd = Cmd::parse_words(words).unwrap();
-        self.nodes.get_mut(&leader).unwrap().propose(self.now, request, cmd);
-        self.collect(leader);
-    }
-}
+use traftctl::pb::{ClusterConfig, LeaderId, TailBitmap, VoteRefusal};
+use traftctl::replica::{ClientReply, DurableState, Message, NodeId, Options, ReadConsistency, Replica};
 
 #[test]
 fn three_nodes_elect_a_leader_commit_and_apply_everywhere() {
@@ -222,20 +105,6 @@ fn a_one_member_cluster_keeps_leading_and_serves_reads() {
     c.collect(leader);
     c.run(100);
     assert!(matches!(&c.replies.get(&2), Some(ClientReply::Read { value: Some(_) })), "{:?}", c.replies.get(&2));
-}
-
-/// Asks `voter` for a vote for `candidate` and returns its answer.
-fn ask_vote(voter: &mut Replica, now: u64, candidate: LeaderId) -> VoteReply {
-    let req = VoteReq { candidate: Some(candidate), committer: None, accepted: Some(TailBitmap::empty()) };
-    voter.step(now, candidate.id, Message::Vote(req));
-    voter
-        .take_actions()
-        .into_iter()
-        .find_map(|a| match a {
-            Action::Send { msg: Message::VoteReply(r), .. } => Some(r),
-            _ => None,
-        })
-        .expect("a vote reply")
 }
 
 #[test]
@@ -405,4 +274,229 @@ fn a_snapshot_tail_survives_a_leader_change_when_the_leader_compacted() {
         o.snapshot_every = 103;
         o.compact_retain = 0;
     });
+}
+
+/// Issue #10, second install. `v` installs the leader's snapshot, whose
+/// applied set has a tail (105 applied above the unapplied 103); later,
+/// as a candidate, it installs `b`'s snapshot, which goes further (103 is
+/// applied there) but lacks 105, which `b` never received. The second
+/// install must not forget 105: `v` still holds its record, applies it
+/// again, and as the new leader brings it to `b`.
+#[test]
+fn a_second_snapshot_install_does_not_unapply_the_first_ones_tail() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    let mut c = Cluster::new(3);
+    for (&id, node) in c.nodes.iter_mut() {
+        let mut opts = Options::new(id);
+        match id {
+            // The first leader: its floor follows its applied prefix, so a
+            // follower that misses a record trails it and needs a snapshot.
+            1 => {
+                opts.election_jitter_ns = 0;
+                opts.floor_lag = 0;
+            }
+            // `b` compacts everything it applied, so a candidate that lacks
+            // a seq below that must install its snapshot.
+            2 => {
+                opts.snapshot_every = 5;
+                opts.compact_retain = 0;
+            }
+            _ => {}
+        }
+        *node = Replica::new(opts, node.config().clone(), None, 0);
+    }
+    c.run(3000);
+    let a = c.leader().unwrap();
+    assert_eq!(a, 1, "setup: member 1 campaigned first");
+    let (b, v) = (2, 3);
+    for i in 0..100u64 {
+        c.propose(i, &["set", &format!("p{i}"), &i.to_string()]);
+    }
+    c.run(500);
+
+    // Phase 1: 100 never reaches v and 103 reaches nobody; 105 never
+    // reaches b. v trails a's floor and installs a's snapshot, with 105 in
+    // its tail. Phase 2: 103 reaches b, so b applies up to 105 and compacts
+    // there; v cannot fetch a's newer snapshot. Phase 3: a is gone and b's
+    // vote requests are lost, so v campaigns and finds it lacks 103.
+    let phase = Rc::new(Cell::new(1));
+    let p = phase.clone();
+    c.filter = Box::new(move |from, to, m| match m {
+        Message::Forward(f) if from == a => {
+            f.logs.retain(|r| {
+                let blocked_103 = r.seq == 103 && (p.get() == 1 || to == v);
+                !(blocked_103 || (r.seq == 100 && to == v) || (r.seq == 105 && to == b))
+            });
+            false
+        }
+        // a's floor passes b and v once 103 commits; neither may catch up
+        // through a's snapshot, which has everything.
+        Message::SnapshotReq(_) => p.get() == 2 && to == a,
+        Message::Vote(_) => p.get() == 3 && from == b,
+        _ => false,
+    });
+    for seq in 100..=110u64 {
+        let words: Vec<String> = match seq {
+            105 => vec!["set".into(), "k".into(), "x".into()],
+            _ => vec!["set".into(), format!("q{seq}"), seq.to_string()],
+        };
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        c.propose(1000 + seq, &words);
+    }
+    c.run(1000);
+    assert_eq!(c.acknowledged_seq(1105), Some(105), "105 committed with a and v");
+    let first = c.nodes[&v].applied().clone();
+    assert!(first.prefix_len() == 103 && first.contains(105), "v installed a snapshot with a tail: {first}");
+
+    phase.set(2);
+    c.run(1000);
+    assert_eq!(c.acknowledged_seq(1103), Some(103), "103 committed with a and b");
+    assert!(!c.nodes[&b].applied().contains(105), "b never got 105");
+    assert!(c.nodes[&b].compacted_below() > 103, "b compacted past 103: {}", c.nodes[&b].compacted_below());
+    assert_eq!(c.nodes[&v].applied(), &first, "v is still where the first install left it");
+
+    c.nodes.remove(&a);
+    phase.set(3);
+    c.run(6000);
+    assert!(c.nodes[&v].stats().snapshots_installed >= 2, "v installed b's snapshot too");
+    assert_eq!(c.leader(), Some(v), "v won with b's vote");
+    assert_eq!(c.read(v, 9000, "k"), Some(Value::VStr("x".into())), "the acknowledged `set k x` is there");
+    c.run(1000);
+    assert_eq!(c.nodes[&b].kv(), c.nodes[&v].kv(), "b converges to the new leader's state");
+}
+
+/// Issue #10, rule 6 after compaction. A new leader that compacted its log
+/// past the floor its lagging voter allows could not name the earlier
+/// records on a key in a new record's `Depends`: they are gone from its
+/// log. The lagging member, which lacks `set k 1`, would then apply the
+/// `incr k` before it. The floor is never below the leader's compaction
+/// point, so the new record names it (through the floor prefix) and the
+/// lagging member must install a snapshot first.
+#[test]
+fn a_new_record_names_the_compacted_records_on_its_key() {
+    let (a, l, m) = (1, 2, 5);
+    let mut c = Cluster::new(5);
+    for (&id, node) in c.nodes.iter_mut() {
+        let mut opts = Options::new(id);
+        if id == a {
+            // Leads first and never compacts, so its floor waits for m.
+            opts.election_jitter_ns = 0;
+            opts.snapshot_every = 0;
+        } else if id == l {
+            opts.snapshot_every = 5;
+            opts.compact_retain = 0;
+        }
+        *node = Replica::new(opts, node.config().clone(), None, 0);
+    }
+    c.run(3000);
+    assert_eq!(c.leader(), Some(a), "setup: member 1 campaigned first");
+    // m gets neither 60 nor 70 (`set k 1`) and can never fetch a snapshot;
+    // once a is gone, only l's vote requests get through.
+    let a_gone = std::rc::Rc::new(std::cell::Cell::new(false));
+    let gone = a_gone.clone();
+    c.filter = Box::new(move |from, to, msg| match msg {
+        Message::Forward(f) if from == a && to == m => {
+            f.logs.retain(|r| r.seq != 60 && r.seq != 70);
+            false
+        }
+        Message::SnapshotReq(_) => from == m,
+        Message::Vote(_) => gone.get() && from != l,
+        _ => false,
+    });
+    for i in 0..100u64 {
+        let (key, value) = if i == 70 { ("k".to_string(), "1") } else { (format!("p{i}"), "0") };
+        c.propose(i, &["set", &key, value]);
+    }
+    c.run(500);
+    assert_eq!(c.acknowledged_seq(70), Some(70));
+    assert_eq!(c.nodes[&m].applied().prefix_len(), 60, "setup: m lags at 60");
+    assert!(c.nodes[&l].compacted_below() > 70, "setup: l compacted 70: {}", c.nodes[&l].compacted_below());
+
+    c.nodes.remove(&a);
+    a_gone.set(true);
+    c.run(6000);
+    assert_eq!(c.leader(), Some(l), "l won");
+    c.propose(200, &["incr", "k", "1"]);
+    c.run(1000);
+    let Some(ClientReply::Proposed { seq, result, .. }) = c.replies.get(&200).cloned() else {
+        panic!("the incr was not acknowledged: {:?}", c.replies.get(&200));
+    };
+    assert_eq!(result, ApplyResult::Incremented(2));
+    let rec = &c.nodes[&l].log()[&seq];
+    assert!(rec.depends_bm().contains(70), "rule 6: the incr at {seq} must depend on `set k 1` at 70: {rec:?}");
+    for node in c.nodes.values() {
+        if node.applied().contains(seq) {
+            let k = node.kv().get("k").cloned();
+            assert_eq!(k, Some(Value::Vi64(2)), "member {} applied the incr at {seq} on the wrong state", node.id());
+        }
+    }
+}
+
+/// Issue #10, adoption. `f` holds seq 50 but never learns it committed, and
+/// holds later committed records whose floor (96) lies above it. A new
+/// leader `l` compacted 50 away, so its base names no author there and `f`
+/// drops its copy. The kept records' floor prefix claims 50 only while
+/// something else backs it: `f` must report 50 missing and fetch `l`'s
+/// snapshot, not adopt with an `Accepted` that claims 50 and stall below it.
+#[test]
+fn an_adoption_does_not_count_a_floor_prefix_as_backing() {
+    let (a, l, f) = (1, 2, 3);
+    let y = 50;
+    let mut c = Cluster::new(3);
+    for (&id, node) in c.nodes.iter_mut() {
+        let mut opts = Options::new(id);
+        if id == a {
+            // Leads first; its floor runs a few seqs behind its own applied
+            // prefix whatever f has applied.
+            opts.election_jitter_ns = 0;
+            opts.floor_lag = 4;
+        } else if id == l {
+            opts.snapshot_every = 5;
+            opts.compact_retain = 0;
+        }
+        *node = Replica::new(opts, node.config().clone(), None, 0);
+    }
+    c.run(3000);
+    assert_eq!(c.leader(), Some(a), "setup: member 1 campaigned first");
+    let a_gone = std::rc::Rc::new(std::cell::Cell::new(false));
+    let gone = a_gone.clone();
+    c.filter = Box::new(move |from, to, msg| match msg {
+        Message::Forward(fwd) if from == a && to == f => {
+            if let Some(committed) = fwd.committed.as_mut() {
+                let mut only_y = TailBitmap::from_prefix(y + 1);
+                only_y.diff(&TailBitmap::from_prefix(y));
+                committed.diff(&only_y);
+            }
+            false
+        }
+        Message::SnapshotReq(_) => !gone.get() && from == f,
+        Message::Vote(_) => gone.get() && from == f,
+        _ => false,
+    });
+    // In two rounds: a's floor rises as the first round applies.
+    for round in [0..100u64, 100..120] {
+        for i in round {
+            c.propose(i, &["set", &format!("p{i}"), &i.to_string()]);
+        }
+        c.run(500);
+    }
+    let held = &c.nodes[&f];
+    assert!(held.log().contains_key(&y) && !held.committed().contains(y), "setup: f holds {y}, uncommitted");
+    assert_eq!(held.applied().prefix_len(), y, "setup: f applied up to {y}");
+    let late = &held.log()[&110];
+    assert!(late.overrides_bm().offset > y && held.committed().contains(110), "setup: 110 has a floor above {y}");
+    assert!(c.nodes[&l].compacted_below() > y, "setup: l compacted {y}");
+
+    c.nodes.remove(&a);
+    a_gone.set(true);
+    c.run(6000);
+    assert_eq!(c.leader(), Some(l), "l won with f's vote");
+    c.propose(500, &["set", "after", "1"]);
+    c.run(2000);
+    assert!(c.acknowledged_seq(500).is_some(), "the new leader commits");
+    let (lead, follower) = (&c.nodes[&l], &c.nodes[&f]);
+    assert_eq!(follower.applied(), lead.applied(), "f caught up instead of stalling below {y}");
+    assert_eq!(follower.kv(), lead.kv());
 }
