@@ -500,3 +500,77 @@ fn an_adoption_does_not_count_a_floor_prefix_as_backing() {
     assert_eq!(follower.applied(), lead.applied(), "f caught up instead of stalling below {y}");
     assert_eq!(follower.kv(), lead.kv());
 }
+
+/// Rule 3: a new leader merges only the replies whose committer is the
+/// greatest. `c` still follows the first leader and holds its uncommitted
+/// blind write at 11, which overrides 10; the second leader then commits a
+/// different record at 10. When the third candidate needs `c`'s vote,
+/// `c`'s `Accepted` (which claims 10 and 11 through a record of a lost
+/// log) must not enter the merge: the new base is the second leader's.
+#[test]
+fn a_candidate_merges_only_the_max_committer_replies() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    let (a, b, cc, d) = (1, 2, 3, 4);
+    let mut c = Cluster::new(5);
+    for (&id, node) in c.nodes.iter_mut() {
+        let mut opts = Options::new(id);
+        if id == a {
+            opts.election_jitter_ns = 0;
+        }
+        *node = Replica::new(opts, node.config().clone(), None, 0);
+    }
+    c.run(3000);
+    assert_eq!(c.leader(), Some(a), "setup: member 1 campaigned first");
+    for i in 0..10u64 {
+        c.propose(i, &["set", &format!("p{i}"), "0"]);
+    }
+    c.run(500);
+
+    // Phase 2: a's records 10 and 11 reach only c, and c's answers are
+    // lost, so neither commits. Phase 3: a is gone; b is elected by d and e
+    // and never talks to c. Phase 4: b is gone; d campaigns and needs c.
+    let phase = Rc::new(Cell::new(2));
+    let p = phase.clone();
+    c.filter = Box::new(move |from, to, msg| {
+        let between_b_and_c = [from, to].contains(&b) && [from, to].contains(&cc);
+        match msg {
+            _ if p.get() == 3 && between_b_and_c => true,
+            Message::Forward(f) if from == a && to != cc => {
+                f.logs.retain(|r| r.seq < 10);
+                false
+            }
+            Message::ForwardReply(_) => from == cc && to == a,
+            Message::Vote(_) => match p.get() {
+                3 => from != b,
+                4 => from != d,
+                _ => false,
+            },
+            _ => false,
+        }
+    });
+    c.propose(10, &["set", "k", "lost"]);
+    c.propose(11, &["set", "k", "lost too"]);
+    c.run(200);
+    let held = &c.nodes[&cc].log()[&11];
+    assert!(held.overrides_bm().contains(10), "setup: c holds a's blind write at 11, which overrides 10: {held:?}");
+    assert_eq!(c.acknowledged_seq(11), None, "setup: 11 is not committed");
+
+    c.nodes.remove(&a);
+    phase.set(3);
+    c.run(6000);
+    assert_eq!(c.leader(), Some(b), "b won with d and e");
+    c.propose(20, &["set", "k", "kept"]);
+    c.run(500);
+    assert_eq!(c.acknowledged_seq(20), Some(10), "b's record at 10 committed");
+    assert!(c.nodes[&cc].committer() < c.nodes[&d].committer(), "setup: c still follows a");
+
+    c.nodes.remove(&b);
+    phase.set(4);
+    c.run(6000);
+    assert_eq!(c.leader(), Some(d), "d won; it needed c's vote");
+    assert_eq!(c.read(d, 9000, "k"), Some(Value::VStr("kept".into())), "the committed `set k kept` survives");
+    c.run(1000);
+    assert_eq!(c.nodes[&cc].kv(), c.nodes[&d].kv(), "c dropped the lost log and converged");
+}
