@@ -1,6 +1,8 @@
-//! Typed errors of the protocol core. The CLI maps them to exit codes.
+//! Typed errors of the protocol core. They travel to clients as an
+//! [`ErrorKind`] (what to do about it) plus their text (what happened); the
+//! CLI maps the kind to an exit code and adds its own hints.
 
-use crate::pb::LeaderId;
+use crate::pb::{ErrorKind, LeaderId};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TraftError {
@@ -21,7 +23,7 @@ pub enum TraftError {
     LeadershipLost { leader: LeaderId },
 
     /// No leader is known; one has to be elected first.
-    #[error("no leader: the cluster has to elect one first (check `traftctl status`)")]
+    #[error("no leader: the cluster has to elect one first")]
     NoLeader,
 
     /// A configuration change that would leave the cluster without a
@@ -37,4 +39,20 @@ pub enum TraftError {
     /// The receiver is not the leader; retry at `leader`, if known.
     #[error("not the leader{}", match .leader { Some(l) => format!("; the leader is {l}"), None => String::new() })]
     NotLeader { leader: Option<LeaderId>, addr: Option<String> },
+}
+
+impl TraftError {
+    /// What a client should make of this error; the one mapping the wire
+    /// carries, so a client never decides by the message text.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TraftError::StaleLog { .. } | TraftError::StaleTermId { .. } => ErrorKind::ElectionLost,
+            TraftError::Timeout { .. } => ErrorKind::Timeout,
+            TraftError::LeadershipLost { .. } => ErrorKind::OutcomeUnknown,
+            TraftError::NoLeader => ErrorKind::NoLeader,
+            TraftError::Unsafe(_) => ErrorKind::Unsafe,
+            TraftError::Rejected(_) => ErrorKind::Rejected,
+            TraftError::NotLeader { .. } => ErrorKind::NotLeader,
+        }
+    }
 }

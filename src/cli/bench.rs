@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value as Json, json};
 use tokio_stream::StreamExt;
 
-use super::client::{Client, ClientOpts, admin, fmt_duration, is_no_leader, parse_duration, raft};
+use super::client::{Client, ClientOpts, LeaderReply, Verdict, admin, fmt_duration, parse_duration, raft, verdict};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit};
 use traftctl::pb::{self, Cmd, TailBitmap};
@@ -276,11 +276,14 @@ impl Worker {
 
     async fn request(&self, ch: tonic::transport::Channel, key: &str, read: bool) -> Outcome {
         let timeout = self.client.timeout;
-        let redirect = |leader: Option<pb::LeaderId>, addr: String, err: String| match (leader, addr.is_empty()) {
-            (Some(_), false) => Outcome::Redirect(addr),
-            _ if is_no_leader(&err) => Outcome::Failed("no leader".into()),
-            _ => Outcome::Failed(err),
-        };
+        // A redirect is followed only to an address; a bench tallies the rest.
+        fn refused<R: LeaderReply>(reply: R) -> Outcome {
+            match verdict(reply) {
+                Verdict::Redirect { addr, .. } if !addr.is_empty() => Outcome::Redirect(addr),
+                Verdict::Redirect { .. } | Verdict::NoLeader => Outcome::Failed("no leader".into()),
+                Verdict::Done(r) | Verdict::Refused(r) => Outcome::Failed(r.err().to_string()),
+            }
+        }
         if read {
             let req = pb::GetReq { key: key.to_string(), consistency: pb::ReadConsistency::Linearizable as i32 };
             match tokio::time::timeout(timeout, admin(ch).get(req)).await {
@@ -288,7 +291,7 @@ impl Worker {
                 Ok(Err(status)) => Outcome::Failed(status.message().to_string()),
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
-                    if r.ok { Outcome::Read } else { redirect(r.other_leader, r.other_leader_addr, r.err) }
+                    if r.ok { Outcome::Read } else { refused(r) }
                 }
             }
         } else {
@@ -298,7 +301,7 @@ impl Worker {
                 Ok(Err(status)) => Outcome::Failed(status.message().to_string()),
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
-                    if r.ok { Outcome::Wrote(r.seq) } else { redirect(r.other_leader, r.other_leader_addr, r.err) }
+                    if r.ok { Outcome::Wrote(r.seq) } else { refused(r) }
                 }
             }
         }

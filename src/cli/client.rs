@@ -2,14 +2,14 @@
 //! command, trying endpoints in turn, following leader redirects, and turning
 //! transport failures into errors an operator can act on.
 
+use std::fmt;
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
 use super::output::Format;
 use super::{CliError, CliResult, exit};
-use traftctl::errors::TraftError;
-use traftctl::pb::{self, LeaderId};
+use traftctl::pb::{self, ErrorKind, LeaderId};
 
 /// What `traftctl local-cluster 3` listens on, so the client works with it
 /// out of the box.
@@ -207,6 +207,17 @@ pub enum Answer<T> {
     Failed(CliError),
 }
 
+impl<T> Answer<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        match self {
+            Answer::Done(v) => Answer::Done(f(v)),
+            Answer::Redirect { leader, addr } => Answer::Redirect { leader, addr },
+            Answer::NoLeader => Answer::NoLeader,
+            Answer::Failed(e) => Answer::Failed(e),
+        }
+    }
+}
+
 /// One command's view of the cluster: where to go and until when.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -372,10 +383,82 @@ fn classify_status(addr: &str, status: tonic::Status) -> Failure {
     Failure::Rpc { addr: addr.to_string(), status }
 }
 
-/// Classifies the error text of a `ProposeReply` or `GetReply` that is not OK
-/// and names no other leader.
-pub fn is_no_leader(err: &str) -> bool {
-    err == TraftError::NoLeader.to_string()
+/// The parts of a leader-only reply (propose, get, config change) that say
+/// how the request went.
+pub trait LeaderReply {
+    fn ok(&self) -> bool;
+    /// Why it failed; the client decides by this alone.
+    fn kind(&self) -> ErrorKind;
+    /// What happened, in words, for people.
+    fn err(&self) -> &str;
+    fn other_leader(&self) -> (Option<LeaderId>, &str);
+}
+
+macro_rules! leader_reply {
+    ($($reply:ty),*) => {$(
+        impl LeaderReply for $reply {
+            fn ok(&self) -> bool {
+                self.ok
+            }
+            fn kind(&self) -> ErrorKind {
+                // prost's getter: an unknown kind (a newer server) reads as
+                // `None`, an error like any other.
+                <$reply>::kind(self)
+            }
+            fn err(&self) -> &str {
+                &self.err
+            }
+            fn other_leader(&self) -> (Option<LeaderId>, &str) {
+                (self.other_leader, &self.other_leader_addr)
+            }
+        }
+    )*};
+}
+leader_reply!(pb::ProposeReply, pb::GetReply, pb::ConfigChangeReply);
+
+/// How a leader-only reply went.
+pub enum Verdict<R> {
+    Done(R),
+    Redirect {
+        leader: Option<LeaderId>,
+        addr: String,
+    },
+    NoLeader,
+    /// Refused for a reason another endpoint would not change.
+    Refused(R),
+}
+
+/// Reads a leader-only reply by its kind, never by its text: the one place
+/// that classifies replies, so rewording a server message changes no exit
+/// code ([`exit::of_kind`] gives a refusal's).
+pub fn verdict<R: LeaderReply>(reply: R) -> Verdict<R> {
+    if reply.ok() {
+        return Verdict::Done(reply);
+    }
+    match reply.kind() {
+        ErrorKind::NotLeader => match reply.other_leader() {
+            (None, "") => Verdict::NoLeader,
+            (leader, addr) => Verdict::Redirect { leader, addr: addr.to_string() },
+        },
+        ErrorKind::NoLeader => Verdict::NoLeader,
+        _ => Verdict::Refused(reply),
+    }
+}
+
+/// [`verdict`] as an [`Answer`]; `refused` turns a refusal into the
+/// command's error, with its context.
+pub fn classify<R: LeaderReply>(reply: R, refused: impl FnOnce(R) -> CliError) -> Answer<R> {
+    match verdict(reply) {
+        Verdict::Done(r) => Answer::Done(r),
+        Verdict::Redirect { leader, addr } => Answer::Redirect { leader, addr },
+        Verdict::NoLeader => Answer::NoLeader,
+        Verdict::Refused(r) => Answer::Failed(refused(r)),
+    }
+}
+
+/// The error for a refusal `what` got, with the exit code of its kind.
+pub fn refusal(what: impl fmt::Display, reply: &impl LeaderReply) -> CliError {
+    CliError::msg(exit::of_kind(reply.kind()), format!("{what}: {}", reply.err()))
 }
 
 pub fn no_leader_error(why: &[String], failures: &[Failure]) -> CliError {
@@ -438,6 +521,39 @@ mod tests {
         for d in ["850ms", "5s", "2m", "1.5s"] {
             assert_eq!(fmt_duration(parse_duration(d).unwrap()), d);
         }
+    }
+
+    fn refused(kind: ErrorKind, err: &str) -> pb::ProposeReply {
+        pb::ProposeReply { kind: kind as i32, err: err.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn replies_are_read_by_kind_not_by_text() {
+        // The words are arbitrary: only the kind decides.
+        let no_leader = refused(ErrorKind::NoLeader, "leadership lost (reworded)");
+        assert!(matches!(verdict(no_leader), Verdict::NoLeader));
+        let lost = refused(ErrorKind::OutcomeUnknown, "no leader: the cluster has to elect one first");
+        assert!(matches!(verdict(lost), Verdict::Refused(r) if r.kind() == ErrorKind::OutcomeUnknown));
+        let mut redirect = refused(ErrorKind::NotLeader, "");
+        redirect.other_leader_addr = "127.0.0.1:7002".into();
+        assert!(matches!(verdict(redirect), Verdict::Redirect { addr, .. } if addr == "127.0.0.1:7002"));
+        assert!(matches!(verdict(refused(ErrorKind::NotLeader, "not the leader")), Verdict::NoLeader));
+        let ok = pb::ProposeReply { ok: true, kind: ErrorKind::Rejected as i32, ..Default::default() };
+        assert!(matches!(verdict(ok), Verdict::Done(_)), "ok wins over a stray kind");
+        let newer = pb::ProposeReply { kind: 999, err: "from a newer server".into(), ..Default::default() };
+        assert!(matches!(verdict(newer), Verdict::Refused(r) if r.kind() == ErrorKind::None));
+    }
+
+    #[test]
+    fn each_refusal_kind_has_its_exit_code() {
+        let code = |kind| refusal("x", &refused(kind, "why")).code;
+        assert_eq!(code(ErrorKind::Unsafe), exit::UNSAFE);
+        assert_eq!(code(ErrorKind::Timeout), exit::TIMEOUT);
+        assert_eq!(code(ErrorKind::NoLeader), exit::UNAVAILABLE);
+        assert_eq!(code(ErrorKind::ElectionLost), exit::UNAVAILABLE);
+        assert_eq!(code(ErrorKind::Rejected), exit::ERROR);
+        assert_eq!(code(ErrorKind::OutcomeUnknown), exit::ERROR);
+        assert_eq!(code(ErrorKind::NotAnInteger), exit::ERROR);
     }
 
     #[test]

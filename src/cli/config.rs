@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use super::client::{Answer, Client, ClientOpts, Failure, admin, fmt_duration, is_no_leader, parse_duration};
+use super::client::{
+    Answer, Client, ClientOpts, Failure, Verdict, admin, fmt_duration, parse_duration, refusal, verdict,
+};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit};
 use traftctl::config::ConfigError;
-use traftctl::pb::{ClusterConfig, ConfigChangeReply, ConfigChangeReq, StatusReply};
+use traftctl::pb::{ClusterConfig, ConfigChangeReply, ConfigChangeReq, ErrorKind, StatusReply};
 
 /// How often the leader's status is polled while a change runs.
 const POLL_EVERY: Duration = Duration::from_millis(250);
@@ -425,19 +427,14 @@ fn target_config(current: &ClusterConfig, op: &Operation) -> CliResult<ClusterCo
     Ok(target.aligned_to(&voters_only(current)).unwrap_or(target))
 }
 
-/// What a leader said to a `ChangeConfig` request.
+/// What a leader said to a `ChangeConfig` request. A refusal comes back
+/// as `Done` too: the caller tells the kinds apart (unsafe, outcome unknown).
 fn change_answer(reply: ConfigChangeReply) -> Answer<ConfigChangeReply> {
-    if reply.ok {
-        return Answer::Done(reply);
+    match verdict(reply) {
+        Verdict::Done(r) | Verdict::Refused(r) => Answer::Done(r),
+        Verdict::Redirect { leader, addr } => Answer::Redirect { leader, addr },
+        Verdict::NoLeader => Answer::NoLeader,
     }
-    if !reply.other_leader_addr.is_empty() || reply.other_leader.is_some() {
-        return Answer::Redirect { leader: reply.other_leader, addr: reply.other_leader_addr };
-    }
-    if is_no_leader(&reply.err) || reply.err.starts_with("not the leader") {
-        return Answer::NoLeader;
-    }
-    // A refusal: the caller tells the kinds apart.
-    Answer::Done(reply)
 }
 
 /// Sends `req` to `addr`, following redirects to the leader, without trying
@@ -491,7 +488,7 @@ async fn change(opts: &ClientOpts, op: Operation, change_opts: &ChangeOpts) -> C
         Answer::Failed(e) => return Err(e),
     };
     if !reply.ok {
-        return Err(refusal(&reply));
+        return Err(change_refusal(&reply));
     }
     let (Some(joint), Some(final_config)) = (reply.joint, reply.r#final) else {
         return Err(CliError::msg(exit::ERROR, format!("{leader_addr} planned the change but sent no configurations")));
@@ -543,12 +540,11 @@ fn finish_refused(format: Format, op: &Operation, plan: &Plan, kind: &str, e: Cl
     Err(e)
 }
 
-/// A refusal from the leader, with its exit code.
-fn refusal(reply: &ConfigChangeReply) -> CliError {
-    if reply.r#unsafe {
-        CliError::msg(exit::UNSAFE, &reply.err)
-    } else {
-        CliError::msg(exit::ERROR, format!("the leader refused the change: {}", reply.err))
+/// A refusal from the leader, with the exit code of its kind.
+fn change_refusal(reply: &ConfigChangeReply) -> CliError {
+    match reply.kind() {
+        ErrorKind::Unsafe => CliError::msg(exit::UNSAFE, &reply.err),
+        _ => refusal("the leader refused the change", reply),
     }
 }
 
@@ -591,10 +587,13 @@ async fn run_change(
             // so the cluster may need a moment to answer again.
             Ok(settle(opts, &plan.target, settle_until).await.map(|(c, _)| c).unwrap_or_else(|| plan.target.clone()))
         }
-        Ok(Answer::Done(reply)) if reply.err.starts_with("leadership lost") => {
+        Ok(Answer::Done(reply)) if reply.kind() == ErrorKind::OutcomeUnknown => {
             unknown_outcome(opts, plan, &reply.err, settle_until).await
         }
-        Ok(Answer::Done(reply)) => Err((if reply.r#unsafe { "refused_unsafe" } else { "refused" }, refusal(&reply))),
+        Ok(Answer::Done(reply)) => {
+            let kind = if reply.kind() == ErrorKind::Unsafe { "refused_unsafe" } else { "refused" };
+            Err((kind, change_refusal(&reply)))
+        }
         Ok(Answer::Failed(e)) => Err(("failed", e)),
         Ok(Answer::NoLeader | Answer::Redirect { .. }) => Err((
             "failed",

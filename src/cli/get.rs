@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::client::{Answer, Client, ClientOpts, admin, is_no_leader};
+use super::client::{Client, ClientOpts, admin, classify, refusal};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit};
 use traftctl::pb::{self, ReadConsistency};
@@ -40,15 +40,7 @@ pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
     let reply = client
         .on_leader(async |addr| {
             let reply = client.call(addr, async |ch| admin(ch).get(req.clone()).await.map(|r| r.into_inner())).await?;
-            Ok(if reply.ok {
-                Answer::Done(reply)
-            } else if reply.other_leader.is_some() {
-                Answer::Redirect { leader: reply.other_leader, addr: reply.other_leader_addr }
-            } else if is_no_leader(&reply.err) {
-                Answer::NoLeader
-            } else {
-                Answer::Failed(CliError::msg(exit::ERROR, format!("get {} failed at {addr}: {}", args.key, reply.err)))
-            })
+            Ok(classify(reply, |r| refusal(format_args!("get {} failed at {addr}", args.key), &r)))
         })
         .await?;
     let value = reply.value.and_then(|c| c.value);

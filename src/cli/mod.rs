@@ -33,6 +33,18 @@ pub mod exit {
     pub const TIMEOUT: u8 = 4;
     /// A membership change refused as unsafe (`traftctl config`).
     pub const UNSAFE: u8 = 5;
+
+    /// The exit code for a server's refusal, by its kind alone: the one
+    /// mapping every command uses.
+    pub fn of_kind(kind: traftctl::pb::ErrorKind) -> u8 {
+        use traftctl::pb::ErrorKind;
+        match kind {
+            ErrorKind::NotLeader | ErrorKind::NoLeader | ErrorKind::ElectionLost => UNAVAILABLE,
+            ErrorKind::Timeout => TIMEOUT,
+            ErrorKind::Unsafe => UNSAFE,
+            ErrorKind::None | ErrorKind::OutcomeUnknown | ErrorKind::Rejected | ErrorKind::NotAnInteger => ERROR,
+        }
+    }
 }
 
 /// The `--help` text for exit codes; kept next to the constants above.

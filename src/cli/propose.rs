@@ -2,10 +2,10 @@
 
 use serde_json::json;
 
-use super::client::{Answer, Client, ClientOpts, Failure, fmt_duration, is_no_leader, raft};
+use super::client::{Answer, Client, ClientOpts, Failure, classify, fmt_duration, raft, refusal};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit};
-use traftctl::pb::{Cmd, LeaderId};
+use traftctl::pb::{Cmd, ErrorKind, LeaderId};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -72,21 +72,13 @@ async fn propose(client: &Client, cmd: &Cmd) -> CliResult<Committed> {
                 }
                 Err(f) => return Err(f),
             };
-            Ok(if reply.ok {
-                Answer::Done(Committed {
-                    seq: reply.seq,
-                    leader: reply.leader,
-                    value: reply.has_value.then_some(reply.value),
-                })
-            } else if reply.outcome_unknown {
-                Answer::Failed(CliError::msg(exit::ERROR, format!("{addr}: {}; {UNKNOWN_OUTCOME}", reply.err)))
-            } else if reply.other_leader.is_some() {
-                Answer::Redirect { leader: reply.other_leader, addr: reply.other_leader_addr }
-            } else if is_no_leader(&reply.err) {
-                Answer::NoLeader
-            } else {
-                Answer::Failed(CliError::msg(exit::ERROR, format!("{cmd} failed: {}", reply.err)))
-            })
+            let answer = classify(reply, |r| match r.kind() {
+                ErrorKind::OutcomeUnknown => {
+                    CliError::msg(exit::of_kind(r.kind()), format!("{addr}: {}; {UNKNOWN_OUTCOME}", r.err))
+                }
+                _ => refusal(format_args!("{cmd} failed"), &r),
+            });
+            Ok(answer.map(|r| Committed { seq: r.seq, leader: r.leader, value: r.has_value.then_some(r.value) }))
         })
         .await
 }

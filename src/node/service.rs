@@ -136,15 +136,17 @@ impl TRaft for Service {
                     }
                     ApplyResult::NotAnInteger => {
                         out.ok = false;
+                        out.kind = pb::ErrorKind::NotAnInteger as i32;
                         out.err = "incr: the key holds a value that is not an integer; nothing changed".into();
                     }
                     ApplyResult::Done | ApplyResult::Overridden => {}
                 }
             }
             ClientReply::Failed(err) => {
+                out.kind = err.kind() as i32;
                 out.err = err.to_string();
                 (out.other_leader, out.other_leader_addr) = redirect(&err);
-                out.outcome_unknown = matches!(err, TraftError::LeadershipLost { .. });
+                out.outcome_unknown = err.kind() == pb::ErrorKind::OutcomeUnknown;
             }
             ClientReply::Read { .. } => return Err(Status::internal("a proposal answered with a read")),
         }
@@ -225,6 +227,7 @@ impl TRaftAdmin for Service {
                 out.value = value.map(|v| pb::Cmd { op: "value".into(), key, value: Some(v) });
             }
             ClientReply::Failed(err) => {
+                out.kind = err.kind() as i32;
                 out.err = err.to_string();
                 (out.other_leader, out.other_leader_addr) = redirect(&err);
             }
@@ -246,8 +249,9 @@ impl TRaftAdmin for Service {
                 out.joint = Some(joint);
                 out.r#final = Some(final_config);
             }
-            Err(why) => {
-                out.err = why;
+            Err(err) => {
+                out.kind = err.kind() as i32;
+                out.err = err.to_string();
                 return Ok(Response::new(out));
             }
         }
@@ -267,7 +271,8 @@ impl TRaftAdmin for Service {
         match outcome {
             ClientOutcome::Reply(ClientReply::Proposed { .. }) => out.ok = true,
             ClientOutcome::Reply(ClientReply::Failed(err)) => {
-                out.r#unsafe = matches!(err, TraftError::Unsafe(_));
+                out.kind = err.kind() as i32;
+                out.r#unsafe = err.kind() == pb::ErrorKind::Unsafe;
                 out.err = err.to_string();
                 (out.other_leader, out.other_leader_addr) = redirect(&err);
             }

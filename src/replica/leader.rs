@@ -230,8 +230,8 @@ impl Replica {
             self.reply(request, ClientReply::Failed(err), 0);
             return;
         }
-        if let Err(why) = self.check_proposal(&cmd) {
-            self.reply(request, ClientReply::Failed(TraftError::Rejected(why)), 0);
+        if let Err(err) = self.check_proposal(&cmd) {
+            self.reply(request, ClientReply::Failed(err), 0);
             return;
         }
         if let Some(l) = self.leader_mut() {
@@ -240,17 +240,17 @@ impl Replica {
         self.drain_queue();
     }
 
-    fn check_proposal(&self, cmd: &Cmd) -> Result<(), String> {
-        if cmd.is_noop() {
-            return Err("`noop` is reserved for filling log holes".into());
-        }
-        if cmd.is_config() {
-            return Err("configuration changes go through change_config (`traftctl config`), not propose".into());
-        }
-        if cmd.key.is_empty() {
-            return Err("the key must not be empty".into());
-        }
-        Ok(())
+    fn check_proposal(&self, cmd: &Cmd) -> Result<(), TraftError> {
+        let why = if cmd.is_noop() {
+            "`noop` is reserved for filling log holes"
+        } else if cmd.is_config() {
+            "a configuration change is not a proposal; it goes through the configuration change request"
+        } else if cmd.key.is_empty() {
+            "the key must not be empty"
+        } else {
+            return Ok(());
+        };
+        Err(TraftError::Rejected(why.into()))
     }
 
     /// Flow control: a new seq is taken only within `window` of the

@@ -39,15 +39,18 @@ pub(super) struct Change {
 
 /// The joint and final configurations a change from `current` to `target`
 /// goes through, as `traftctl config --dry-run` shows them.
-pub fn plan_change(current: &ClusterConfig, target: &ClusterConfig) -> Result<(ClusterConfig, ClusterConfig), String> {
+pub fn plan_change(
+    current: &ClusterConfig,
+    target: &ClusterConfig,
+) -> Result<(ClusterConfig, ClusterConfig), TraftError> {
     if target.next.is_some() || !target.learners.is_empty() {
-        return Err("the target configuration must list voters and quorums only".into());
+        return Err(TraftError::Rejected("the target configuration must list voters and quorums only".into()));
     }
-    target.validate().map_err(|e| format!("the new configuration is invalid: {e}"))?;
+    target.validate().map_err(|e| TraftError::Rejected(format!("the new configuration is invalid: {e}")))?;
     let mut old = current.clone();
     old.learners.clear();
     old.next = None;
-    let mut joint = ClusterConfig::joint(&old, target).map_err(|e| e.to_string())?;
+    let mut joint = ClusterConfig::joint(&old, target).map_err(|e| TraftError::Rejected(e.to_string()))?;
     joint.next = Some(Box::new(target.clone()));
     Ok((joint, target.clone()))
 }
@@ -75,11 +78,11 @@ impl Replica {
         let Some(l) = self.leader_ref() else { return Err(self.not_leader_error()) };
         if l.change.is_some() || self.config().next.is_some() || self.config_uncommitted() {
             return Err(TraftError::Rejected(
-                "a configuration change is already in progress; wait for it to finish (`traftctl status`)".into(),
+                "a configuration change is already in progress; wait for it to finish".into(),
             ));
         }
         let current = self.config().clone();
-        plan_change(&current, &target).map_err(TraftError::Rejected)?;
+        plan_change(&current, &target)?;
         if current.members == target.members && current.quorums == target.quorums && current.learners.is_empty() {
             return Err(TraftError::Rejected("the cluster already has this configuration".into()));
         }
