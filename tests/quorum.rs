@@ -423,3 +423,292 @@ proptest! {
         assert_same_by_ids(&b, &aligned);
     }
 }
+
+/// A quorum system by its definition. The model answers from this alone, so
+/// a bug in building the bitmaps cannot hide behind a matching bug in
+/// reading them back.
+#[derive(Debug, Clone)]
+enum Spec {
+    Majority(Vec<i64>),
+    Grid { rows: usize, cols: usize, ids: Vec<i64> },
+    Custom { ids: Vec<i64>, quorums: Vec<Vec<i64>> },
+}
+
+impl Spec {
+    fn ids(&self) -> &[i64] {
+        match self {
+            Spec::Majority(ids) | Spec::Grid { ids, .. } | Spec::Custom { ids, .. } => ids,
+        }
+    }
+
+    fn build(&self) -> Result<ClusterConfig, ConfigError> {
+        match self {
+            Spec::Majority(ids) => ClusterConfig::majority(members(ids.clone())),
+            Spec::Grid { rows, cols, ids } => ClusterConfig::grid(*rows, *cols, members(ids.clone())),
+            Spec::Custom { ids, quorums } => ClusterConfig::custom(members(ids.clone()), quorums.clone()),
+        }
+    }
+
+    /// Does `set` contain a quorum? `ids` are sorted, so a grid's cell
+    /// `(r, c)` is `ids[r * cols + c]`, the fill order `grid` documents.
+    fn holds_quorum(&self, set: &[i64]) -> bool {
+        match self {
+            Spec::Majority(ids) => 2 * ids.iter().filter(|id| set.contains(id)).count() > ids.len(),
+            Spec::Grid { rows, cols, ids } => {
+                (0..*rows).any(|r| contains_all(set, (0..*cols).map(|c| ids[r * cols + c])))
+                    && (0..*cols).any(|c| contains_all(set, (0..*rows).map(|r| ids[r * cols + c])))
+            }
+            Spec::Custom { quorums, .. } => quorums.iter().any(|q| contains_all(set, q.iter().copied())),
+        }
+    }
+
+    /// Brute force over the family itself rather than over the listed pairs:
+    /// two disjoint quorums exist exactly when some set and its complement
+    /// both hold one, since the family is upward closed.
+    fn quorums_intersect(&self) -> bool {
+        subsets(self.ids()).all(|set| {
+            let rest: Vec<i64> = self.ids().iter().copied().filter(|id| !set.contains(id)).collect();
+            !(self.holds_quorum(&set) && self.holds_quorum(&rest))
+        })
+    }
+}
+
+fn contains_all(set: &[i64], group: impl IntoIterator<Item = i64>) -> bool {
+    group.into_iter().all(|id| set.contains(&id))
+}
+
+/// The ids at the set bits of `mask`, indexing into `ids`.
+fn pick(ids: &[i64], mask: u64) -> Vec<i64> {
+    ids.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, &id)| id).collect()
+}
+
+/// Random non-empty quorums over `ids`, kept only while they meet every
+/// quorum kept before, so the family always passes `validate`.
+fn intersecting_quorums(ids: &[i64]) -> impl Strategy<Value = Vec<Vec<i64>>> + use<> {
+    let ids = ids.to_vec();
+    let full = (1u64 << ids.len()) - 1;
+    proptest::collection::vec(1..=full, 1..=6).prop_map(move |masks| {
+        let mut kept: Vec<u64> = Vec::new();
+        for m in masks {
+            if kept.iter().all(|k| k & m != 0) {
+                kept.push(m);
+            }
+        }
+        kept.into_iter().map(|m| pick(&ids, m)).collect()
+    })
+}
+
+/// Every `rows x cols` layout of `n` members.
+fn grid_shapes(n: usize) -> Vec<(usize, usize)> {
+    (1..=n).filter(|&r| n.is_multiple_of(r)).map(|r| (r, n / r)).collect()
+}
+
+/// Any of the three kinds of valid system over `ids` (sorted).
+fn valid_system(ids: Vec<i64>) -> impl Strategy<Value = Spec> {
+    let n = ids.len();
+    let grid_ids = ids.clone();
+    prop_oneof![
+        Just(Spec::Majority(ids.clone())),
+        proptest::sample::select(grid_shapes(n)).prop_map(move |(rows, cols)| Spec::Grid {
+            rows,
+            cols,
+            ids: grid_ids.clone()
+        }),
+        intersecting_quorums(&ids).prop_map(move |quorums| Spec::Custom { ids: ids.clone(), quorums }),
+    ]
+}
+
+/// Old and new member sets in the relations a change goes through: the same
+/// members under another system, growing, shrinking, partly overlapping and
+/// disjoint. Each side has at most 7 of the ids 1..=10, so the union has at
+/// most 10 and every subset of it can be tried.
+fn old_and_new_members() -> impl Strategy<Value = (Vec<i64>, Vec<i64>)> {
+    let pool: Vec<i64> = (1..=10).collect();
+    (proptest::sample::subsequence(pool.clone(), 1..=6), proptest::sample::subsequence(pool.clone(), 1..=6), 0..5u8)
+        .prop_map(move |(old, other, relation)| {
+            let outside: Vec<i64> = pool.iter().copied().filter(|id| !old.contains(id)).collect();
+            let mut new: Vec<i64> = match relation {
+                0 => old.clone(),
+                1 => old.iter().chain(outside.iter().take(7 - old.len()).take(other.len())).copied().collect(),
+                2 => {
+                    let kept: Vec<i64> = old.iter().copied().filter(|id| other.contains(id)).collect();
+                    if kept.is_empty() { old[..1].to_vec() } else { kept }
+                }
+                3 => outside.into_iter().take(other.len()).collect(),
+                _ => other,
+            };
+            new.sort_unstable();
+            (old, new)
+        })
+}
+
+/// A system, and the positions its members are moved to, if they are.
+type Placed = (Spec, Option<Vec<i64>>);
+
+/// A valid system, and whether to move its members off the id-order
+/// positions the constructors give them.
+fn placed(spec: Spec) -> impl Strategy<Value = Placed> {
+    let positions = proptest::option::of(Just((0..10).collect::<Vec<i64>>()).prop_shuffle());
+    (Just(spec), positions)
+}
+
+fn old_and_new_systems() -> impl Strategy<Value = (Placed, Placed)> {
+    old_and_new_members()
+        .prop_flat_map(|(old, new)| (valid_system(old).prop_flat_map(placed), valid_system(new).prop_flat_map(placed)))
+}
+
+fn build_placed((spec, positions): &Placed) -> ClusterConfig {
+    let config = spec.build().unwrap_or_else(|e| panic!("{spec:?}: {e}"));
+    match positions {
+        Some(positions) => relabel(&config, positions),
+        None => config,
+    }
+}
+
+/// Custom systems over 1..=7 members, over a third of them with disjoint
+/// quorums, so that both verdicts are tested often: raw random lists, lists
+/// forced to intersect, lists with a quorum taken from outside another one,
+/// and unions of one or two lines of a grid layout. A row meets every column
+/// but no other row, so those structured families land on both sides.
+fn any_custom_system() -> impl Strategy<Value = Spec> {
+    (1usize..=7).prop_flat_map(|n| {
+        let ids: Vec<i64> = (1..=n as i64).map(|i| i * 10).collect();
+        let full = (1u64 << n) - 1;
+        let raw = {
+            let ids = ids.clone();
+            proptest::collection::vec(1..=full, 1..=6)
+                .prop_map(move |masks| masks.into_iter().map(|m| pick(&ids, m)).collect())
+        };
+        let apart = {
+            let ids = ids.clone();
+            (proptest::collection::vec(1..=full, 1..=5), any::<proptest::sample::Index>(), any::<u64>()).prop_map(
+                move |(mut masks, which, bits)| {
+                    let outside = full & !masks[which.index(masks.len())];
+                    if outside & bits != 0 {
+                        masks.push(outside & bits);
+                    } else if outside != 0 {
+                        masks.push(outside);
+                    }
+                    masks.into_iter().map(|m| pick(&ids, m)).collect()
+                },
+            )
+        };
+        let lines = {
+            let ids = ids.clone();
+            (proptest::sample::select(grid_shapes(n)), proptest::collection::vec(any::<u16>(), 1..=6)).prop_map(
+                move |((rows, cols), choices)| {
+                    let line = |k: usize| -> u64 {
+                        if k < rows {
+                            (0..cols).fold(0, |acc, c| acc | 1 << (k * cols + c))
+                        } else {
+                            (0..rows).fold(0, |acc, r| acc | 1 << (r * cols + k - rows))
+                        }
+                    };
+                    let lines = rows + cols;
+                    choices
+                        .into_iter()
+                        .map(|c| {
+                            let (a, b) = (c as usize % lines, (c as usize / lines) % (lines + 1));
+                            pick(&ids, line(a) | if b < lines { line(b) } else { 0 })
+                        })
+                        .collect()
+                },
+            )
+        };
+        let quorums = prop_oneof![raw, intersecting_quorums(&ids), apart, lines];
+        quorums.prop_map(move |quorums| Spec::Custom { ids: ids.clone(), quorums })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn joint_quorums_hold_a_quorum_of_each_side(
+        (old, new) in old_and_new_systems()
+    ) {
+        let a = build_placed(&old);
+        let b = build_placed(&new);
+        let union = union_ids(&a, &b);
+        // The model below only means something if each side is what its
+        // definition says.
+        for (spec, config) in [(&old.0, &a), (&new.0, &b)] {
+            for set in subsets(spec.ids()) {
+                let listed = config.is_quorum_of_ids(set.clone());
+                prop_assert_eq!(listed, spec.holds_quorum(&set), "{:?} set {:?}", spec, set);
+            }
+        }
+        let joint = ClusterConfig::joint(&a, &b).unwrap_or_else(|e| panic!("{a} -> {b}: {e}"));
+        prop_assert!(joint.validate().is_ok(), "{}", joint);
+        prop_assert_eq!(joint.voters(), union.clone());
+        for set in subsets(&union) {
+            let (in_old, in_new) = (old.0.holds_quorum(&set), new.0.holds_quorum(&set));
+            if joint.is_quorum_of_ids(set.clone()) {
+                prop_assert!(in_old, "joint {} accepts {:?}, which holds no old quorum", joint, set);
+                prop_assert!(in_new, "joint {} accepts {:?}, which holds no new quorum", joint, set);
+            } else {
+                let both = in_old && in_new;
+                prop_assert!(!both, "joint {} rejects {:?}, which holds a quorum of each side", joint, set);
+            }
+        }
+    }
+
+    #[test]
+    fn validate_accepts_exactly_the_intersecting_systems(spec in any_custom_system()) {
+        let Spec::Custom { quorums, .. } = &spec else { unreachable!() };
+        let expected = spec.quorums_intersect();
+        match spec.build() {
+            Ok(config) => {
+                prop_assert!(expected, "accepted {} although two of its quorums are disjoint", config);
+                prop_assert!(config.validate().is_ok());
+            }
+            Err(err) => {
+                prop_assert!(!expected, "rejected {:?}, whose quorums all intersect: {}", quorums, err);
+                let ConfigError::DisjointQuorums { first, second, first_ids, second_ids } = &err else {
+                    return Err(TestCaseError::fail(format!("{quorums:?} rejected for another reason: {err:?}")));
+                };
+                // The error must point at a real offending pair, by index and
+                // by members, so an operator can find it in what they wrote.
+                prop_assert!(first < second && *second < quorums.len(), "{:?}", err);
+                let sorted = |q: &Vec<i64>| {
+                    let mut q = q.clone();
+                    q.sort_unstable();
+                    q
+                };
+                prop_assert_eq!(first_ids, &sorted(&quorums[*first]));
+                prop_assert_eq!(second_ids, &sorted(&quorums[*second]));
+                prop_assert!(first_ids.iter().all(|id| !second_ids.contains(id)), "{:?}", err);
+                let msg = err.to_string();
+                let show = |q: &[i64]| format!("{{{}}}", q.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+                prop_assert!(msg.contains(&show(first_ids)) && msg.contains(&show(second_ids)), "{}", msg);
+                prop_assert!(msg.contains("do not intersect"), "{}", msg);
+            }
+        }
+    }
+
+    /// What every valid system, joint or not, must give a replica counting
+    /// votes: more votes never lose a quorum, no votes are never a quorum, and
+    /// two disjoint groups never both are one.
+    #[test]
+    fn is_quorum_is_monotone_and_never_split(
+        (old, new) in old_and_new_systems(),
+        joined in any::<bool>(),
+    ) {
+        let a = build_placed(&old);
+        let config = if joined { ClusterConfig::joint(&a, &build_placed(&new)).unwrap() } else { a };
+        let ids = config.voters();
+        prop_assert!(!config.is_quorum_of_ids([]), "{}", config);
+        for set in subsets(&ids) {
+            if !config.is_quorum_of_ids(set.clone()) {
+                continue;
+            }
+            for &extra in ids.iter().filter(|id| !set.contains(id)) {
+                let mut more = set.clone();
+                more.push(extra);
+                prop_assert!(config.is_quorum_of_ids(more.clone()), "{} accepts {:?} but not {:?}", config, set, more);
+            }
+            let rest: Vec<i64> = ids.iter().copied().filter(|id| !set.contains(id)).collect();
+            prop_assert!(!config.is_quorum_of_ids(rest.clone()), "{} accepts both {:?} and {:?}", config, set, rest);
+        }
+    }
+}
