@@ -63,6 +63,7 @@ use std::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, Sub, SubAssign};
 use std::str::FromStr;
 
 use crate::pb::TailBitmap;
+use crate::types::Seq;
 
 const ALL: u64 = !0;
 
@@ -127,7 +128,7 @@ impl TailBitmap {
     ///
     /// Members of `set` below `offset` are already in and are ignored, as are
     /// negative ones; `offset` need not be a multiple of 64.
-    pub fn new(offset: i64, set: impl IntoIterator<Item = i64>) -> Self {
+    pub fn new(offset: Seq, set: impl IntoIterator<Item = Seq>) -> Self {
         let mut b = Self::from_prefix(offset);
         b.extend(set);
         b
@@ -139,11 +140,11 @@ impl TailBitmap {
     }
 
     /// The set `[0, n)`.
-    pub fn from_prefix(n: i64) -> Self {
+    pub fn from_prefix(n: Seq) -> Self {
         TailBitmap { offset: n.max(0), words: Vec::new(), reclamed: 0 }
     }
 
-    pub fn contains(&self, seq: i64) -> bool {
+    pub fn contains(&self, seq: Seq) -> bool {
         if seq < 0 {
             return false;
         }
@@ -158,17 +159,17 @@ impl TailBitmap {
     /// The bit for `seq` in its position within its 64-bit word: `1 << (seq % 64)`
     /// when `seq` is a member, else 0. Kept from the reference API, where
     /// callers OR it straight into word masks.
-    pub fn get(&self, seq: i64) -> u64 {
+    pub fn get(&self, seq: Seq) -> u64 {
         u64::from(self.contains(seq)) << (seq & 63)
     }
 
     /// 1 when `seq` is a member, else 0: the reference API's counting form.
-    pub fn get1(&self, seq: i64) -> u64 {
+    pub fn get1(&self, seq: Seq) -> u64 {
         u64::from(self.contains(seq))
     }
 
     /// Adds `seq`; a negative seq names no record and is ignored.
-    pub fn set(&mut self, seq: i64) {
+    pub fn set(&mut self, seq: Seq) {
         self.compact();
         if seq < self.offset {
             return;
@@ -181,7 +182,7 @@ impl TailBitmap {
 
     /// Adds every seq in `[lo, hi)`, a word at a time: hole filling and
     /// parsing add long runs.
-    pub fn set_range(&mut self, lo: i64, hi: i64) {
+    pub fn set_range(&mut self, lo: Seq, hi: Seq) {
         self.compact();
         let lo = lo.max(self.offset);
         if lo >= hi {
@@ -338,7 +339,7 @@ impl TailBitmap {
 
     /// The greatest member plus one; 0 for the empty set. The reference's
     /// `Len`: what a log with these records must be at least as long as.
-    pub fn len(&self) -> i64 {
+    pub fn len(&self) -> Seq {
         let prefix = self.offset.max(0);
         let base = self.offset >> 6;
         match self.words.iter().rposition(|&w| w != 0) {
@@ -365,7 +366,7 @@ impl TailBitmap {
     /// The first seq not in the set: every seq below it is a member. Equals
     /// `offset` on a compacted bitmap; computed here so it is right for
     /// bitmaps straight off the wire too.
-    pub fn prefix_len(&self) -> i64 {
+    pub fn prefix_len(&self) -> Seq {
         let v = View::of(self);
         let mut k = v.lo;
         loop {
@@ -386,18 +387,18 @@ impl TailBitmap {
     }
 
     /// The members `>= lo`, ascending, prefix included.
-    pub fn iter_from(&self, lo: i64) -> Iter<'_> {
+    pub fn iter_from(&self, lo: Seq) -> Iter<'_> {
         Iter::new(View::of(self), lo, self.len(), false)
     }
 
     /// The members in `[lo, hi)`, ascending, prefix included.
-    pub fn iter_range(&self, lo: i64, hi: i64) -> Iter<'_> {
+    pub fn iter_range(&self, lo: Seq, hi: Seq) -> Iter<'_> {
         Iter::new(View::of(self), lo, hi.min(self.len()), false)
     }
 
     /// The seqs `< hi` that are not members, ascending: the holes a leader
     /// must fill or a follower must fetch.
-    pub fn missing_below(&self, hi: i64) -> Iter<'_> {
+    pub fn missing_below(&self, hi: Seq) -> Iter<'_> {
         let v = View::of(self);
         Iter::new(v, v.prefix, hi, true)
     }
@@ -442,9 +443,9 @@ impl<'a> Iter<'a> {
 }
 
 impl Iterator for Iter<'_> {
-    type Item = i64;
+    type Item = Seq;
 
-    fn next(&mut self) -> Option<i64> {
+    fn next(&mut self) -> Option<Seq> {
         loop {
             if self.bits != 0 {
                 let seq = word_start(self.k) + i64::from(self.bits.trailing_zeros());
@@ -562,14 +563,14 @@ impl FromStr for TailBitmap {
     }
 }
 
-impl FromIterator<i64> for TailBitmap {
-    fn from_iter<I: IntoIterator<Item = i64>>(iter: I) -> Self {
+impl FromIterator<Seq> for TailBitmap {
+    fn from_iter<I: IntoIterator<Item = Seq>>(iter: I) -> Self {
         TailBitmap::new(0, iter)
     }
 }
 
-impl Extend<i64> for TailBitmap {
-    fn extend<I: IntoIterator<Item = i64>>(&mut self, iter: I) {
+impl Extend<Seq> for TailBitmap {
+    fn extend<I: IntoIterator<Item = Seq>>(&mut self, iter: I) {
         for seq in iter {
             self.set(seq);
         }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::pb::{ClusterConfig, ReplicaInfo};
+use crate::types::NodeId;
 
 /// Positions are bits of a `u64` quorum bitmap.
 pub const MAX_MEMBERS: usize = 64;
@@ -180,7 +181,7 @@ fn position_bit(position: i64) -> Option<u64> {
 /// oversized lists.
 fn collect_members<S: Into<String>>(
     members: impl IntoIterator<Item = (i64, S)>,
-) -> Result<Vec<(i64, String)>, ConfigError> {
+) -> Result<Vec<(NodeId, String)>, ConfigError> {
     let mut list: Vec<(i64, String)> = members.into_iter().map(|(id, addr)| (id, addr.into())).collect();
     list.sort_by_key(|(id, _)| *id);
     if let Some(w) = list.windows(2).find(|w| w[0].0 == w[1].0) {
@@ -196,7 +197,7 @@ fn collect_members<S: Into<String>>(
 }
 
 /// Members at positions `0..` in id order.
-fn members_by_id_order(list: Vec<(i64, String)>) -> BTreeMap<i64, ReplicaInfo> {
+fn members_by_id_order(list: Vec<(NodeId, String)>) -> BTreeMap<NodeId, ReplicaInfo> {
     list.into_iter()
         .enumerate()
         .map(|(position, (id, addr))| (id, ReplicaInfo { id, addr, position: position as i64 }))
@@ -240,7 +241,7 @@ impl ClusterConfig {
     /// Errors for no members, a repeated id, or more than
     /// [`MAJORITY_MAX_MEMBERS`] members (the explicit list grows as
     /// C(n, n/2+1)).
-    pub fn majority<S: Into<String>>(members: impl IntoIterator<Item = (i64, S)>) -> Result<Self, ConfigError> {
+    pub fn majority<S: Into<String>>(members: impl IntoIterator<Item = (NodeId, S)>) -> Result<Self, ConfigError> {
         let list = collect_members(members)?;
         let n = list.len();
         if n > MAJORITY_MAX_MEMBERS {
@@ -375,23 +376,23 @@ impl ClusterConfig {
 
     /// [`is_quorum`](Self::is_quorum) of the members with these ids; ids that
     /// are not members count for nothing.
-    pub fn is_quorum_of_ids(&self, ids: impl IntoIterator<Item = i64>) -> bool {
+    pub fn is_quorum_of_ids(&self, ids: impl IntoIterator<Item = NodeId>) -> bool {
         self.is_quorum(self.ids_to_bitmap(ids))
     }
 
-    pub fn position_of(&self, id: i64) -> Option<i64> {
+    pub fn position_of(&self, id: NodeId) -> Option<i64> {
         self.members.get(&id).map(|m| m.position)
     }
 
     /// The bitmap of these members' positions. Ids that are not members, and
     /// members whose position is not a valid bit, are left out.
-    pub fn ids_to_bitmap(&self, ids: impl IntoIterator<Item = i64>) -> u64 {
+    pub fn ids_to_bitmap(&self, ids: impl IntoIterator<Item = NodeId>) -> u64 {
         ids.into_iter().filter_map(|id| self.position_of(id).and_then(position_bit)).fold(0, |acc, bit| acc | bit)
     }
 
     /// The ids of the members whose bits are set, in increasing id order.
     /// Bits that are no member's position are left out.
-    pub fn bitmap_to_ids(&self, bitmap: u64) -> Vec<i64> {
+    pub fn bitmap_to_ids(&self, bitmap: u64) -> Vec<NodeId> {
         self.members
             .values()
             .filter(|m| position_bit(m.position).is_some_and(|bit| bitmap & bit != 0))
@@ -420,7 +421,7 @@ impl ClusterConfig {
     /// The ids of the voting members, in increasing id order. Every member
     /// votes: a replica that is catching up as a learner is not in the
     /// configuration at all.
-    pub fn voters(&self) -> Vec<i64> {
+    pub fn voters(&self) -> Vec<NodeId> {
         self.members.keys().copied().collect()
     }
 
@@ -483,7 +484,7 @@ impl ClusterConfig {
 
     /// With the members `down_ids` unavailable, do the others still contain
     /// a quorum? Ids that are not members are ignored.
-    pub fn survives(&self, down_ids: impl IntoIterator<Item = i64>) -> bool {
+    pub fn survives(&self, down_ids: impl IntoIterator<Item = NodeId>) -> bool {
         self.is_quorum(self.members_bitmap() & !self.ids_to_bitmap(down_ids))
     }
 
@@ -496,7 +497,7 @@ impl ClusterConfig {
     ///
     /// Subsets are tried by increasing size, so this is limited to
     /// [`BLOCKING_SETS_MAX_MEMBERS`] members.
-    pub fn minimal_blocking_sets(&self) -> Result<Vec<Vec<i64>>, ConfigError> {
+    pub fn minimal_blocking_sets(&self) -> Result<Vec<Vec<NodeId>>, ConfigError> {
         let members = self.sorted_members();
         let n = members.len();
         if n > BLOCKING_SETS_MAX_MEMBERS {

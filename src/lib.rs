@@ -19,3 +19,4 @@ pub mod record;
 pub mod replica;
 pub mod snapshot;
 pub mod storage;
+pub mod types;

@@ -3,11 +3,12 @@
 use std::fmt;
 
 use crate::pb::{Cmd, LeaderId, Record, TailBitmap};
+use crate::types::Seq;
 
 static EMPTY_BITMAP: TailBitmap = TailBitmap { offset: 0, words: Vec::new(), reclamed: 0 };
 
 impl Record {
-    pub fn new(author: LeaderId, seq: i64, cmd: Cmd, depends: TailBitmap, overrides: TailBitmap) -> Self {
+    pub fn new(author: LeaderId, seq: Seq, cmd: Cmd, depends: TailBitmap, overrides: TailBitmap) -> Self {
         debug_assert!(overrides.contains(seq), "a record always overrides itself");
         Record { author: Some(author), seq, cmd: Some(cmd), depends: Some(depends), overrides: Some(overrides) }
     }
@@ -41,7 +42,7 @@ impl Record {
     /// below the offset backs nothing: it claims every record below the
     /// author's floor, which a holder has only while other records or its
     /// applied set back them, and an adoption may drop those records.
-    pub fn vouched(&self) -> impl Iterator<Item = i64> + '_ {
+    pub fn vouched(&self) -> impl Iterator<Item = Seq> + '_ {
         self.overrides_bm().iter().chain(std::iter::once(self.seq))
     }
 

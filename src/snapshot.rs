@@ -12,7 +12,7 @@ use prost::Message;
 use crate::cmd::OP_SET;
 use crate::kv::KvState;
 use crate::pb::{Cmd, Record, SnapshotData, TailBitmap};
-use crate::replica::Seq;
+use crate::types::Seq;
 
 /// A decoded snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -84,11 +84,11 @@ impl Options {
 }
 
 mod apply;
+mod compaction;
 mod election;
 mod follower;
 mod leader;
 mod membership;
-mod snapshot;
 
 pub use leader::PeerProgress;
 pub use membership::{CATCH_UP_BOUND, plan_change};
@@ -99,10 +99,10 @@ use crate::errors::TraftError;
 use crate::kv::KvState;
 use crate::pb::{ClusterConfig, Cmd, LeaderId, Record, ReplicaStatus, TailBitmap};
 
+use compaction::{Pull, Serving};
 use election::Candidacy;
 use follower::Adoption;
 use leader::LeaderState;
-use snapshot::{Pull, Serving};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

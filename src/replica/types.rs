@@ -11,15 +11,7 @@ use crate::pb::{
 };
 use crate::snapshot::Snapshot;
 
-pub type NodeId = i64;
-pub type Seq = i64;
-
-/// Nanoseconds on the replica's own monotonic clock. The replica never reads
-/// a clock: every input carries `now`.
-pub type Nanos = u64;
-
-/// Chosen by the caller; echoed in the reply so it can find its client.
-pub type RequestId = u64;
+pub use crate::types::{Nanos, NodeId, RequestId, Seq};
 
 /// A message between replicas. Requests and replies are separate messages so
 /// the replica never waits on the network; the runtime maps them onto RPCs.

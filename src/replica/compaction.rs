@@ -1,5 +1,5 @@
-//! Snapshots and log compaction (rules 3, 5, 6; docs/protocol.md,
-//! "Snapshots").
+//! Compaction and snapshot transfer (rules 3, 5, 6; docs/protocol.md,
+//! "Snapshots"). The snapshot itself, as data, is `crate::snapshot`.
 //!
 //! Every replica snapshots its own applied state now and then and drops the
 //! applied records below the snapshot (keeping a tail). `Accepted` does not
