@@ -124,6 +124,30 @@ fn a_new_directory_starts_empty() {
 }
 
 #[test]
+fn a_missing_nested_data_directory_is_created_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster/node-1/data");
+    let (mut storage, _, _) = open(&dir);
+    storage.append(&[put([0])]).unwrap();
+    drop(storage);
+    let (storage, state, _) = open(&dir);
+    assert_eq!(storage.durable_writes(), 1);
+    assert_eq!(state.records.len(), 1);
+}
+
+#[test]
+fn a_data_directory_that_cannot_be_created_is_refused_naming_the_level() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-dir");
+    fs::write(&file, b"x").unwrap();
+    let err = Storage::open(&file.join("node/data")).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StorageError::Io { .. }), "{msg}");
+    assert!(msg.contains(&format!("cannot create directory {}:", file.join("node").display())), "{msg}");
+    assert!(msg.to_lowercase().contains("not a directory"), "{msg}");
+}
+
+#[test]
 fn writes_survive_reopening() {
     let tmp = tempfile::tempdir().unwrap();
     let mut model = Model::default();

@@ -394,3 +394,228 @@ impl Driver {
         pb::LogReply { entries, status: Some(r.status()) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The real driver loop (`run`), with the test standing in for the
+    //! storage thread, so it decides when each write becomes durable, and
+    //! for the peers, as gRPC servers on loopback that record what reaches
+    //! them through the driver's real `Peers`. Rule 10: no Send or Reply may
+    //! leave before the write it depends on is durable.
+
+    use tokio::time::timeout;
+    use tonic::{Request, Response, Status};
+
+    use super::*;
+    use crate::pb::t_raft_server::{TRaft, TRaftServer};
+    use crate::pb::{Cmd, TailBitmap, VoteReq};
+    use crate::replica::Options;
+
+    /// How long a message must stay away to count as held. A wrongly
+    /// released one crosses loopback in well under a millisecond.
+    const SETTLE: Duration = Duration::from_millis(300);
+    /// Generous bound on anything that should happen.
+    const BOUND: Duration = Duration::from_secs(10);
+
+    /// A peer that records every request the node sends it and grants every
+    /// vote, so that a candidate goes on to lead.
+    struct WirePeer {
+        id: NodeId,
+        seen: mpsc::UnboundedSender<(NodeId, Message)>,
+    }
+
+    #[tonic::async_trait]
+    impl TRaft for WirePeer {
+        async fn vote(&self, request: Request<pb::VoteReq>) -> Result<Response<pb::VoteReply>, Status> {
+            let req = request.into_inner();
+            let _ = self.seen.send((self.id, Message::Vote(req.clone())));
+            Ok(Response::new(pb::VoteReply {
+                id: self.id,
+                voted_for: req.candidate,
+                granted: true,
+                accepted: Some(TailBitmap::empty()),
+                committed: Some(TailBitmap::empty()),
+                ..Default::default()
+            }))
+        }
+
+        async fn log_forward(
+            &self,
+            request: Request<pb::LogForwardReq>,
+        ) -> Result<Response<pb::LogForwardReply>, Status> {
+            let _ = self.seen.send((self.id, Message::Forward(request.into_inner())));
+            Err(Status::unavailable("a recording peer does not follow"))
+        }
+
+        async fn propose(&self, _request: Request<pb::Cmd>) -> Result<Response<pb::ProposeReply>, Status> {
+            Err(Status::unimplemented("a recording peer takes no proposals"))
+        }
+    }
+
+    struct Harness {
+        inputs: mpsc::Sender<Input>,
+        /// What the driver handed to "storage"; nothing is durable until
+        /// the test calls `durable`.
+        writes: mpsc::UnboundedReceiver<(u64, DurableWrite)>,
+        /// Requests that reached the peers over the wire.
+        wire: mpsc::UnboundedReceiver<(NodeId, Message)>,
+        shutdown: watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Harness {
+        /// Member 1 plus recording peers `peer_ids`, run by the real driver.
+        async fn start(peer_ids: &[NodeId], tune: impl FnOnce(&mut Options)) -> Harness {
+            let (seen, wire) = mpsc::unbounded_channel();
+            let mut members = vec![(1, "127.0.0.1:1".to_string())];
+            for &id in peer_ids {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                members.push((id, listener.local_addr().unwrap().to_string()));
+                let svc = TRaftServer::new(WirePeer { id, seen: seen.clone() });
+                tokio::spawn(
+                    tonic::transport::Server::builder()
+                        .add_service(svc)
+                        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+                );
+            }
+            let config = ClusterConfig::majority(members).unwrap();
+            let mut opts = Options::new(1);
+            // No election or lease may time out while a write is held.
+            opts.lease_ns = 60_000_000_000;
+            tune(&mut opts);
+            let clock = Clock::new();
+            let replica = Replica::new(opts, config, None, clock.now());
+            let (inputs, inputs_rx) = mpsc::channel(64);
+            let (storage, writes) = mpsc::unbounded_channel();
+            let peers = Peers::new(1, Duration::from_secs(2), inputs.clone());
+            let (events, _) = broadcast::channel(64);
+            let (fatal, _) = watch::channel(None);
+            let (shutdown, shutdown_rx) = watch::channel(false);
+            let driver = Driver::new(replica, clock, storage, peers, events, fatal);
+            let task = tokio::spawn(driver.run(inputs_rx, shutdown_rx));
+            Harness { inputs, writes, wire, shutdown, task }
+        }
+
+        async fn next_write(&mut self) -> (u64, DurableWrite) {
+            timeout(BOUND, self.writes.recv()).await.expect("the replica wrote nothing").expect("driver stopped")
+        }
+
+        /// What the storage thread reports once `append` returned.
+        async fn durable(&self, id: u64) {
+            self.inputs.send(Input::Durable(id)).await.unwrap();
+        }
+
+        /// Fails if a request `is_bad` reaches a peer within `SETTLE`.
+        async fn nothing_on_wire(&mut self, is_bad: impl Fn(&Message) -> bool, why: &str) {
+            let deadline = tokio::time::Instant::now() + SETTLE;
+            while let Ok(Some((to, msg))) = tokio::time::timeout_at(deadline, self.wire.recv()).await {
+                assert!(!is_bad(&msg), "{why}: {msg:?} reached peer {to}");
+            }
+        }
+
+        async fn next_on_wire(&mut self, wanted: impl Fn(&Message) -> bool) -> (NodeId, Message) {
+            loop {
+                let got = timeout(BOUND, self.wire.recv()).await.expect("nothing reached the peers");
+                let (to, msg) = got.unwrap();
+                if wanted(&msg) {
+                    return (to, msg);
+                }
+            }
+        }
+
+        async fn role(&self) -> Role {
+            let (tx, rx) = oneshot::channel();
+            self.inputs.send(Input::Status { respond: tx }).await.unwrap();
+            rx.await.unwrap().role
+        }
+
+        async fn stop(self) {
+            let _ = self.shutdown.send(true);
+            timeout(BOUND, self.task).await.expect("the driver did not stop").unwrap();
+        }
+    }
+
+    fn never_campaign(opts: &mut Options) {
+        // The first campaign lands somewhere in the next ~30 years.
+        opts.election_jitter_ns = 1 << 60;
+    }
+
+    fn campaign_at_once(opts: &mut Options) {
+        opts.election_jitter_ns = 1_000_000;
+    }
+
+    #[tokio::test]
+    async fn a_granted_vote_is_answered_only_after_the_vote_is_durable() {
+        let mut h = Harness::start(&[2, 3], never_campaign).await;
+        let candidate = LeaderId::new(5, 2);
+        let (tx, mut rx) = oneshot::channel();
+        let req = VoteReq { candidate: Some(candidate), committer: None, accepted: Some(TailBitmap::empty()) };
+        h.inputs.send(Input::Peer { from: 2, msg: Message::Vote(req), respond: Some(tx) }).await.unwrap();
+
+        let (id, write) = h.next_write().await;
+        assert_eq!(write.hard_state.and_then(|s| s.voted_for), Some(candidate));
+        if let Ok(reply) = timeout(SETTLE, &mut rx).await {
+            panic!("the vote reply left before VotedFor was durable: {reply:?}");
+        }
+
+        h.durable(id).await;
+        match timeout(BOUND, rx).await.expect("no vote reply after the write was durable").unwrap() {
+            Message::VoteReply(r) => assert!(r.granted && r.voted_for == Some(candidate), "{r:?}"),
+            other => panic!("expected a vote reply, got {other:?}"),
+        }
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_candidate_and_then_a_leader_send_nothing_before_their_writes_are_durable() {
+        let mut h = Harness::start(&[2, 3], campaign_at_once).await;
+        let ballot = LeaderId::new(1, 1);
+
+        let (vote_id, write) = h.next_write().await;
+        assert_eq!(write.hard_state.and_then(|s| s.voted_for), Some(ballot));
+        h.nothing_on_wire(|_| true, "sent before the candidate's own vote was durable").await;
+
+        h.durable(vote_id).await;
+        let (_, msg) = h.next_on_wire(|m| matches!(m, Message::Vote(_))).await;
+        assert!(matches!(msg, Message::Vote(ref v) if v.candidate == Some(ballot)), "{msg:?}");
+
+        // The peers grant; the new leader writes `Committer == L` and its
+        // base, and its forwards claim both.
+        let (base_id, write) = h.next_write().await;
+        assert_eq!(write.hard_state.and_then(|s| s.committer), Some(ballot));
+        h.nothing_on_wire(|m| matches!(m, Message::Forward(_)), "a forward left before the leader's base was durable")
+            .await;
+        assert_eq!(h.role().await, Role::Leader);
+
+        h.durable(base_id).await;
+        let (_, msg) = h.next_on_wire(|m| matches!(m, Message::Forward(_))).await;
+        assert!(matches!(msg, Message::Forward(ref f) if f.committer == Some(ballot)), "{msg:?}");
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_leader_answers_a_proposal_only_after_the_record_is_durable() {
+        // Alone, the leader's own acceptance is the quorum, so the commit,
+        // and with it the answer, must wait for its write.
+        let mut h = Harness::start(&[], campaign_at_once).await;
+        while h.role().await != Role::Leader {
+            let (id, _) = h.next_write().await;
+            h.durable(id).await;
+        }
+        let (tx, mut rx) = oneshot::channel();
+        h.inputs.send(Input::Propose { cmd: Cmd::set_i64("x", 1), respond: tx }).await.unwrap();
+
+        let (id, write) = h.next_write().await;
+        assert!(write.put.iter().any(|r| r.cmd.as_ref().is_some_and(|c| c.key == "x")), "{write:?}");
+        if let Ok(reply) = timeout(SETTLE, &mut rx).await {
+            panic!("the proposal was answered before its record was durable: {reply:?}");
+        }
+
+        h.durable(id).await;
+        match timeout(BOUND, rx).await.expect("no answer after the record was durable").unwrap() {
+            ClientOutcome::Reply(ClientReply::Proposed { .. }) => {}
+            other => panic!("expected the proposal to commit, got {other:?}"),
+        }
+        h.stop().await;
+    }
+}

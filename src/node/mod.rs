@@ -23,7 +23,7 @@ use anyhow::Context;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::pb::{self, ClusterConfig};
-use crate::replica::{NodeId, Options, ReadConsistency, Replica};
+use crate::replica::{DurableState, NodeId, Options, ReadConsistency, Replica};
 use crate::storage::Storage;
 
 pub use driver::{ClientOutcome, StatusSnapshot};
@@ -157,6 +157,27 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     })
 }
 
+/// What the replica starts from: `None` makes it a brand-new member, which
+/// may vote at once; `Some` makes it a restarted one, which keeps its
+/// `VotedFor` and sits out a lease before voting or campaigning (rule 2), since
+/// before the crash it may have voted or acknowledged a leader.
+///
+/// Fresh exactly when no write was ever durable in the directory. That
+/// covers a directory just created, one left empty or half initialised by a
+/// crash during the first start (only `LOCK`, `*.tmp`, an empty first
+/// segment), and one whose only write was torn, and all of them are safe to
+/// treat as fresh: the driver lets nothing that promises anything (a granted
+/// vote, a forward's acknowledgement, a candidate's vote request) leave before
+/// the write it depends on is durable (rule 10), and every such promise first
+/// changes or records `VotedFor`. So a member with no durable write never made
+/// one, and a torn write was never acknowledged. Write numbers continue across
+/// checkpoints, so a long-lived directory never counts zero again. Treating
+/// these as restarted would also be safe, only slower: a member that crashed
+/// during its first start would wait a lease for nothing.
+fn restored_state(durable_writes: u64, recovered: DurableState) -> Option<DurableState> {
+    (durable_writes > 0).then_some(recovered)
+}
+
 /// Opens storage, recovers the replica, and starts serving on `listener`.
 pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> anyhow::Result<NodeHandle> {
     let addr = listener.local_addr()?;
@@ -165,16 +186,9 @@ pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> any
     for w in warnings {
         tracing::warn!(node = config.id, "{w}");
     }
-    // A member with nothing durable has nothing to forget, so it need not
-    // sit out a lease before voting.
-    let fresh = storage.durable_writes() == 0;
+    let restored = restored_state(storage.durable_writes(), recovered);
     let clock = driver::Clock::new();
-    let replica = Replica::new(
-        config.options.clone(),
-        config.initial_config.clone(),
-        if fresh { None } else { Some(recovered) },
-        clock.now(),
-    );
+    let replica = Replica::new(config.options.clone(), config.initial_config.clone(), restored, clock.now());
 
     let (inputs_tx, inputs_rx) = mpsc::channel::<Input>(4096);
     let (events_tx, _) = broadcast::channel(1024);
@@ -203,4 +217,30 @@ pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> any
         storage_thread: Some(storage_thread),
         fatal: fatal_rx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::LeaderId;
+    use crate::replica::HardState;
+
+    #[test]
+    fn a_directory_with_a_durable_write_restarts_with_its_vote() {
+        let voted = LeaderId::new(7, 2);
+        let state = DurableState {
+            hard_state: HardState { voted_for: Some(voted), ..HardState::default() },
+            ..DurableState::default()
+        };
+        let restored = restored_state(1, state.clone()).expect("a member with a durable write is not fresh");
+        assert_eq!(restored, state);
+        // Even a write that left nothing visible in the state: the messages
+        // that waited for it may have left.
+        assert!(restored_state(5, DurableState::default()).is_some());
+    }
+
+    #[test]
+    fn a_directory_without_a_durable_write_starts_fresh() {
+        assert_eq!(restored_state(0, DurableState::default()), None);
+    }
 }

@@ -107,7 +107,7 @@ mod layout;
 mod lock;
 mod wal;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -235,8 +235,8 @@ impl std::fmt::Debug for Storage {
 }
 
 impl Storage {
-    /// Opens (creating if needed) and locks the data directory `dir`, and
-    /// recovers its state. The warnings describe what recovery repaired; the
+    /// Opens (creating it and its missing parents durably if needed) and
+    /// locks the data directory `dir`, and recovers its state. The warnings describe what recovery repaired; the
     /// caller should log them.
     pub fn open(dir: &Path) -> Result<(Storage, DurableState, Vec<String>), StorageError> {
         Self::open_with(dir, StorageOptions::default())
@@ -246,7 +246,7 @@ impl Storage {
         dir: &Path,
         options: StorageOptions,
     ) -> Result<(Storage, DurableState, Vec<String>), StorageError> {
-        fs::create_dir_all(dir).map_err(io_error(dir, "create directory"))?;
+        layout::create_dir_durably(dir)?;
         // Checked before locking too, so that a mistaken path (a home
         // directory, another program's data) is not left with a LOCK file.
         layout::check_format(dir)?;
