@@ -6,8 +6,8 @@
 //! ```text
 //! cargo test --test sim                                  # the seeded runs + scenarios
 //! TRAFT_SIM_SEEDS=500 cargo test --test sim seeds_five   # more seeds for one shape
-//! TRAFT_SIM_SEED=1234 TRAFT_SIM_SHAPE=five cargo test --test sim replay -- --nocapture
-//! TRAFT_SIM_SEED=7 TRAFT_SIM_SHAPE=grow_shrink cargo test --test sim replay -- --nocapture
+//! TRAFT_SIM_SEED=1234 TRAFT_SIM_SHAPE=five cargo test --test sim replay -- --ignored --nocapture
+//! TRAFT_SIM_SEED=7 TRAFT_SIM_SHAPE=grow_shrink cargo test --test sim replay -- --ignored --nocapture
 //! cargo test --test sim soak -- --ignored --nocapture    # thousands of seeds
 //! ```
 //!
@@ -81,7 +81,10 @@ fn replay_command(shape: Shape, seed: u64) -> String {
         Ok(o) if !o.is_empty() => format!("TRAFT_SIM_OPTS={o} "),
         _ => String::new(),
     };
-    format!("{opts}TRAFT_SIM_SEED={seed} TRAFT_SIM_SHAPE={} cargo test --test sim replay -- --nocapture", shape.name())
+    format!(
+        "{opts}TRAFT_SIM_SEED={seed} TRAFT_SIM_SHAPE={} cargo test --test sim replay -- --ignored --nocapture",
+        shape.name()
+    )
 }
 
 /// Everything needed to understand and replay a failed run.
@@ -344,12 +347,15 @@ fn seeds_membership_replace() {
 }
 
 /// Replays `TRAFT_SIM_SEED` (shape `TRAFT_SIM_SHAPE`, default `three`) with
-/// every event printed. Passes quietly when no seed is given.
+/// every event printed. Ignored by default, so a plain `cargo test` never
+/// reports a replay as passed that did not run; without a seed it fails
+/// rather than pass having checked nothing.
 #[test]
+#[ignore]
 fn replay() {
-    let Some(seed) = env_u64("TRAFT_SIM_SEED") else {
-        return;
-    };
+    let seed = env_u64("TRAFT_SIM_SEED").unwrap_or_else(|| {
+        panic!("set TRAFT_SIM_SEED (and TRAFT_SIM_SHAPE) to the seed to replay; failing runs print the command")
+    });
     let shape_name = std::env::var("TRAFT_SIM_SHAPE").unwrap_or_else(|_| "three".to_string());
     let shape = Shape::parse(&shape_name).unwrap_or_else(|| {
         let names: Vec<&str> = ALL_SHAPES.iter().map(|s| s.name()).collect();
