@@ -271,6 +271,9 @@ pub struct Node {
     pub dead_stats: (u64, u64),
     /// Snapshots taken and installed by earlier incarnations.
     pub dead_snapshots: (u64, u64),
+    /// The prefix of the newest snapshot this incarnation loaded or wrote,
+    /// seen in its writes: the replica's compaction point may not exceed it.
+    pub snapshot_prefix: Seq,
 }
 
 // ---- parameters ------------------------------------------------------------
@@ -894,6 +897,7 @@ impl Sim {
                 restarts: 0,
                 dead_stats: (0, 0),
                 dead_snapshots: (0, 0),
+                snapshot_prefix: 0,
             })
             .collect();
         let net = Network::new(params.net.clone(), rng.fork(2));
@@ -1379,6 +1383,10 @@ impl Sim {
                     }
                     node.next_persist_id = Some(id + 1);
                     self.check_write(i, &write)?;
+                    if let Some(snap) = &write.snapshot {
+                        let node = &mut self.nodes[i];
+                        node.snapshot_prefix = node.snapshot_prefix.max(snap.prefix());
+                    }
                     dirty.extend(write.put.iter().map(|r| r.seq));
                     dirty.extend(write.delete.iter().copied());
                     let mut delay = self.disk_rng.range(self.params.fsync_min_ns, self.params.fsync_max_ns);
@@ -1572,6 +1580,7 @@ impl Sim {
         let opts = self.params.options(node.id, seed);
         let local = node.clock.local(self.now_ns);
         let state = node.storage.durable_state();
+        node.snapshot_prefix = state.snapshot.as_ref().map_or(0, |s| s.prefix());
         node.restarts += 1;
         let desc = format!(
             "RESTART node {} from disk: voted={} committer={} base_len={} committed={} records={}",
@@ -1701,6 +1710,7 @@ impl Sim {
             restarts: 0,
             dead_stats: (0, 0),
             dead_snapshots: (0, 0),
+            snapshot_prefix: 0,
         });
         self.checker.add_node();
         self.workload.add_node(id);

@@ -538,6 +538,7 @@ impl Checker {
             self.single_commit_per_seq(node, r, all.iter().copied())?;
             self.log_matches_committer(node, r, all.iter().copied())?;
             self.accepted_is_backed_full(node, r)?;
+            self.accepted_is_sendable_full(node, r)?;
         } else {
             let sh = &self.shadows[i];
             let mut seqs: Vec<Seq> = dirty.to_vec();
@@ -548,7 +549,11 @@ impl Checker {
             seqs.dedup();
             self.single_commit_per_seq(node, r, seqs.iter().copied())?;
             self.log_matches_committer(node, r, seqs.iter().copied())?;
+            // A dropped record shows in `dirty` (its delete), not in new
+            // Accepted bits: the claim it backed may already be there.
+            let sendable: Vec<Seq> = new_accepted.iter().chain(dirty).copied().collect();
             self.accepted_is_backed(node, r, new_accepted.into_iter())?;
+            self.accepted_is_sendable(node, r, sendable.into_iter())?;
         }
         self.leader_snapshot_configs(r)?;
         self.config_records_appended(nodes, node, r, dirty)?;
@@ -950,6 +955,59 @@ impl Checker {
                 short_bm(&unbacked)
             ),
         ))
+    }
+
+    /// Where `Accepted` must be sendable: at or above the compaction point,
+    /// which never passes the newest snapshot the node wrote or loaded.
+    fn sendable_from(node: &Node, r: &Replica) -> Seq {
+        r.compacted_below().min(node.snapshot_prefix)
+    }
+
+    /// Rules 3 and 5 for a voter: every seq it claims in `Accepted` at or
+    /// above its compaction point is a held record's own seq or an explicit
+    /// bit of its `Overrides`, so a granting vote can send a record for it.
+    /// Applied does not count there: an out-of-order applied tail above a
+    /// snapshot's prefix is claimed through Applied, and a candidate pulls a
+    /// voter's snapshot only when it lacks a seq below the compaction point
+    /// (issue #10: an install that dropped its tail records lost a write).
+    fn accepted_is_sendable(&mut self, node: &Node, r: &Replica, seqs: impl Iterator<Item = Seq>) -> Check {
+        self.checks += 1;
+        let from = Self::sendable_from(node, r);
+        for s in seqs.filter(|&s| s >= from && r.accepted().contains(s)) {
+            let held = r.log().get(&s).is_some_and(|rec| !rec.empty());
+            if !held && !overridden_in(r.log(), s) {
+                return Err(Failure::new(
+                    "sendable Accepted",
+                    format!(
+                        "node {} claims seq {s} in Accepted, at or above its compaction point {from} (compacted_below \
+                         {}, newest snapshot prefix {}), but holds no record for it and none overriding it \
+                         explicitly: a vote could not send it{}",
+                        node.id,
+                        r.compacted_below(),
+                        node.snapshot_prefix,
+                        if r.applied().contains(s) { " (it is claimed through Applied only)" } else { "" }
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::accepted_is_sendable`] over the whole of `Accepted`.
+    fn accepted_is_sendable_full(&mut self, node: &Node, r: &Replica) -> Check {
+        let from = Self::sendable_from(node, r);
+        let mut sendable = TailBitmap::from_prefix(from);
+        for rec in r.log().values().filter(|rec| !rec.empty()) {
+            for s in vouched_by(rec) {
+                sendable.set(s);
+            }
+        }
+        if sendable.is_superset(r.accepted()) {
+            self.checks += 1;
+            return Ok(());
+        }
+        let first = (r.accepted() - &sendable).iter_from(from).next();
+        self.accepted_is_sendable(node, r, first.into_iter())
     }
 
     // ---- invariant 4 ----------------------------------------------------
