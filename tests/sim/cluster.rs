@@ -43,6 +43,7 @@ use crate::invariants::{Check, Checker, Claim, Failure, vouched_by};
 use crate::membership::{ATTEMPT_TIMEOUT_NS, Driver, DriverStats, Outcome, Plan, PlanKind, joined_addr};
 use crate::network::{Envelope, NetParams, Network};
 use crate::rng::Rng;
+use crate::tailhunt::{HuntStats, TailHunt};
 use crate::workload::{Effects, Request, Workload, WorkloadParams};
 
 const MS: u64 = 1_000_000;
@@ -83,9 +84,15 @@ pub enum Shape {
     /// A leader crashed right after the joint record of a change appears in
     /// its log; the next leader must finish the change.
     CrashMidChange,
+    /// Three members steered into issue #10's state (`tailhunt.rs`): a
+    /// snapshot installed with an out-of-order tail, the leader crashed
+    /// right after, and a candidate missing one seq of that tail.
+    SnapshotTail,
+    /// The same with five members (two victims, two others).
+    SnapshotTailFive,
 }
 
-pub const ALL_SHAPES: [Shape; 8] = [
+pub const ALL_SHAPES: [Shape; 10] = [
     Shape::Three,
     Shape::Five,
     Shape::Grid,
@@ -94,6 +101,8 @@ pub const ALL_SHAPES: [Shape; 8] = [
     Shape::Replace,
     Shape::GridSwitch,
     Shape::CrashMidChange,
+    Shape::SnapshotTail,
+    Shape::SnapshotTailFive,
 ];
 
 impl Shape {
@@ -107,6 +116,8 @@ impl Shape {
             Shape::Replace => "replace",
             Shape::GridSwitch => "grid_switch",
             Shape::CrashMidChange => "crash_mid_change",
+            Shape::SnapshotTail => "snapshot_tail",
+            Shape::SnapshotTailFive => "snapshot_tail_five",
         }
     }
 
@@ -117,7 +128,9 @@ impl Shape {
     /// The membership plan this shape follows, if it changes membership.
     pub fn plan_kind(self) -> Option<PlanKind> {
         match self {
-            Shape::Three | Shape::Five | Shape::Grid | Shape::Hub => None,
+            Shape::Three | Shape::Five | Shape::Grid | Shape::Hub | Shape::SnapshotTail | Shape::SnapshotTailFive => {
+                None
+            }
             Shape::GrowShrink => Some(PlanKind::GrowShrink),
             Shape::Replace => Some(PlanKind::Replace),
             Shape::GridSwitch => Some(PlanKind::GridSwitch),
@@ -128,17 +141,22 @@ impl Shape {
     pub fn config(self) -> ClusterConfig {
         let members = |n: i64| (1..=n).map(|id| (id, format!("sim-{id}"))).collect::<Vec<_>>();
         let config = match self {
-            Shape::Three | Shape::GrowShrink | Shape::Replace | Shape::CrashMidChange => {
+            Shape::Three | Shape::GrowShrink | Shape::Replace | Shape::CrashMidChange | Shape::SnapshotTail => {
                 ClusterConfig::majority(members(3))
             }
             Shape::GridSwitch => ClusterConfig::majority(members(4)),
-            Shape::Five => ClusterConfig::majority(members(5)),
+            Shape::Five | Shape::SnapshotTailFive => ClusterConfig::majority(members(5)),
             Shape::Grid => ClusterConfig::grid(2, 3, members(6)),
             Shape::Hub => ClusterConfig::custom(members(4), [vec![1, 2], vec![1, 3], vec![1, 4], vec![2, 3, 4]]),
         }
         .expect("the simulator's shapes are valid configurations");
         config.validate().expect("the simulator's shapes are valid configurations");
         config
+    }
+
+    /// Whether runs of this shape steer toward issue #10's state.
+    pub fn hunts_tails(self) -> bool {
+        matches!(self, Shape::SnapshotTail | Shape::SnapshotTailFive)
     }
 }
 
@@ -271,6 +289,9 @@ pub struct Node {
     pub dead_stats: (u64, u64),
     /// Snapshots taken and installed by earlier incarnations.
     pub dead_snapshots: (u64, u64),
+    /// The prefix of the newest snapshot this incarnation loaded or wrote,
+    /// seen in its writes: the replica's compaction point may not exceed it.
+    pub snapshot_prefix: Seq,
 }
 
 // ---- parameters ------------------------------------------------------------
@@ -411,6 +432,20 @@ impl SimParams {
             snapshot_every: 0,
             compact_retain: 0,
             snapshot_chunk_bytes: 1 << 20,
+        }
+    }
+
+    /// The knobs under which a lagging follower must catch up through a
+    /// snapshot while the leader's applied set has a tail (`tailhunt.rs`):
+    /// the floor at the leader's own applied prefix, or a leader that
+    /// snapshots every few seqs and retains nothing; more keys, so records
+    /// above a hole apply out of order more often.
+    pub fn tail_preset(&mut self, rng: &mut Rng) {
+        self.floor_lag = *rng.pick(&[0, 0, 32]);
+        self.snapshot_every = *rng.pick(&[2, 4, 8]);
+        self.compact_retain = *rng.pick(&[0, 0, 4]);
+        if let Some(w) = self.workload.as_mut() {
+            w.keys = rng.range(3, 6) as usize;
         }
     }
 
@@ -561,6 +596,13 @@ enum Ev {
         node: usize,
         incarnation: u64,
     },
+    /// The tail hunt's turn to start, check or end an episode.
+    HuntWake,
+    /// Crash the leader of an episode whose victims all installed.
+    HuntCrash {
+        node: usize,
+        incarnation: u64,
+    },
 }
 
 struct Scheduled {
@@ -676,6 +718,29 @@ pub fn apply_cycle_through_config(r: &Replica) -> Option<String> {
         }
     }
     None
+}
+
+/// The applied tails (seqs at or above the prefix) of the snapshots whose
+/// install `actions` report. The snapshot itself is in the batch's writes;
+/// should it not be, what the replica applied above the prefix stands in.
+fn installed_tails(r: &Replica, actions: &[Action]) -> Vec<Vec<Seq>> {
+    let installs = actions.iter().filter_map(|a| match a {
+        Action::Event(Event::SnapshotInstalled { prefix, .. }) => Some(*prefix),
+        _ => None,
+    });
+    let snapshot_with = |p: Seq| {
+        actions.iter().find_map(|a| match a {
+            Action::Persist { write, .. } => write.snapshot.as_ref().filter(|s| s.prefix() == p),
+            _ => None,
+        })
+    };
+    installs
+        .map(|p| match snapshot_with(p) {
+            Some(s) => s.tail().collect::<Vec<Seq>>(),
+            None => r.applied().iter_from(p).collect(),
+        })
+        .filter(|tail| !tail.is_empty())
+        .collect()
 }
 
 /// What a replica has committed but not applied, with the first few stuck
@@ -823,7 +888,18 @@ pub struct RunReport {
     pub membership: Option<DriverStats>,
     pub nodes_joined: u64,
     pub nodes_retired: u64,
+    /// A snapshot whose applied set had a tail above its prefix was
+    /// installed, and a leader was elected afterwards.
+    pub tail_install_then_election: bool,
+    /// ... by a candidate whose vote request lacked a seq of such a tail
+    /// installed by another node: the election that must get the record
+    /// from the installer's vote (issue #10).
+    pub tail_gap_election: bool,
+    pub hunt: Option<HuntStats>,
 }
+
+/// Tail installs remembered for the election count.
+const TAIL_INSTALLS_KEPT: usize = 16;
 
 pub struct Sim {
     pub seed: u64,
@@ -858,6 +934,14 @@ pub struct Sim {
     join_rng: Rng,
     pub nodes_joined: u64,
     pub nodes_retired: u64,
+    /// The snapshot-tail shapes' steering.
+    pub hunt: Option<TailHunt>,
+    /// Recent installs of a snapshot with a tail: installer and tail seqs.
+    tail_installs: VecDeque<(NodeId, Vec<Seq>)>,
+    /// Each node's `Accepted` in its latest vote request.
+    vote_accepted: BTreeMap<NodeId, TailBitmap>,
+    pub tail_install_then_election: bool,
+    pub tail_gap_election: bool,
 }
 
 impl Sim {
@@ -866,6 +950,9 @@ impl Sim {
     pub fn random(shape: Shape, seed: u64, verbose: bool, overrides: &str) -> Result<Sim, String> {
         let mut rng = Rng::new(seed ^ 0x7472_6166_745f_7369);
         let mut params = SimParams::random(&mut rng);
+        if shape.hunts_tails() {
+            params.tail_preset(&mut rng.fork(8));
+        }
         params.override_knobs(overrides)?;
         Ok(Sim::new(shape, seed, params, rng, verbose))
     }
@@ -894,6 +981,7 @@ impl Sim {
                 restarts: 0,
                 dead_stats: (0, 0),
                 dead_snapshots: (0, 0),
+                snapshot_prefix: 0,
             })
             .collect();
         let net = Network::new(params.net.clone(), rng.fork(2));
@@ -915,6 +1003,7 @@ impl Sim {
             let plan = Plan::new(kind, &config, &mut plan_rng);
             Driver::new(plan, config.clone(), plan_rng)
         });
+        let hunt = shape.hunts_tails().then(|| TailHunt::new(rng.fork(8)));
         Sim {
             seed,
             shape,
@@ -944,6 +1033,11 @@ impl Sim {
             join_rng,
             nodes_joined: 0,
             nodes_retired: 0,
+            hunt,
+            tail_installs: VecDeque::new(),
+            vote_accepted: BTreeMap::new(),
+            tail_install_then_election: false,
+            tail_gap_election: false,
         }
     }
 
@@ -988,6 +1082,10 @@ impl Sim {
             d.token += 1;
             let (at, token) = (self.now_ns + d.plan.first_at_ns, d.token);
             self.schedule(at, Ev::AdminWake { token });
+        }
+        if let Some(h) = self.hunt.as_mut() {
+            let at = self.now_ns + h.rng.range(200 * MS, 800 * MS);
+            self.schedule(at, Ev::HuntWake);
         }
         let desc = self.params.describe();
         self.note(format!("start: {} {}; {desc}", self.shape.name(), self.config));
@@ -1100,6 +1198,9 @@ impl Sim {
             membership: self.driver.as_ref().map(|d| d.stats.clone()),
             nodes_joined: self.nodes_joined,
             nodes_retired: self.nodes_retired,
+            tail_install_then_election: self.tail_install_then_election,
+            tail_gap_election: self.tail_gap_election,
+            hunt: self.hunt.as_ref().map(|h| h.stats.clone()),
         }
     }
 
@@ -1255,6 +1356,123 @@ impl Sim {
                 self.schedule(at, Ev::Restart { node, incarnation });
                 Ok(())
             }
+            Ev::HuntWake => {
+                self.hunt_wake();
+                Ok(())
+            }
+            Ev::HuntCrash { node, incarnation } => {
+                if self.nodes[node].incarnation != incarnation
+                    || self.nodes[node].replica.is_none()
+                    || self.phase != Phase::Safety
+                {
+                    return Ok(());
+                }
+                let id = self.nodes[node].id;
+                self.note(format!("TAIL HUNT: crash the leader, node {id}: every victim installed a tail"));
+                let h = self.hunt.as_mut().expect("only the tail hunt schedules this");
+                h.stats.crashes += 1;
+                h.episode = None;
+                self.crash(node);
+                let at = self.now_ns + self.fault_rng.range(self.params.restart_min_ns, self.params.restart_max_ns);
+                let incarnation = self.nodes[node].incarnation;
+                self.schedule(at, Ev::Restart { node, incarnation });
+                Ok(())
+            }
+        }
+    }
+
+    /// The tail hunt's periodic turn: ends an episode whose leader is gone
+    /// or whose time ran out, and starts one against the current leader.
+    fn hunt_wake(&mut self) {
+        if self.phase != Phase::Safety {
+            return;
+        }
+        let leader = self.leader();
+        let ballot = leader.and_then(|id| self.replica(id)).and_then(|r| r.leader_ballot());
+        let now = self.now_ns;
+        let h = self.hunt.as_mut().expect("only the tail hunt schedules this");
+        let next = now + h.rng.range(50 * MS, 300 * MS);
+        let ended = h.episode.as_ref().filter(|e| !e.fired && (now >= e.ends_at_ns || ballot != Some(e.ballot)));
+        if ended.is_some() {
+            h.episode = None;
+            self.note("TAIL HUNT: episode over".to_string());
+        }
+        let idle = self.hunt.as_ref().is_some_and(|h| h.episode.is_none());
+        if idle && let (Some(id), Some(b)) = (leader, ballot) {
+            let r = self.replica(id).expect("leads");
+            let next_seq = r.log().keys().next_back().map_or(0, |s| s + 1).max(r.base_len().unwrap_or(0));
+            let followers: Vec<NodeId> =
+                r.config().voters().into_iter().filter(|&f| f != id && self.replica(f).is_some()).collect();
+            let h = self.hunt.as_mut().expect("checked above");
+            let length = h.rng.range(600 * MS, 2 * SEC);
+            let line = h.begin(id, b, next_seq, followers, now, length).map(|e| e.describe());
+            if let Some(line) = line {
+                self.note(format!("TAIL HUNT: episode: {line}"));
+            }
+        }
+        self.schedule(next, Ev::HuntWake);
+    }
+
+    /// Node `i` installed a snapshot whose applied tail is `tail`: counts it,
+    /// and fires the episode once every victim that is up has one.
+    fn on_tail_install(&mut self, i: usize, tail: Vec<Seq>) {
+        let id = self.nodes[i].id;
+        if self.tail_installs.len() == TAIL_INSTALLS_KEPT {
+            self.tail_installs.pop_front();
+        }
+        self.tail_installs.push_back((id, tail));
+        let now = self.now_ns;
+        let up: Vec<NodeId> = self.nodes.iter().filter(|n| n.replica.is_some()).map(|n| n.id).collect();
+        let lease = self.params.lease_ns;
+        let Some(h) = self.hunt.as_mut() else { return };
+        let Some(e) = h.episode.as_mut().filter(|e| !e.fired && e.victims.contains(&id)) else { return };
+        let tail = &self.tail_installs.back().expect("pushed above").1;
+        if !e.miss_c.is_some_and(|c| tail.contains(&c)) {
+            return;
+        }
+        h.stats.tail_installs += 1;
+        e.installed.insert(id);
+        if !e.victims.iter().all(|v| e.installed.contains(v) || !up.contains(v)) {
+            return;
+        }
+        e.fired = true;
+        let (leader, victims, what) = (e.leader, e.victims.clone(), e.describe());
+        let delay = h.rng.range(0, 15 * MS);
+        // The victims hold the whole tail: were one of them the candidate,
+        // nobody would need a record from a vote. Until the next election,
+        // but bounded, so a cluster where only a victim can win still does.
+        h.silenced = victims.iter().map(|&v| (v, now + delay + 5 * lease)).collect();
+        let node = self.index_of(leader).expect("a leader is a node");
+        let incarnation = self.nodes[node].incarnation;
+        self.note(format!("TAIL HUNT: {what}: the victims installed tails; crashing the leader in {delay}ns"));
+        self.schedule(now + delay.max(1), Ev::HuntCrash { node, incarnation });
+    }
+
+    /// A leader was elected on node `i`: the snapshot-tail counts.
+    fn on_election(&mut self, i: usize) {
+        if let Some(h) = self.hunt.as_mut() {
+            h.silenced.clear();
+        }
+        if self.tail_installs.is_empty() {
+            return;
+        }
+        self.tail_install_then_election = true;
+        let w = self.nodes[i].id;
+        let Some(asked) = self.vote_accepted.get(&w) else { return };
+        let lacked: Vec<(NodeId, Seq)> = self
+            .tail_installs
+            .iter()
+            .filter(|(v, _)| *v != w)
+            .filter_map(|(v, tail)| tail.iter().find(|&&s| !asked.contains(s)).map(|&s| (*v, s)))
+            .collect();
+        if !lacked.is_empty() {
+            self.tail_gap_election = true;
+        }
+        if self.trace.verbose {
+            self.note(format!(
+                "node {w} won lacking (installer, tail seq) {lacked:?}; asked with {}",
+                bm(&Some(asked.clone()))
+            ));
         }
     }
 
@@ -1360,6 +1578,7 @@ impl Sim {
             return Ok(Vec::new());
         };
         let actions = r.take_actions();
+        let tails = installed_tails(r, &actions);
         let mut dirty = Vec::new();
         for a in actions {
             match a {
@@ -1379,6 +1598,10 @@ impl Sim {
                     }
                     node.next_persist_id = Some(id + 1);
                     self.check_write(i, &write)?;
+                    if let Some(snap) = &write.snapshot {
+                        let node = &mut self.nodes[i];
+                        node.snapshot_prefix = node.snapshot_prefix.max(snap.prefix());
+                    }
                     dirty.extend(write.put.iter().map(|r| r.seq));
                     dirty.extend(write.delete.iter().copied());
                     let mut delay = self.disk_rng.range(self.params.fsync_min_ns, self.params.fsync_max_ns);
@@ -1416,6 +1639,7 @@ impl Sim {
                 Action::Event(e) => {
                     if matches!(e, Event::VoteWin { .. }) {
                         self.elections += 1;
+                        self.on_election(i);
                     }
                     if !matches!(e, Event::Committed { .. } | Event::Applied { .. }) || self.trace.verbose {
                         let id = self.nodes[i].id;
@@ -1423,6 +1647,9 @@ impl Sim {
                     }
                 }
             }
+        }
+        for tail in tails {
+            self.on_tail_install(i, tail);
         }
         // What the node claims now is made durable by its newest pending
         // write (or is durable already): remember it with that write.
@@ -1463,7 +1690,26 @@ impl Sim {
         Ok(())
     }
 
-    fn send(&mut self, i: usize, to: NodeId, msg: Message) {
+    fn send(&mut self, i: usize, to: NodeId, mut msg: Message) {
+        let from = self.nodes[i].id;
+        if let Message::Vote(v) = &msg {
+            self.vote_accepted.insert(from, v.accepted.clone().unwrap_or_default());
+        }
+        if let Some(h) = self.hunt.as_mut() {
+            if h.silences(from, &msg, self.now_ns) {
+                if self.trace.verbose {
+                    self.note(format!("tail hunt drops {from}->{to} {}", describe_msg(&msg)));
+                }
+                return;
+            }
+            let committed = self.nodes[i].replica.as_ref().map(|r| r.committed());
+            if let (Some(e), Some(committed)) = (h.episode.as_mut(), committed)
+                && e.strip(from, to, &mut msg, committed) > 0
+                && self.trace.verbose
+            {
+                self.note(format!("tail hunt strips records from {from}->{to} {}", describe_msg(&msg)));
+            }
+        }
         self.wire.observe(&msg);
         if let Message::VoteReply(v) = &msg
             && v.refusal == VoteRefusal::Lease as i32
@@ -1572,6 +1818,7 @@ impl Sim {
         let opts = self.params.options(node.id, seed);
         let local = node.clock.local(self.now_ns);
         let state = node.storage.durable_state();
+        node.snapshot_prefix = state.snapshot.as_ref().map_or(0, |s| s.prefix());
         node.restarts += 1;
         let desc = format!(
             "RESTART node {} from disk: voted={} committer={} base_len={} committed={} records={}",
@@ -1652,6 +1899,10 @@ impl Sim {
         self.net.params = calm;
         self.net.drop_filter = None;
         self.workload.stop();
+        if let Some(h) = self.hunt.as_mut() {
+            h.episode = None;
+            h.silenced.clear();
+        }
         self.note("HEAL: partitions removed, no more loss, crashes or new client ops".to_string());
         for i in 0..self.nodes.len() {
             if self.nodes[i].replica.is_some() || self.nodes[i].retired {
@@ -1701,6 +1952,7 @@ impl Sim {
             restarts: 0,
             dead_stats: (0, 0),
             dead_snapshots: (0, 0),
+            snapshot_prefix: 0,
         });
         self.checker.add_node();
         self.workload.add_node(id);

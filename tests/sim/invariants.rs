@@ -165,6 +165,22 @@ struct Shadow {
     leader_checked: Option<LeaderId>,
     /// The ballot the node led with a fixed base after its last step.
     leading: Option<LeaderId>,
+    /// The log the node appends to while it leads, for rule 6.
+    appends: Option<AppendView>,
+}
+
+/// What the rule-6 check knows of the log a leader appends to: every record
+/// of it seen during the reign. Kept rather than read from the replica
+/// because a leader may compact above its floor before the floor catches up
+/// (the floor moves only on replies), and the records compacted there still
+/// interfere with the next ones.
+#[derive(Debug, Clone)]
+struct AppendView {
+    ballot: LeaderId,
+    records: BTreeMap<Seq, Record>,
+    /// Every record of the log below this seq has been taken in (and
+    /// checked, if the leader appended it).
+    next: Seq,
 }
 
 /// A quorum system by member ids: records of one configuration may number
@@ -348,6 +364,90 @@ pub fn vouches_for(rec: &Record, seq: Seq) -> bool {
     rec.seq == seq || (seq >= o.offset && o.contains(seq))
 }
 
+/// Interference as docs/protocol.md defines it, written out here rather than
+/// taken from the replica: a no-op interferes with nothing, a config record
+/// with everything else, key commands when they share the key.
+fn interferes(a: &Cmd, b: &Cmd) -> bool {
+    if a.is_noop() || b.is_noop() {
+        return false;
+    }
+    a.is_config() || b.is_config() || a.key == b.key
+}
+
+/// Rule 6 for one record `b` just appended on a log whose earlier records
+/// are `earlier` (at least those at or above `b`'s floor), with `global` the
+/// records committed anywhere; `applied_prefix` is the author's. `Err`: what
+/// is wrong, for the report.
+fn exact_at_append(
+    b: &Record,
+    earlier: &BTreeMap<Seq, Record>,
+    global: &BTreeMap<Seq, GlobalCommit>,
+    applied_prefix: Seq,
+) -> Result<(), String> {
+    let Some(cmd) = &b.cmd else {
+        return Err("a leader appended an empty record".to_string());
+    };
+    let (o, d, seq) = (b.overrides_bm(), b.depends_bm(), b.seq);
+    let floor = o.offset;
+    if d.offset != floor {
+        return Err(format!(
+            "the Overrides floor {floor} and the Depends floor {} differ: the prefixes must claim the same records",
+            d.offset
+        ));
+    }
+    // The all-ones prefix claims every record below it as applied, here
+    // and on every follower that accepts the record: it must be true here.
+    if floor > applied_prefix {
+        return Err(format!("its floor {floor} is above the author's applied prefix {applied_prefix}"));
+    }
+    if !o.contains(seq) {
+        return Err("it does not override itself".to_string());
+    }
+    if let Some(x) = o.iter().find(|&x| x > seq).or_else(|| d.iter().find(|&x| x >= seq)) {
+        return Err(format!("it names seq {x}, at or after its own, in Overrides or Depends"));
+    }
+    if let Some(x) = o.iter().find(|&x| x != seq && d.contains(x)) {
+        return Err(format!("seq {x} is in both Overrides and Depends"));
+    }
+    // Each seq that must be named, and why (for the report).
+    let mut must: BTreeMap<Seq, String> = BTreeMap::new();
+    for a in earlier.range(floor..seq).map(|(_, a)| a) {
+        let Some(a_cmd) = &a.cmd else { continue };
+        if !interferes(a_cmd, cmd) {
+            continue;
+        }
+        must.insert(a.seq, a.short());
+        if !a_cmd.is_config() {
+            for x in a.overrides_bm().iter().filter(|&x| x >= floor && x != a.seq) {
+                must.entry(x).or_insert_with(|| format!("{x}, overridden by {}", a.short()));
+            }
+        }
+    }
+    for (&x, g) in global.range(floor..seq) {
+        if earlier.contains_key(&x) {
+            continue;
+        }
+        if let Some(ident) = &g.ident
+            && ident.cmd.as_ref().is_some_and(|c| interferes(c, cmd))
+        {
+            must.entry(x).or_insert_with(|| format!("{x}: {ident}, committed, no longer held"));
+        }
+    }
+    for (x, why) in must {
+        match (o.contains(x), d.contains(x)) {
+            (true, false) | (false, true) => {}
+            (in_o, _) => {
+                return Err(format!(
+                    "earlier interfering seq {x} (record {why}) at or above the floor {floor} is in {} of Overrides \
+                     and Depends, not exactly one",
+                    if in_o { "both" } else { "neither" }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether some held record after `seq` overrides it explicitly.
 fn overridden_in(log: &BTreeMap<Seq, Record>, seq: Seq) -> bool {
     log.range(seq + 1..).any(|(_, r)| vouches_for(r, seq))
@@ -411,6 +511,7 @@ impl Checker {
         s.applied = None;
         s.leader_checked = None;
         s.leading = None;
+        s.appends = None;
     }
 
     /// Checks after a step that gave node `i` an input. `dirty`: the seqs
@@ -437,6 +538,7 @@ impl Checker {
             self.single_commit_per_seq(node, r, all.iter().copied())?;
             self.log_matches_committer(node, r, all.iter().copied())?;
             self.accepted_is_backed_full(node, r)?;
+            self.accepted_is_sendable_full(node, r)?;
         } else {
             let sh = &self.shadows[i];
             let mut seqs: Vec<Seq> = dirty.to_vec();
@@ -447,10 +549,15 @@ impl Checker {
             seqs.dedup();
             self.single_commit_per_seq(node, r, seqs.iter().copied())?;
             self.log_matches_committer(node, r, seqs.iter().copied())?;
+            // A dropped record shows in `dirty` (its delete), not in new
+            // Accepted bits: the claim it backed may already be there.
+            let sendable: Vec<Seq> = new_accepted.iter().chain(dirty).copied().collect();
             self.accepted_is_backed(node, r, new_accepted.into_iter())?;
+            self.accepted_is_sendable(node, r, sendable.into_iter())?;
         }
         self.leader_snapshot_configs(r)?;
         self.config_records_appended(nodes, node, r, dirty)?;
+        self.overrides_depends_exact(node, r)?;
         self.recount_stale(nodes)?;
 
         // Then the independent commit count: the checks below compare the
@@ -850,6 +957,59 @@ impl Checker {
         ))
     }
 
+    /// Where `Accepted` must be sendable: at or above the compaction point,
+    /// which never passes the newest snapshot the node wrote or loaded.
+    fn sendable_from(node: &Node, r: &Replica) -> Seq {
+        r.compacted_below().min(node.snapshot_prefix)
+    }
+
+    /// Rules 3 and 5 for a voter: every seq it claims in `Accepted` at or
+    /// above its compaction point is a held record's own seq or an explicit
+    /// bit of its `Overrides`, so a granting vote can send a record for it.
+    /// Applied does not count there: an out-of-order applied tail above a
+    /// snapshot's prefix is claimed through Applied, and a candidate pulls a
+    /// voter's snapshot only when it lacks a seq below the compaction point
+    /// (issue #10: an install that dropped its tail records lost a write).
+    fn accepted_is_sendable(&mut self, node: &Node, r: &Replica, seqs: impl Iterator<Item = Seq>) -> Check {
+        self.checks += 1;
+        let from = Self::sendable_from(node, r);
+        for s in seqs.filter(|&s| s >= from && r.accepted().contains(s)) {
+            let held = r.log().get(&s).is_some_and(|rec| !rec.empty());
+            if !held && !overridden_in(r.log(), s) {
+                return Err(Failure::new(
+                    "sendable Accepted",
+                    format!(
+                        "node {} claims seq {s} in Accepted, at or above its compaction point {from} (compacted_below \
+                         {}, newest snapshot prefix {}), but holds no record for it and none overriding it \
+                         explicitly: a vote could not send it{}",
+                        node.id,
+                        r.compacted_below(),
+                        node.snapshot_prefix,
+                        if r.applied().contains(s) { " (it is claimed through Applied only)" } else { "" }
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::accepted_is_sendable`] over the whole of `Accepted`.
+    fn accepted_is_sendable_full(&mut self, node: &Node, r: &Replica) -> Check {
+        let from = Self::sendable_from(node, r);
+        let mut sendable = TailBitmap::from_prefix(from);
+        for rec in r.log().values().filter(|rec| !rec.empty()) {
+            for s in vouched_by(rec) {
+                sendable.set(s);
+            }
+        }
+        if sendable.is_superset(r.accepted()) {
+            self.checks += 1;
+            return Ok(());
+        }
+        let first = (r.accepted() - &sendable).iter_from(from).next();
+        self.accepted_is_sendable(node, r, first.into_iter())
+    }
+
     // ---- invariant 4 ----------------------------------------------------
 
     fn applied_committed_accepted_nested(&mut self, node: &Node, r: &Replica) -> Check {
@@ -1158,6 +1318,56 @@ impl Checker {
                 short_bm(r.accepted())
             ),
         ))
+    }
+
+    // ---- rule 6: Overrides and Depends ------------------------------------
+
+    /// Rule 6 where it is decided, at every record a leader appends (base
+    /// no-ops included): each earlier seq at or above the record's floor
+    /// whose record interferes with it is in exactly one of its `Overrides`
+    /// and `Depends`. In neither, a follower may apply the two in either
+    /// order; in both, the record claims to replace what it also waits for.
+    /// The earlier records are the leader's log as seen during the reign,
+    /// and, for a seq it no longer holds, the record committed there; the
+    /// seqs a held record explicitly overrides count as records on its key
+    /// (they are gone, but their chain is what a blind write replaces).
+    fn overrides_depends_exact(&mut self, node: &Node, r: &Replica) -> Check {
+        let Some(l) = r.leader_ballot() else {
+            return Ok(());
+        };
+        let slot = &mut self.shadows[node.index].appends;
+        if slot.as_ref().is_none_or(|v| v.ballot != l) {
+            let records = r.snapshot_configs().clone();
+            *slot = Some(AppendView { ballot: l, records, next: 0 });
+        }
+        let view = slot.as_mut().expect("set above");
+        let applied_prefix = r.applied().prefix_len();
+        for rec in r.log().range(view.next..).map(|(_, rec)| rec) {
+            if rec.author == Some(l) {
+                self.checks += 1;
+                if let Err(why) = exact_at_append(rec, &view.records, &self.global, applied_prefix) {
+                    return Err(Failure::new(
+                        "rule 6: Overrides/Depends exact",
+                        format!(
+                            "leader {l} on node {} appended {} (Overrides {}, Depends {}): {why}",
+                            node.id,
+                            rec.short(),
+                            short_bm(rec.overrides_bm()),
+                            short_bm(rec.depends_bm())
+                        ),
+                    ));
+                }
+                // The floor only rises during a reign: what lies below it
+                // can no longer matter to a later record.
+                let floor = rec.overrides_bm().offset;
+                if view.records.first_key_value().is_some_and(|(&s, _)| s < floor) {
+                    view.records = view.records.split_off(&floor);
+                }
+            }
+            view.records.insert(rec.seq, rec.clone());
+            view.next = rec.seq + 1;
+        }
+        Ok(())
     }
 
     // ---- invariant 9: configuration changes --------------------------------
