@@ -544,8 +544,8 @@ impl Replica {
 
     pub(super) fn leader_tick(&mut self) {
         let now = self.now;
-        let (retransmit, heartbeat, stale, window) =
-            (self.opts.retransmit_ns, self.opts.heartbeat_ns, self.opts.leader_stale_ns, self.opts.window);
+        let (retransmit, heartbeat, stale) =
+            (self.opts.retransmit_ns, self.opts.heartbeat_ns, self.opts.leader_stale_ns);
         let Some(l) = self.leader_mut() else { return };
         for p in l.progress.values_mut() {
             let expired: Vec<u64> =
@@ -558,15 +558,6 @@ impl Replica {
             if p.last_sent_at.is_none_or(|t| now >= t + heartbeat) {
                 let later = std::mem::take(&mut p.resend_later);
                 p.resend.extend(later);
-                // A seq already sent that the follower still lacks (it
-                // refused the record, or the forward's reply was lost) is
-                // sent again on the heartbeat; otherwise nothing would ever
-                // send it. One window at most, like any forward.
-                if p.adopted {
-                    let hi = p.next_send.min(p.accepted.prefix_len() + window);
-                    let holes: Vec<Seq> = p.accepted.missing_below(hi).collect();
-                    p.resend.extend(holes);
-                }
             }
         }
         // The leader acknowledges itself continuously, not only when it
