@@ -7,44 +7,23 @@
 mod story;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use story::{Cluster, DropFilter};
+use story::{Cluster, DropFilter, addr, majority};
 use traftctl::pb::cmd::Value;
 use traftctl::pb::{ClusterConfig, LeaderId, Record};
 use traftctl::replica::{ClientReply, Message, NodeId, Options, Replica, Role};
 
-fn addr(id: NodeId) -> String {
-    format!("127.0.0.1:{}", 7000 + id)
-}
-
-fn majority(ids: &[NodeId]) -> ClusterConfig {
-    ClusterConfig::majority(ids.iter().map(|&id| (id, addr(id)))).unwrap()
-}
-
 /// `ids` all starting from `config`; member 1 campaigns at once, so it leads
 /// first. `edit` may change anyone's options.
 fn cluster(ids: &[NodeId], config: &ClusterConfig, edit: impl Fn(NodeId, &mut Options)) -> Cluster {
-    let nodes = ids
-        .iter()
-        .map(|&id| {
-            let mut opts = Options::new(id);
-            if id == 1 {
-                opts.election_jitter_ns = 0;
-            }
-            edit(id, &mut opts);
-            (id, Replica::new(opts, config.clone(), None, 0))
-        })
-        .collect();
-    Cluster {
-        now: 0,
-        nodes,
-        disks: BTreeMap::new(),
-        queue: VecDeque::new(),
-        replies: BTreeMap::new(),
-        filter: Box::new(|_, _, _| false),
-    }
+    Cluster::from_config(ids, config, |id, opts| {
+        if id == 1 {
+            opts.election_jitter_ns = 0;
+        }
+        edit(id, opts);
+    })
 }
 
 /// Starts a new member knowing only the configuration in force, as an

@@ -144,9 +144,7 @@ fn a_candidate_installs_a_voters_snapshot_before_merging() {
     // stays at the lagging member's applied prefix and the lagging member
     // keeps accepting new records (a leader's floor is at least its own
     // compaction point). Its followers compact everything they applied.
-    let mut c = Cluster::new(3);
-    for (&id, node) in c.nodes.iter_mut() {
-        let mut opts = Options::new(id);
+    let mut c = Cluster::with_each(3, |id, opts| {
         if id == 1 {
             opts.election_jitter_ns = 0;
             opts.snapshot_every = 0;
@@ -154,8 +152,7 @@ fn a_candidate_installs_a_voters_snapshot_before_merging() {
             opts.snapshot_every = 5;
             opts.compact_retain = 0;
         }
-        *node = Replica::new(opts, node.config().clone(), None, 0);
-    }
+    });
     c.run(3000);
     let a = c.leader().unwrap();
     assert_eq!(a, 1, "setup: member 1 campaigned first");
@@ -287,9 +284,7 @@ fn a_second_snapshot_install_does_not_unapply_the_first_ones_tail() {
     use std::cell::Cell;
     use std::rc::Rc;
 
-    let mut c = Cluster::new(3);
-    for (&id, node) in c.nodes.iter_mut() {
-        let mut opts = Options::new(id);
+    let mut c = Cluster::with_each(3, |id, opts| {
         match id {
             // The first leader: its floor follows its applied prefix, so a
             // follower that misses a record trails it and needs a snapshot.
@@ -305,8 +300,7 @@ fn a_second_snapshot_install_does_not_unapply_the_first_ones_tail() {
             }
             _ => {}
         }
-        *node = Replica::new(opts, node.config().clone(), None, 0);
-    }
+    });
     c.run(3000);
     let a = c.leader().unwrap();
     assert_eq!(a, 1, "setup: member 1 campaigned first");
@@ -377,9 +371,7 @@ fn a_second_snapshot_install_does_not_unapply_the_first_ones_tail() {
 #[test]
 fn a_new_record_names_the_compacted_records_on_its_key() {
     let (a, l, m) = (1, 2, 5);
-    let mut c = Cluster::new(5);
-    for (&id, node) in c.nodes.iter_mut() {
-        let mut opts = Options::new(id);
+    let mut c = Cluster::with_each(5, |id, opts| {
         if id == a {
             // Leads first and never compacts, so its floor waits for m.
             opts.election_jitter_ns = 0;
@@ -388,8 +380,7 @@ fn a_new_record_names_the_compacted_records_on_its_key() {
             opts.snapshot_every = 5;
             opts.compact_retain = 0;
         }
-        *node = Replica::new(opts, node.config().clone(), None, 0);
-    }
+    });
     c.run(3000);
     assert_eq!(c.leader(), Some(a), "setup: member 1 campaigned first");
     // m gets neither 60 nor 70 (`set k 1`) and can never fetch a snapshot;
@@ -444,9 +435,7 @@ fn a_new_record_names_the_compacted_records_on_its_key() {
 fn an_adoption_does_not_count_a_floor_prefix_as_backing() {
     let (a, l, f) = (1, 2, 3);
     let y = 50;
-    let mut c = Cluster::new(3);
-    for (&id, node) in c.nodes.iter_mut() {
-        let mut opts = Options::new(id);
+    let mut c = Cluster::with_each(3, |id, opts| {
         if id == a {
             // Leads first; its floor runs a few seqs behind its own applied
             // prefix whatever f has applied.
@@ -456,8 +445,7 @@ fn an_adoption_does_not_count_a_floor_prefix_as_backing() {
             opts.snapshot_every = 5;
             opts.compact_retain = 0;
         }
-        *node = Replica::new(opts, node.config().clone(), None, 0);
-    }
+    });
     c.run(3000);
     assert_eq!(c.leader(), Some(a), "setup: member 1 campaigned first");
     let a_gone = std::rc::Rc::new(std::cell::Cell::new(false));
@@ -513,14 +501,11 @@ fn a_candidate_merges_only_the_max_committer_replies() {
     use std::rc::Rc;
 
     let (a, b, cc, d) = (1, 2, 3, 4);
-    let mut c = Cluster::new(5);
-    for (&id, node) in c.nodes.iter_mut() {
-        let mut opts = Options::new(id);
+    let mut c = Cluster::with_each(5, |id, opts| {
         if id == a {
             opts.election_jitter_ns = 0;
         }
-        *node = Replica::new(opts, node.config().clone(), None, 0);
-    }
+    });
     c.run(3000);
     assert_eq!(c.leader(), Some(a), "setup: member 1 campaigned first");
     for i in 0..10u64 {

@@ -25,10 +25,43 @@ pub struct Cluster {
     pub filter: DropFilter,
 }
 
+/// Where member `id` listens in a story (nothing listens: the harness
+/// delivers messages itself).
+pub fn addr(id: NodeId) -> String {
+    format!("127.0.0.1:{}", 7000 + id)
+}
+
+pub fn majority(ids: &[NodeId]) -> ClusterConfig {
+    ClusterConfig::majority(ids.iter().map(|&id| (id, addr(id)))).unwrap()
+}
+
 impl Cluster {
     pub fn new(n: i64) -> Self {
-        let config = ClusterConfig::majority((1..=n).map(|i| (i, format!("127.0.0.1:{}", 7000 + i)))).unwrap();
-        let nodes = (1..=n).map(|i| (i, Replica::new(Options::new(i), config.clone(), None, 0))).collect();
+        Cluster::with_each(n, |_, _| {})
+    }
+
+    /// A cluster whose members all run with `edit`ed options.
+    pub fn with(n: i64, edit: impl Fn(&mut Options)) -> Self {
+        Cluster::with_each(n, |_, opts| edit(opts))
+    }
+
+    /// Members 1..=n of a majority configuration, each with its options
+    /// `edit`ed by id.
+    pub fn with_each(n: i64, edit: impl Fn(NodeId, &mut Options)) -> Self {
+        let ids: Vec<NodeId> = (1..=n).collect();
+        Cluster::from_config(&ids, &majority(&ids), edit)
+    }
+
+    /// `ids`, all starting from `config`, each with its options `edit`ed.
+    pub fn from_config(ids: &[NodeId], config: &ClusterConfig, edit: impl Fn(NodeId, &mut Options)) -> Self {
+        let nodes = ids
+            .iter()
+            .map(|&id| {
+                let mut opts = Options::new(id);
+                edit(id, &mut opts);
+                (id, Replica::new(opts, config.clone(), None, 0))
+            })
+            .collect();
         Cluster {
             now: 0,
             nodes,
@@ -37,17 +70,6 @@ impl Cluster {
             replies: BTreeMap::new(),
             filter: Box::new(|_, _, _| false),
         }
-    }
-
-    /// A cluster whose members all run with `edit`ed options.
-    pub fn with(n: i64, edit: impl Fn(&mut Options)) -> Self {
-        let mut c = Cluster::new(n);
-        for (&id, node) in c.nodes.iter_mut() {
-            let mut opts = Options::new(id);
-            edit(&mut opts);
-            *node = Replica::new(opts, node.config().clone(), None, 0);
-        }
-        c
     }
 
     pub fn collect(&mut self, id: NodeId) {
