@@ -559,3 +559,150 @@ fn a_candidate_merges_only_the_max_committer_replies() {
     c.run(1000);
     assert_eq!(c.nodes[&cc].kv(), c.nodes[&d].kv(), "c dropped the lost log and converged");
 }
+
+/// A leader writes off a forwarded seq against a follower's `Accepted` only
+/// once that follower has adopted the leader's ballot. Member `a` holds the
+/// old leader's uncommitted record at `s` and lacks the committed one below
+/// it, so its adoption of the new leader waits for that record; until it
+/// adopts, its `Accepted` claims `s` through the old record. The new
+/// leader's record at `s` either never reaches `a`, or reaches it while it
+/// adopts and is lost when `a` restarts (an adoption is not durable). Once
+/// `a` adopts and drops the old record, nothing but a resend would ever
+/// bring it the new one.
+fn a_follower_gets_the_new_leaders_record_at_a_seq_its_old_log_held(lose_the_forward: bool) {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    let (a, b) = (1, 2);
+    let edit = |id: NodeId, opts: &mut Options| {
+        if id == b {
+            opts.election_jitter_ns = 0;
+        } else if id == a {
+            // a must not campaign once b is gone: a higher term of its own
+            // would depose the new leader and fold `s` into a new base.
+            opts.lease_ns = 60_000 * story::MS;
+        }
+    };
+    let mut c = Cluster::with_each(5, edit);
+    c.run(3000);
+    assert_eq!(c.leader(), Some(b), "setup: member 2 campaigned first");
+    for i in 0..5u64 {
+        c.propose(i, &["set", &format!("p{i}"), "0"]);
+    }
+    c.run(500);
+
+    // Phase 1: `before` reaches everyone but a and commits; `lost` reaches
+    // only a and does not. Lossy links drop whole forwards. Phase 2: b is gone and a takes no part in the
+    // election; a's copy of `before` is still held back, and the first
+    // forward of the new leader's record at `s` to a is lost. Phase 3: the
+    // network heals.
+    let phase = Rc::new(Cell::new(1));
+    let dropped_new = Rc::new(Cell::new(false));
+    let (p, dropped) = (phase.clone(), dropped_new.clone());
+    c.filter = Box::new(move |from, to, msg| {
+        let on_key = |r: &traftctl::pb::Record, key: &str| r.cmd.as_ref().is_some_and(|c| c.key == key);
+        match msg {
+            _ if p.get() == 3 => false,
+            Message::Forward(f) if to == a => {
+                if lose_the_forward && p.get() == 2 && !dropped.get() && f.logs.iter().any(|r| on_key(r, "k")) {
+                    dropped.set(true);
+                    return true;
+                }
+                f.logs.iter().any(|r| on_key(r, "before"))
+            }
+            Message::Forward(f) => f.logs.iter().any(|r| on_key(r, "u")),
+            Message::Vote(_) | Message::VoteReply(_) => p.get() == 2 && (from == a || to == a),
+            _ => false,
+        }
+    });
+    c.propose(10, &["set", "before", "1"]);
+    c.run(10);
+    c.propose(11, &["set", "u", "lost"]);
+    c.run(200);
+    let before = c.acknowledged_seq(10).expect("setup: `before` committed without a");
+    let s = before + 1;
+    assert_eq!(c.acknowledged_seq(11), None, "setup: `lost` is not committed");
+    let held = &c.nodes[&a];
+    assert!(held.log().contains_key(&s) && !held.log().contains_key(&before), "setup: a holds {s}, lacks {before}");
+
+    c.nodes.remove(&b);
+    phase.set(2);
+    c.run(6000);
+    let leader = c.leader().expect("a new leader among 3, 4, 5");
+    assert_ne!(leader, a);
+    c.propose(20, &["set", "k", "new"]);
+    c.run(1000);
+    assert_eq!(c.acknowledged_seq(20), Some(s), "setup: the new leader's record took seq {s}");
+    if lose_the_forward {
+        assert!(dropped_new.get(), "setup: the first forward of {s} to a was lost");
+    } else {
+        let disk = c.disks[&a].clone();
+        let old = disk.records.iter().find(|r| r.seq == s).expect("setup: a's disk holds a record at s");
+        assert!(old.cmd.as_ref().is_some_and(|c| c.key == "u"), "setup: a's disk still holds the old {s}");
+        let mut opts = Options::new(a);
+        edit(a, &mut opts);
+        let config = c.nodes[&a].config().clone();
+        c.nodes.insert(a, Replica::new(opts, config, Some(disk), c.now));
+    }
+
+    phase.set(3);
+    c.run(3000);
+    let (lead, follower) = (&c.nodes[&leader], &c.nodes[&a]);
+    assert!(follower.applied().contains(s), "a applied the new leader's record at {s}");
+    assert_eq!(follower.kv(), lead.kv());
+}
+
+#[test]
+fn a_follower_gets_the_new_leaders_record_when_the_forward_was_lost() {
+    a_follower_gets_the_new_leaders_record_at_a_seq_its_old_log_held(true);
+}
+
+#[test]
+fn a_follower_gets_the_new_leaders_record_when_it_restarted_while_adopting() {
+    a_follower_gets_the_new_leaders_record_at_a_seq_its_old_log_held(false);
+}
+
+/// Rule 8's config exception holds whether `Depends` names a seq by an
+/// explicit bit or by its offset (everything below): both encode the same
+/// set. Seq 0 (`incr k`) is committed but not held: this member got its log
+/// from a leader that never held it either, since `del k` at 2 overrides
+/// it. The config record at 1 depends on everything below it, and `del k`
+/// depends on the config record. Were the config record to wait for 0, and
+/// 0 for its overrider, nothing would ever apply again.
+#[test]
+fn a_config_record_does_not_wait_for_an_overridden_seq_below_its_floor() {
+    use traftctl::pb::{Cmd, Record};
+    use traftctl::replica::HardState;
+
+    let config = story::majority(&[1, 2, 3]);
+    let author = Some(LeaderId::new(2, 1));
+    let config_record = Record {
+        author,
+        seq: 1,
+        cmd: Some(Cmd::config(config.clone())),
+        depends: Some(TailBitmap::from_prefix(1)),
+        // A leader's encoding: the floor is the offset, each overridden
+        // seq a bit (TailBitmap::new would fold the bits into the floor).
+        overrides: Some(TailBitmap { offset: 1, words: vec![1 << 1], reclamed: 0 }),
+    };
+    let delete = Record {
+        author,
+        seq: 2,
+        cmd: Some(Cmd::parse_words(&["del", "k"]).unwrap()),
+        depends: Some(TailBitmap::new(0, [1])),
+        overrides: Some(TailBitmap { offset: 0, words: vec![1 | 1 << 2], reclamed: 0 }),
+    };
+    let disk = DurableState {
+        hard_state: HardState {
+            voted_for: author,
+            committer: author,
+            committed: TailBitmap::from_prefix(3),
+            base_len: 3,
+        },
+        snapshot: None,
+        records: vec![config_record, delete],
+    };
+    let member = Replica::new(Options::new(2), config, Some(disk), 0);
+    assert_eq!(member.applied(), &TailBitmap::from_prefix(3), "the config record, then `del k`, which marks 0");
+    assert_eq!(member.kv().get("k"), None);
+}

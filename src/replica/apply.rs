@@ -30,17 +30,17 @@ impl Replica {
 
     fn can_apply(&self, seq: Seq) -> bool {
         let Some(rec) = self.log.get(&seq) else { return false };
-        // Everything below the Overrides floor is claimed as overridden; it
-        // has to be applied first so marking the claim loses no record.
-        if self.applied.prefix_len() < rec.overrides_bm().offset {
-            return false;
-        }
         let is_config = rec.cmd.as_ref().is_some_and(|c| c.is_config());
+        let met = |d: Seq| self.applied.contains(d) || (is_config && self.config_dep_satisfied(d));
+        // Everything below the Overrides floor is claimed as overridden; it
+        // has to be applied first so marking the claim loses no record. A
+        // floor is a set like any other: the config exception covers the
+        // seqs below it as it covers explicit bits.
+        let below_met = |floor: Seq| {
+            self.applied.prefix_len() >= floor || (is_config && self.applied.missing_below(floor).all(met))
+        };
         let deps = rec.depends_bm();
-        if self.applied.prefix_len() < deps.offset {
-            return false;
-        }
-        deps.iter().all(|d| self.applied.contains(d) || (is_config && self.config_dep_satisfied(d)))
+        below_met(rec.overrides_bm().offset) && below_met(deps.offset) && deps.iter().all(met)
     }
 
     /// Rule 8's exception for config records: a dependency that a committed

@@ -448,10 +448,14 @@ impl Replica {
                 p.acked_send_at = p.acked_send_at.max(Some(sent));
             }
             let accepted = reply.accepted.clone().unwrap_or_default();
-            if let Some((_, seqs)) = p.inflight.remove(&reply.forward_id) {
-                p.resend_later.extend(seqs.into_iter().filter(|&s| !accepted.contains(s)));
-            }
+            // Until a follower adopts our ballot its `Accepted` speaks of
+            // another committer's log: a seq it claims there may hold a
+            // different record, dropped when it adopts.
             p.adopted = reply.committer == Some(ballot);
+            if let Some((_, seqs)) = p.inflight.remove(&reply.forward_id) {
+                let adopted = p.adopted;
+                p.resend_later.extend(seqs.into_iter().filter(|&s| !(adopted && accepted.contains(s))));
+            }
             p.committer = reply.committer;
             if let Some(missing) = reply.missing.as_ref().filter(|_| !p.adopted) {
                 let lo = if missing.prefix_len() > 0 { 0 } else { missing.iter().next().unwrap_or(base_len) };
@@ -552,7 +556,7 @@ impl Replica {
                 p.inflight.iter().filter(|(_, (t, _))| now >= t + retransmit).map(|(id, _)| *id).collect();
             for id in expired {
                 if let Some((_, seqs)) = p.inflight.remove(&id) {
-                    p.resend.extend(seqs.into_iter().filter(|&s| !p.accepted.contains(s)));
+                    p.resend.extend(seqs.into_iter().filter(|&s| !(p.adopted && p.accepted.contains(s))));
                 }
             }
             if p.last_sent_at.is_none_or(|t| now >= t + heartbeat) {
