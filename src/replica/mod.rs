@@ -85,6 +85,7 @@ impl Options {
 
 mod apply;
 mod compaction;
+mod describe;
 mod election;
 mod follower;
 mod leader;

@@ -678,11 +678,6 @@ fn bm(b: &Option<TailBitmap>) -> String {
     clip(b.as_ref().map_or("-".to_string(), |b| b.to_string()), 80)
 }
 
-fn seqs_of(records: &[Record]) -> String {
-    let v: Vec<String> = records.iter().map(|r| r.short()).collect();
-    clip(v.join(" "), 200)
-}
-
 /// The apply cycle of `docs/protocol.md`'s config exception that the
 /// replica must break (see `APPLY_CYCLE`): the first committed seq
 /// `a` the replica has not applied is not held, only overridden by a
@@ -764,52 +759,11 @@ fn apply_backlog(r: &Replica) -> Option<String> {
     ))
 }
 
+/// Trace fields are clipped to this many bytes.
+const TRACE_FIELD: usize = 200;
+
 pub fn describe_msg(msg: &Message) -> String {
-    match msg {
-        Message::Vote(v) => format!(
-            "Vote cand={} committer={} acc={}",
-            short_opt(&v.candidate),
-            short_opt(&v.committer),
-            bm(&v.accepted)
-        ),
-        Message::VoteReply(v) => format!(
-            "VoteReply granted={} voted={} committer={} acc={} logs=[{}]",
-            v.granted,
-            short_opt(&v.voted_for),
-            short_opt(&v.committer),
-            bm(&v.accepted),
-            seqs_of(&v.logs)
-        ),
-        Message::Forward(f) => format!(
-            "Forward #{} committer={} base_len={} committed={} logs=[{}]",
-            f.forward_id,
-            short_opt(&f.committer),
-            f.base_len,
-            bm(&f.committed),
-            seqs_of(&f.logs)
-        ),
-        Message::ForwardReply(f) => format!(
-            "ForwardReply #{} ok={} voted={} committer={} acc={} committed={} missing={}",
-            f.forward_id,
-            f.ok,
-            short_opt(&f.voted_for),
-            short_opt(&f.committer),
-            bm(&f.accepted),
-            bm(&f.committed),
-            bm(&f.missing)
-        ),
-        Message::SnapshotReq(r) => {
-            format!("SnapshotReq id={} offset={} min_prefix={}", r.snapshot_id, r.offset, r.min_prefix)
-        }
-        Message::SnapshotChunk(c) => format!(
-            "SnapshotChunk id={} offset={} len={} of {} prefix={}",
-            c.snapshot_id,
-            c.offset,
-            c.data.len(),
-            c.total_len,
-            c.prefix
-        ),
-    }
+    msg.describe(TRACE_FIELD)
 }
 
 // ---- wire sizes --------------------------------------------------------------
@@ -1753,19 +1707,7 @@ impl Sim {
         let before = node.storage.hard.clone();
         node.storage.apply(&w.write);
         node.storage.durable_id = id;
-        let line = format!(
-            "node {} synced persist {id}: hard={} put=[{}] delete={:?}",
-            node.id,
-            w.write.hard_state.as_ref().map_or("-".to_string(), |h| format!(
-                "voted {} committer {} base_len {} committed {}",
-                short_opt(&h.voted_for),
-                short_opt(&h.committer),
-                h.base_len,
-                clip(h.committed.to_string(), 60)
-            )),
-            seqs_of(&w.write.put),
-            w.write.delete
-        );
+        let line = format!("node {} synced persist {id}: {}", node.id, w.write.describe(TRACE_FIELD));
         self.note(line);
         self.checker.on_durable(&self.nodes, i, &before, &w.claims)?;
 
