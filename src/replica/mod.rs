@@ -310,6 +310,20 @@ impl Replica {
         }
     }
 
+    /// Campaigns now instead of at the election timeout, if this replica
+    /// may campaign at all (a member, past its restart's quiet lease, not
+    /// fetching a snapshot) and is a follower; returns whether it started.
+    /// The votes it needs are unchanged (rules 1, 2): a voter still refuses
+    /// while it holds another leader's lease.
+    pub fn campaign_now(&mut self, now: Nanos) -> bool {
+        self.now = now;
+        let start = matches!(self.role, RoleState::Follower) && self.may_campaign();
+        if start {
+            self.campaign();
+        }
+        start
+    }
+
     pub fn step(&mut self, now: Nanos, from: NodeId, msg: Message) {
         self.now = now;
         match msg {
