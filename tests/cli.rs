@@ -859,6 +859,14 @@ fn bench_reports_throughput_and_latency() {
     }
 }
 
+#[test]
+fn watch_help_names_every_event_kind() {
+    let help = stdout_text(traftctl().args(["watch", "--help"]));
+    let missing: Vec<&str> =
+        traftctl::node::EventKind::ALL.iter().map(|k| k.as_str()).filter(|k| !help.contains(k)).collect();
+    assert!(missing.is_empty(), "`watch --help` does not explain {missing:?}:\n{help}");
+}
+
 // ---- exit codes and errors ----
 
 #[test]

@@ -22,6 +22,7 @@ use tokio_stream::StreamExt;
 use super::client::{Client, ClientOpts, LeaderReply, Verdict, admin, fmt_duration, parse_duration, raft, verdict};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit};
+use traftctl::node::{EventKind, MemberRole};
 use traftctl::pb::{self, Cmd, TailBitmap};
 
 #[derive(Debug, clap::Args)]
@@ -341,7 +342,7 @@ impl Tracker {
             .map_err(|f| unavailable(f.into_error(client.timeout).error.to_string()))?;
         let status =
             client.status_of(addr).await.map_err(|f| unavailable(f.into_error(client.timeout).error.to_string()))?;
-        if status.id != leader_id || status.role != "leader" {
+        if status.id != leader_id || MemberRole::parse(&status.role) != Some(MemberRole::Leader) {
             return Err("leadership changed before the run started".into());
         }
         let committed = status.status.and_then(|s| s.committed).unwrap_or_default();
@@ -354,16 +355,18 @@ impl Tracker {
                     s.broken = Some("the leader's event stream ended during the run".into());
                     return;
                 };
-                match e.kind.as_str() {
-                    "commit" if !s.committed.contains(e.seq) => {
+                match EventKind::parse(&e.kind) {
+                    Some(EventKind::Commit) if !s.committed.contains(e.seq) => {
                         if e.seq > s.committed.prefix_len() {
                             s.out_of_order.insert(e.seq);
                         }
                         s.committed.set(e.seq);
                         s.seen.insert(e.seq);
                     }
-                    "lagged" => s.broken = Some("the leader dropped events for this slow watcher".into()),
-                    "vote_start" | "vote_win" | "leader_change" => {
+                    Some(EventKind::Lagged) => {
+                        s.broken = Some("the leader dropped events for this slow watcher".into())
+                    }
+                    Some(kind) if kind.is_election() => {
                         s.broken = Some("leadership changed during the run".into());
                     }
                     _ => {}

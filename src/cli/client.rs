@@ -9,6 +9,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::output::Format;
 use super::{CliError, CliResult, exit};
+use traftctl::node::MemberRole;
 use traftctl::pb::{self, ErrorKind, LeaderId};
 
 /// What `traftctl local-cluster 3` listens on, so the client works with it
@@ -327,7 +328,7 @@ impl Client {
     pub async fn find_leader(&self) -> CliResult<(String, pb::StatusReply)> {
         self.on_leader(async |addr| {
             let reply = self.status_of(addr).await?;
-            Ok(if reply.role == "leader" {
+            Ok(if MemberRole::parse(&reply.role) == Some(MemberRole::Leader) {
                 Answer::Done((addr.to_string(), reply))
             } else if reply.leader.is_some() {
                 // A follower names the leader it last heard from; its own

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::cli::{exit, interrupted};
-use traftctl::node::{self, NodeConfig, NodeHandle};
+use traftctl::node::{self, MemberRole, NodeConfig, NodeHandle};
 use traftctl::pb::ClusterConfig;
-use traftctl::replica::Role;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -121,7 +120,7 @@ async fn wait_for_leader(handles: &[NodeHandle], limit: Duration) -> anyhow::Res
         let mut leader = None;
         for h in handles {
             if let Ok(s) = h.status().await
-                && s.role == Role::Leader
+                && s.role == traftctl::replica::Role::Leader
             {
                 leader = Some(h.id);
             }
@@ -146,10 +145,8 @@ async fn wait_for_leader(handles: &[NodeHandle], limit: Duration) -> anyhow::Res
 async fn print_banner(handles: &[NodeHandle], root: &std::path::Path, leader: i64, ephemeral: bool) {
     let mut rows = Vec::new();
     for h in handles {
-        let role = match h.status().await.map(|s| s.role) {
-            Ok(Role::Leader) => "leader",
-            Ok(Role::Candidate) => "candidate",
-            Ok(Role::Follower) => "follower",
+        let role = match h.status().await {
+            Ok(s) => MemberRole::from(s.role).as_str(),
             Err(_) => "stopped",
         };
         let dir = root.join(format!("node-{}", h.id));

@@ -7,6 +7,7 @@ use serde_json::{Value as Json, json};
 use super::client::{Client, ClientOpts, Failure, unreachable_error};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit};
+use traftctl::node::MemberRole;
 use traftctl::pb::{ClusterConfig, MemberStatus, StatusReply};
 
 #[derive(Debug, clap::Args)]
@@ -188,7 +189,11 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
     }
     // A deposed leader that has not heard of its successor still says
     // "leader"; the greatest ballot is the current one.
-    let leader = replies.values().filter(|(_, s)| s.role == "leader").max_by_key(|(_, s)| s.leader).map(|(_, s)| *s);
+    let leader = replies
+        .values()
+        .filter(|(_, s)| MemberRole::parse(&s.role) == Some(MemberRole::Leader))
+        .max_by_key(|(_, s)| s.leader)
+        .map(|(_, s)| *s);
     let config: ClusterConfig =
         leader.or_else(|| replies.values().next().map(|(_, s)| *s)).and_then(|s| s.config.clone()).unwrap_or_default();
 

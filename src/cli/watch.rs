@@ -7,13 +7,14 @@ use tokio_stream::StreamExt;
 use super::client::{Client, ClientOpts, Failure, admin, unreachable_error};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit, interrupted};
+use traftctl::node::EventKind;
 use traftctl::pb;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Every member reports its own events: elections (vote_start, vote_win, vote_fail, leader_change),
-commit and apply of each seq, and config_change. `lagged` means this watcher fell behind and the
-member dropped events for it. Runs until Ctrl-C (exit 0), or until every watched member goes away
+commit and apply of each seq, config_change, snapshot_installed and compacted (seq is the prefix
+they cover). `lagged` means this watcher fell behind and the member dropped events for it. Runs until Ctrl-C (exit 0), or until every watched member goes away
 (exit 3). --timeout bounds connecting, not the stream.
 
 -o json prints one JSON object per line: {\"node\", \"at_ms\", \"kind\", \"seq\", \"leader\", \"detail\"}.")]
@@ -106,13 +107,9 @@ async fn forward(addr: String, mut stream: tonic::Streaming<pb::Event>, tx: mpsc
     let _ = tx.send(Report::Ended { addr, why }).await;
 }
 
-/// Kinds whose `seq` field means something.
-fn has_seq(kind: &str) -> bool {
-    matches!(kind, "commit" | "apply" | "config_change" | "vote_win")
-}
-
 fn print_event(format: Format, e: &pb::Event) -> std::io::Result<()> {
-    let seq = has_seq(&e.kind).then_some(e.seq);
+    // A kind this build does not know (a newer member) prints without its seq.
+    let seq = EventKind::parse(&e.kind).is_some_and(EventKind::carries_seq).then_some(e.seq);
     match format {
         Format::Json => output::print_json_line(&json!({
             "node": e.node,

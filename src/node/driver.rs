@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::Input;
 use super::peers::Peers;
+use super::{EventKind, Input};
 use crate::kv::ApplyResult;
 use crate::pb::{self, ClusterConfig, LeaderId};
 use crate::replica::{Action, ClientReply, DurableWrite, Event, Message, Nanos, NodeId, Replica, RequestId, Role};
@@ -301,33 +301,33 @@ impl Driver {
         let mut e = pb::Event { node, at_ms, ..Default::default() };
         match event {
             Event::VoteStart { candidate } => {
-                e.kind = "vote_start".into();
+                e.kind = EventKind::VoteStart.to_string();
                 e.leader = Some(candidate);
                 tracing::info!(node, "campaigning as {candidate}");
             }
             Event::VoteWin { leader, base_len } => {
-                e.kind = "vote_win".into();
+                e.kind = EventKind::VoteWin.to_string();
                 e.leader = Some(leader);
                 e.seq = base_len;
                 tracing::info!(node, "elected leader {leader} with a base of {base_len} records");
             }
             Event::VoteFail { candidate, reason } => {
-                e.kind = "vote_fail".into();
+                e.kind = EventKind::VoteFail.to_string();
                 e.leader = Some(candidate);
                 e.detail = reason.to_string();
                 tracing::info!(node, "election as {candidate} failed: {reason}");
             }
             Event::LeaderChange { leader } => {
-                e.kind = "leader_change".into();
+                e.kind = EventKind::LeaderChange.to_string();
                 e.leader = Some(leader);
                 tracing::info!(node, "leader is now {leader}");
             }
             Event::Committed { seq } => {
-                e.kind = "commit".into();
+                e.kind = EventKind::Commit.to_string();
                 e.seq = seq;
             }
             Event::Applied { seq, result } => {
-                e.kind = "apply".into();
+                e.kind = EventKind::Apply.to_string();
                 e.seq = seq;
                 e.detail = match result {
                     ApplyResult::Done => String::new(),
@@ -337,20 +337,20 @@ impl Driver {
                 };
             }
             Event::ConfigChange { seq, config } => {
-                e.kind = "config_change".into();
+                e.kind = EventKind::ConfigChange.to_string();
                 e.seq = seq;
                 e.detail = config.to_string();
                 tracing::info!(node, "configuration {config} in force from seq {seq}");
                 self.peers.update(&config);
             }
             Event::SnapshotInstalled { from, prefix } => {
-                e.kind = "snapshot_installed".into();
+                e.kind = EventKind::SnapshotInstalled.to_string();
                 e.seq = prefix;
                 e.detail = format!("from {from}");
                 tracing::info!(node, "installed the snapshot of member {from}, covering seqs below {prefix}");
             }
             Event::Compacted { below } => {
-                e.kind = "compacted".into();
+                e.kind = EventKind::Compacted.to_string();
                 e.seq = below;
                 tracing::debug!(node, "log compacted below seq {below}");
             }

@@ -14,6 +14,7 @@
 mod driver;
 mod peers;
 mod service;
+mod wire_names;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use crate::replica::{DurableState, NodeId, Options, ReadConsistency, Replica};
 use crate::storage::Storage;
 
 pub use driver::{ClientOutcome, StatusSnapshot};
+pub use wire_names::{EventKind, MemberRole};
 
 /// Everything needed to run one member.
 #[derive(Debug, Clone)]

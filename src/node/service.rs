@@ -8,14 +8,14 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::driver::ClientOutcome;
-use super::{Input, StatusSnapshot};
+use super::{EventKind, Input, MemberRole, StatusSnapshot};
 use crate::errors::TraftError;
 use crate::kv::ApplyResult;
 use crate::pb;
 use crate::pb::t_raft_admin_server::{TRaftAdmin, TRaftAdminServer};
 use crate::pb::t_raft_server::{TRaft, TRaftServer};
 use crate::pb::t_raft_snapshot_server::{TRaftSnapshot, TRaftSnapshotServer};
-use crate::replica::{ClientReply, Message, ReadConsistency, Role};
+use crate::replica::{ClientReply, Message, ReadConsistency};
 
 #[derive(Clone)]
 pub(super) struct Service {
@@ -154,14 +154,6 @@ impl TRaft for Service {
     }
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Follower => "follower",
-        Role::Candidate => "candidate",
-        Role::Leader => "leader",
-    }
-}
-
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -181,12 +173,13 @@ impl TRaftAdmin for Service {
                     ..Default::default()
                 }),
                 role: if p.id == s.id {
-                    role_name(s.role).into()
+                    MemberRole::from(s.role)
                 } else if s.config.learners.contains_key(&p.id) {
-                    "learner".into()
+                    MemberRole::Learner
                 } else {
-                    "follower".into()
-                },
+                    MemberRole::Follower
+                }
+                .to_string(),
                 lag: p.lag,
                 reachable: p.reachable,
                 error: String::new(),
@@ -198,7 +191,7 @@ impl TRaftAdmin for Service {
             config: Some(s.config),
             leader: s.leader,
             leader_addr,
-            role: role_name(s.role).into(),
+            role: MemberRole::from(s.role).to_string(),
             members,
             lease_remaining_ms: s.lease_remaining.map_or(0, |d| d.as_millis() as i64),
             committed_out_of_order: s.committed_out_of_order as i64,
@@ -312,7 +305,7 @@ impl TRaftAdmin for Service {
                     // A slow watcher misses events rather than slowing the
                     // node, and is told how many it missed.
                     Err(broadcast::error::RecvError::Lagged(n)) => pb::Event {
-                        kind: "lagged".into(),
+                        kind: EventKind::Lagged.to_string(),
                         detail: format!("{n} events dropped because this watcher fell behind"),
                         ..Default::default()
                     },
