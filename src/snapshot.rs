@@ -14,6 +14,29 @@ use crate::kv::KvState;
 use crate::pb::{Cmd, Record, SnapshotData, TailBitmap};
 use crate::types::Seq;
 
+/// What is wrong with bytes offered as a snapshot.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("undecodable snapshot: {0}")]
+    Undecodable(#[from] prost::DecodeError),
+    #[error("snapshot without an applied set")]
+    NoAppliedSet,
+    #[error("snapshot applied set has a negative offset {0}")]
+    NegativeOffset(Seq),
+    #[error("snapshot entry is not a `set` of a key to a value: {0:?}")]
+    NotASet(Box<Cmd>),
+    #[error("snapshot config record at seq {0} is not an applied config record in ascending order")]
+    BadConfigRecord(Seq),
+    #[error(
+        "snapshot tail record at seq {seq} is not a record at an applied seq above the prefix {prefix}, in ascending order"
+    )]
+    BadTailRecord { seq: Seq, prefix: Seq },
+    #[error("snapshot tail record at seq {seq} overrides seq {overridden}, which is not applied")]
+    OverridesUnapplied { seq: Seq, overridden: Seq },
+    #[error("snapshot applied seq {seq} above its prefix {prefix} has no tail record covering it")]
+    UncoveredTailSeq { seq: Seq, prefix: Seq },
+}
+
 /// A decoded snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -50,26 +73,23 @@ impl Snapshot {
 
     /// Decodes and checks what a peer or the disk handed us; garbage is an
     /// error naming what was wrong, never a partial state.
-    pub fn decode(bytes: &[u8]) -> Result<Snapshot, String> {
-        let data = SnapshotData::decode(bytes).map_err(|e| format!("undecodable snapshot: {e}"))?;
-        let applied = data.applied.ok_or("snapshot without an applied set")?;
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+        let data = SnapshotData::decode(bytes)?;
+        let applied = data.applied.ok_or(SnapshotError::NoAppliedSet)?;
         if applied.offset < 0 {
-            return Err(format!("snapshot applied set has a negative offset {}", applied.offset));
+            return Err(SnapshotError::NegativeOffset(applied.offset));
         }
         let mut kv = KvState::default();
         for cmd in &data.entries {
             if cmd.op != OP_SET || cmd.key.is_empty() || cmd.value.is_none() || cmd.is_config() {
-                return Err(format!("snapshot entry is not a `set` of a key to a value: {cmd:?}"));
+                return Err(SnapshotError::NotASet(Box::new(cmd.clone())));
             }
             kv.apply(cmd);
         }
         let mut last = -1;
         for rec in &data.config_records {
             if !rec.cmd.as_ref().is_some_and(|c| c.is_config()) || !applied.contains(rec.seq) || rec.seq <= last {
-                return Err(format!(
-                    "snapshot config record at seq {} is not an applied config record in ascending order",
-                    rec.seq
-                ));
+                return Err(SnapshotError::BadConfigRecord(rec.seq));
             }
             last = rec.seq;
         }
@@ -85,29 +105,25 @@ impl Snapshot {
 
 /// A tail that does not cover every applied seq above the prefix would make
 /// the installer claim records it cannot send: refuse the whole snapshot.
-fn check_tail(applied: &TailBitmap, tail: &[Record]) -> Result<(), String> {
+fn check_tail(applied: &TailBitmap, tail: &[Record]) -> Result<(), SnapshotError> {
     let prefix = applied.prefix_len();
     let mut covered = TailBitmap::empty();
     let mut last = -1;
     for rec in tail {
         if rec.seq < prefix || rec.seq <= last || !applied.contains(rec.seq) || rec.cmd.is_none() {
-            return Err(format!(
-                "snapshot tail record at seq {} is not a record at an applied seq above the prefix {prefix}, in \
-                 ascending order",
-                rec.seq
-            ));
+            return Err(SnapshotError::BadTailRecord { seq: rec.seq, prefix });
         }
         last = rec.seq;
         covered.set(rec.seq);
         for s in rec.overrides_bm().iter() {
             if !applied.contains(s) {
-                return Err(format!("snapshot tail record at seq {} overrides seq {s}, which is not applied", rec.seq));
+                return Err(SnapshotError::OverridesUnapplied { seq: rec.seq, overridden: s });
             }
             covered.set(s);
         }
     }
     if let Some(s) = applied.iter_from(prefix).find(|&s| !covered.contains(s)) {
-        return Err(format!("snapshot applied seq {s} above its prefix {prefix} has no tail record covering it"));
+        return Err(SnapshotError::UncoveredTailSeq { seq: s, prefix });
     }
     Ok(())
 }
@@ -154,7 +170,7 @@ mod tests {
         assert!(Snapshot::decode(&bytes[..bytes.len() / 2]).is_err());
         let mut bad = snap.clone();
         bad.applied = TailBitmap::from_prefix(2);
-        assert!(Snapshot::decode(&bad.encode()).unwrap_err().contains("config record"));
+        assert_eq!(Snapshot::decode(&bad.encode()), Err(SnapshotError::BadConfigRecord(3)));
     }
 
     #[test]
@@ -169,12 +185,19 @@ mod tests {
         // 6's explicit Overrides vouch for 5.
         assert!(Snapshot::decode(&snap(vec![six.clone()]).encode()).is_ok());
         assert!(Snapshot::decode(&snap(vec![five.clone(), six.clone()]).encode()).is_ok());
-        let err = Snapshot::decode(&snap(vec![five.clone()]).encode()).unwrap_err();
-        assert!(err.contains("applied seq 6"), "{err}");
-        let err = Snapshot::decode(&snap(vec![six.clone(), five]).encode()).unwrap_err();
-        assert!(err.contains("ascending"), "{err}");
+        assert_eq!(
+            Snapshot::decode(&snap(vec![five.clone()]).encode()),
+            Err(SnapshotError::UncoveredTailSeq { seq: 6, prefix: 3 })
+        );
+        assert_eq!(
+            Snapshot::decode(&snap(vec![six.clone(), five]).encode()),
+            Err(SnapshotError::BadTailRecord { seq: 5, prefix: 3 })
+        );
         let mut below = six.clone();
         below.seq = 2;
-        assert!(Snapshot::decode(&snap(vec![below, six]).encode()).unwrap_err().contains("seq 2"));
+        assert_eq!(
+            Snapshot::decode(&snap(vec![below, six]).encode()),
+            Err(SnapshotError::BadTailRecord { seq: 2, prefix: 3 })
+        );
     }
 }

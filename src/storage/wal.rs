@@ -133,36 +133,51 @@ pub(super) fn encode_entry<'a>(
     Ok(())
 }
 
+/// What is wrong with the bytes where a WAL entry should start.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum EntryDefect {
+    #[error("incomplete entry header ({0} of {HEADER_LEN} bytes)")]
+    ShortHeader(usize),
+    #[error("entry length is 0")]
+    ZeroLength,
+    #[error("entry length {0} exceeds the {MAX_PAYLOAD_LEN}-byte limit")]
+    TooLong(usize),
+    #[error("entry of {len} bytes runs past the end of the file ({left} bytes left)")]
+    PastTheEnd { len: usize, left: usize },
+    #[error("checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("checksum matches but the payload does not decode: {0}")]
+    Undecodable(prost::DecodeError),
+    #[error("checksum matches but the entry has no write number")]
+    NoWriteNumber,
+}
+
 /// Decodes the entry starting at `off`; on success returns it and the offset
-/// just past it, otherwise what is wrong with it.
-pub(super) fn parse_at(data: &[u8], off: usize) -> Result<(WalEntry, usize), String> {
+/// just past it.
+pub(super) fn parse_at(data: &[u8], off: usize) -> Result<(WalEntry, usize), EntryDefect> {
     let rest = &data[off..];
     if rest.len() < HEADER_LEN {
-        return Err(format!("incomplete entry header ({} of {HEADER_LEN} bytes)", rest.len()));
+        return Err(EntryDefect::ShortHeader(rest.len()));
     }
     let len = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize;
     let stored_crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
     if len == 0 {
-        return Err("entry length is 0".to_string());
+        return Err(EntryDefect::ZeroLength);
     }
     if len > MAX_PAYLOAD_LEN {
-        return Err(format!("entry length {len} exceeds the {MAX_PAYLOAD_LEN}-byte limit"));
+        return Err(EntryDefect::TooLong(len));
     }
     if rest.len() - HEADER_LEN < len {
-        return Err(format!(
-            "entry of {len} bytes runs past the end of the file ({} bytes left)",
-            rest.len() - HEADER_LEN
-        ));
+        return Err(EntryDefect::PastTheEnd { len, left: rest.len() - HEADER_LEN });
     }
     let payload = &rest[HEADER_LEN..HEADER_LEN + len];
     let crc = crc32fast::hash(payload);
     if crc != stored_crc {
-        return Err(format!("checksum mismatch (stored {stored_crc:08x}, computed {crc:08x})"));
+        return Err(EntryDefect::Checksum { stored: stored_crc, computed: crc });
     }
-    let entry =
-        WalEntry::decode(payload).map_err(|e| format!("checksum matches but the payload does not decode: {e}"))?;
+    let entry = WalEntry::decode(payload).map_err(EntryDefect::Undecodable)?;
     if entry.index == 0 {
-        return Err("checksum matches but the entry has no write number".to_string());
+        return Err(EntryDefect::NoWriteNumber);
     }
     Ok((entry, off + HEADER_LEN + len))
 }
@@ -215,7 +230,7 @@ pub(super) struct Replayed {
     /// Where the valid entries end; the segment's length unless torn.
     pub valid_len: u64,
     /// Why the bytes after `valid_len` were judged a torn write.
-    pub torn: Option<String>,
+    pub torn: Option<EntryDefect>,
 }
 
 /// Damage that recovery must not paper over: `(offset of the entry, detail)`.
@@ -449,7 +464,7 @@ mod tests {
         let replayed = replay_segment(&data, false).unwrap();
         assert_eq!(replayed.last_index, 3);
         assert_eq!(replayed.valid_len, offsets[3] as u64);
-        assert!(replayed.torn.unwrap().contains("checksum"));
+        assert!(matches!(replayed.torn, Some(EntryDefect::Checksum { .. })), "{:?}", replayed.torn);
     }
 
     #[test]
