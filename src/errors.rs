@@ -32,6 +32,10 @@ pub enum TraftError {
     #[error("refused as unsafe: {0}")]
     Unsafe(String),
 
+    /// Another configuration change has not finished; retry after it has.
+    #[error("rejected: a configuration change is already in progress; wait for it to finish")]
+    ChangeInProgress,
+
     /// The request itself is unacceptable; retrying will not help.
     #[error("rejected: {0}")]
     Rejected(String),
@@ -51,7 +55,7 @@ impl TraftError {
             TraftError::LeadershipLost { .. } => ErrorKind::OutcomeUnknown,
             TraftError::NoLeader => ErrorKind::NoLeader,
             TraftError::Unsafe(_) => ErrorKind::Unsafe,
-            TraftError::Rejected(_) => ErrorKind::Rejected,
+            TraftError::Rejected(_) | TraftError::ChangeInProgress => ErrorKind::Rejected,
             TraftError::NotLeader { .. } => ErrorKind::NotLeader,
         }
     }

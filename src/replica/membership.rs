@@ -77,9 +77,7 @@ impl Replica {
         }
         let Some(l) = self.leader_ref() else { return Err(self.not_leader_error()) };
         if l.change.is_some() || self.config().next.is_some() || self.config_uncommitted() {
-            return Err(TraftError::Rejected(
-                "a configuration change is already in progress; wait for it to finish".into(),
-            ));
+            return Err(TraftError::ChangeInProgress);
         }
         let current = self.config().clone();
         plan_change(&current, &target)?;

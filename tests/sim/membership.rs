@@ -388,7 +388,7 @@ impl Driver {
             ClientReply::Failed(TraftError::Rejected(why)) if why.contains("already has this configuration") => {
                 return Outcome::Done;
             }
-            ClientReply::Failed(TraftError::Rejected(why)) if why.contains("already in progress") => {
+            ClientReply::Failed(TraftError::ChangeInProgress) => {
                 self.stats.in_progress += 1;
                 backoff(&mut self.rng, 30 * MS, 300 * MS)
             }
