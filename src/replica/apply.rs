@@ -53,11 +53,11 @@ impl Replica {
     /// hold the same state, and one that skipped the overridden write would
     /// not; the overrider marks it when it applies (docs/protocol.md).
     fn config_dep_satisfied(&self, dep: Seq) -> bool {
-        self.committed.contains(dep)
+        self.hard.committed().contains(dep)
             && self
                 .log
                 .values()
-                .any(|r| r.seq != dep && self.committed.contains(r.seq) && r.overrides_bm().contains(dep))
+                .any(|r| r.seq != dep && self.hard.committed().contains(r.seq) && r.overrides_bm().contains(dep))
     }
 
     fn apply_one(&mut self, seq: Seq) {
@@ -84,7 +84,7 @@ impl Replica {
     }
 
     fn mark_applied(&mut self, seq: Seq) {
-        debug_assert!(self.committed.contains(seq), "rule 8: only committed records apply");
+        debug_assert!(self.hard.committed().contains(seq), "rule 8: only committed records apply");
         self.applied.set(seq);
         self.apply_ready.remove(&seq);
     }

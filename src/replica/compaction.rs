@@ -82,7 +82,7 @@ impl Replica {
         self.write.snapshot = Some(Arc::new(snap));
         // The snapshot vouches that its applied set is committed; writing the
         // hard state with it lets the floor rely on it (replayable prefix).
-        self.mark_hard_dirty();
+        self.hard.rewrite();
         self.snapshot_prefix = prefix;
         self.compacted_below = below;
         self.stats.snapshots_taken += 1;
@@ -209,8 +209,7 @@ impl Replica {
         for seq in drop {
             self.drop_record(seq);
         }
-        self.committed.union(&snap.applied);
-        self.mark_hard_dirty();
+        self.hard.commit_all(&snap.applied);
         self.applied = snap.applied.clone();
         self.kv = snap.kv.clone();
         for rec in &snap.tail_records {

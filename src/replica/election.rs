@@ -31,11 +31,10 @@ impl Replica {
     }
 
     pub(super) fn campaign(&mut self) {
-        let term = self.max_term_seen.max(self.voted_for.map_or(0, |v| v.term)) + 1;
+        let term = self.max_term_seen.max(self.hard.voted_for().map_or(0, |v| v.term)) + 1;
         let ballot = LeaderId::new(term, self.opts.id);
         self.max_term_seen = term;
-        self.voted_for = Some(ballot);
-        self.mark_hard_dirty();
+        self.hard.raise_vote(ballot);
         self.stats.elections_started += 1;
         self.role = RoleState::Candidate(Candidacy {
             ballot,
@@ -51,7 +50,7 @@ impl Replica {
     }
 
     fn vote_request(&self, ballot: LeaderId) -> VoteReq {
-        VoteReq { candidate: Some(ballot), committer: self.committer, accepted: Some(self.accepted.clone()) }
+        VoteReq { candidate: Some(ballot), committer: self.hard.committer(), accepted: Some(self.accepted.clone()) }
     }
 
     /// Sends to every member of the newest known config that has not answered
@@ -86,7 +85,7 @@ impl Replica {
         let RoleState::Candidate(c) = &self.role else { return self.config().clone() };
         let own = self.newest_config_record().map_or(-1, |r| r.seq);
         let mut newest: Option<&Record> = None;
-        for reply in c.granted.values().filter(|r| r.committer == self.committer) {
+        for reply in c.granted.values().filter(|r| r.committer == self.hard.committer()) {
             for rec in &reply.logs {
                 if rec.cmd.as_ref().is_some_and(|cmd| cmd.is_config())
                     && rec.seq > own
@@ -136,20 +135,20 @@ impl Replica {
         let cand_len = req.accepted.as_ref().map_or(0, |a| a.len());
         let refusal = if self.now < self.quiet_until {
             Some(VoteRefusal::Restarting)
-        } else if Some(candidate) < self.voted_for {
+        } else if Some(candidate) < self.hard.voted_for() {
             Some(VoteRefusal::StaleTerm)
         } else if self.now < self.vote_lease_until && self.lease_leader != Some(candidate) {
             Some(VoteRefusal::Lease)
-        } else if cmp_log_status(req.committer, cand_len, self.committer, self.accepted.len()).is_lt() {
+        } else if cmp_log_status(req.committer, cand_len, self.hard.committer(), self.accepted.len()).is_lt() {
             Some(VoteRefusal::StaleLog)
         } else {
             None
         };
         let mut reply = VoteReply {
             id: self.opts.id,
-            committer: self.committer,
+            committer: self.hard.committer(),
             accepted: Some(self.accepted.clone()),
-            committed: Some(self.committed.clone()),
+            committed: Some(self.hard.committed().clone()),
             applied_prefix: self.replayable_applied_prefix(),
             compacted_prefix: self.compacted_below,
             ..Default::default()
@@ -157,15 +156,12 @@ impl Replica {
         match refusal {
             Some(why) => {
                 reply.refusal = why as i32;
-                reply.voted_for = self.voted_for;
+                reply.voted_for = self.hard.voted_for();
                 // A refusal promises nothing, so it need not wait for a write.
                 self.send(from, Message::VoteReply(reply), 0);
             }
             None => {
-                if Some(candidate) > self.voted_for {
-                    self.voted_for = Some(candidate);
-                    self.mark_hard_dirty();
-                }
+                self.hard.raise_vote(candidate);
                 if self.leader_ballot().is_some_and(|l| l != candidate)
                     || matches!(self.role, RoleState::Candidate(ref c) if c.ballot != candidate)
                 {
@@ -176,13 +172,13 @@ impl Replica {
                 // Every record that backs a seq the candidate lacks: a record
                 // whose own seq it has may still be what backs another seq
                 // (an explicit override) here.
-                if req.committer == self.committer {
+                if req.committer == self.hard.committer() {
                     let theirs = req.accepted.unwrap_or_default();
                     reply.logs =
                         self.log.values().filter(|r| r.vouched().any(|s| !theirs.contains(s))).cloned().collect();
                 }
                 reply.granted = true;
-                reply.voted_for = self.voted_for;
+                reply.voted_for = self.hard.voted_for();
                 self.next_campaign_at = self.now.max(self.next_campaign_at) + self.opts.retransmit_ns;
                 self.send_durable(from, Message::VoteReply(reply));
             }
@@ -245,7 +241,7 @@ impl Replica {
             let needs = c
                 .granted
                 .iter()
-                .filter(|(_, r)| r.committer == self.committer && self.lacks_below(r.compacted_prefix))
+                .filter(|(_, r)| r.committer == self.hard.committer() && self.lacks_below(r.compacted_prefix))
                 .map(|(&id, r)| (id, r.compacted_prefix))
                 .max_by_key(|&(_, p)| p);
             if let Some((voter, prefix)) = needs {
@@ -267,7 +263,7 @@ impl Replica {
         let ballot = c.ballot;
         // Granting voters never have a greater committer than ours (their
         // log status is not ahead), so M is our own committer.
-        let m = self.committer;
+        let m = self.hard.committer();
         let mut merged = self.accepted.clone();
         let mut voter_applied: BTreeMap<NodeId, Seq> = BTreeMap::new();
         for (id, reply) in &c.granted {
@@ -304,9 +300,7 @@ impl Replica {
             let depends = super::leader::floor_bitmap(floor, []);
             self.hold_record(Record::new(ballot, seq, Cmd::noop(), depends, overrides));
         }
-        self.committer = Some(ballot);
-        self.voted_for = self.voted_for.max(Some(ballot));
-        self.base_len = base_len;
+        self.hard.adopt(ballot, base_len);
         self.known_leader = Some(ballot);
         self.adoption = None;
         self.recompute_accepted();
@@ -319,7 +313,6 @@ impl Replica {
                 self.opts.id
             );
         }
-        self.mark_hard_dirty();
         self.stats.elections_won += 1;
         self.event(Event::VoteWin { leader: ballot, base_len });
         self.event(Event::LeaderChange { leader: ballot });

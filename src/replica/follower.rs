@@ -31,12 +31,12 @@ impl Replica {
     pub(super) fn handle_forward(&mut self, from: NodeId, req: LogForwardReq) {
         let Some(leader) = req.committer else { return };
         self.observe_term(Some(leader));
-        if Some(leader) < self.voted_for {
+        if Some(leader) < self.hard.voted_for() {
             // Rule 1: never follow a ballot below the one we promised.
             let reply = LogForwardReply {
                 ok: false,
-                voted_for: self.voted_for,
-                committer: self.committer,
+                voted_for: self.hard.voted_for(),
+                committer: self.hard.committer(),
                 forward_id: req.forward_id,
                 ..Default::default()
             };
@@ -49,10 +49,7 @@ impl Replica {
         if !matches!(self.role, RoleState::Follower) {
             self.become_follower();
         }
-        if Some(leader) > self.voted_for {
-            self.voted_for = Some(leader);
-            self.mark_hard_dirty();
-        }
+        self.hard.raise_vote(leader);
         if self.known_leader != Some(leader) {
             self.known_leader = Some(leader);
             self.event(Event::LeaderChange { leader });
@@ -65,14 +62,14 @@ impl Replica {
         let leader_committed = req.committed.clone().unwrap_or_default();
         let snapshot_prefix = req.snapshot_prefix;
         let mut missing = None;
-        if self.committer == Some(leader) {
+        if self.hard.committer() == Some(leader) {
             for rec in req.logs {
                 self.accept_record(rec);
             }
         } else {
             missing = self.adopt(leader, req.base_len, req.base_runs, req.logs);
         }
-        if self.committer == Some(leader) {
+        if self.hard.committer() == Some(leader) {
             self.take_commits(&leader_committed);
         }
         self.apply_committed();
@@ -89,10 +86,10 @@ impl Replica {
         }
         let reply = LogForwardReply {
             ok: true,
-            voted_for: self.voted_for,
+            voted_for: self.hard.voted_for(),
             accepted: Some(self.accepted.clone()),
-            committed: Some(self.committed.clone()),
-            committer: self.committer,
+            committed: Some(self.hard.committed().clone()),
+            committer: self.hard.committer(),
             missing,
             applied_prefix: self.replayable_applied_prefix(),
             need_snapshot: self.pull.is_some(),
@@ -164,7 +161,7 @@ impl Replica {
         let kept: BTreeSet<Seq> = self
             .log
             .values()
-            .filter(|r| self.committed.contains(r.seq) || adoption.author_at(r.seq) == r.author)
+            .filter(|r| self.hard.committed().contains(r.seq) || adoption.author_at(r.seq) == r.author)
             .map(|r| r.seq)
             .collect();
         // Only what the kept records vouch for explicitly (rule 5): a kept
@@ -215,11 +212,8 @@ impl Replica {
                 self.hold_record(rec);
             }
         }
-        self.committer = Some(leader);
-        self.voted_for = self.voted_for.max(Some(leader));
-        self.base_len = adoption.base_len;
+        self.hard.adopt(leader, adoption.base_len);
         self.recompute_accepted();
-        self.mark_hard_dirty();
         for (_, rec) in std::mem::take(&mut adoption.reign) {
             self.accept_record(rec);
         }

@@ -163,7 +163,7 @@ impl Replica {
             }
         }
         let uncommitted: BTreeSet<Seq> =
-            (self.committed.prefix_len()..base_len).filter(|&s| !self.committed.contains(s)).collect();
+            (self.hard.committed().prefix_len()..base_len).filter(|&s| !self.hard.committed().contains(s)).collect();
         let hard_persist_id = self.flush_write();
         let mut pending_self = BTreeMap::new();
         pending_self.insert(hard_persist_id, Vec::new());
@@ -256,7 +256,7 @@ impl Replica {
     /// Flow control: a new seq is taken only within `window` of the
     /// committed prefix, which bounds every bitmap on the wire.
     fn drain_queue(&mut self) {
-        let limit = self.committed.prefix_len() + self.opts.window;
+        let limit = self.hard.committed().prefix_len() + self.opts.window;
         loop {
             let Some(l) = self.leader_mut() else { return };
             if l.next_seq >= limit {
@@ -357,7 +357,7 @@ impl Replica {
         let mut out: Vec<(NodeId, LogForwardReq)> = Vec::new();
         let compacted_below = self.compacted_below;
         {
-            let committed = self.committed.clone();
+            let committed = self.hard.committed().clone();
             let log = &self.log;
             let RoleState::Leader(l) = &mut self.role else { return };
             let force = std::mem::take(&mut l.force_heartbeat);
@@ -612,7 +612,7 @@ impl Replica {
     /// The leader's view of every other member; empty on a non-leader.
     pub fn peer_progress(&self) -> Vec<PeerProgress> {
         let Some(l) = self.leader_ref() else { return Vec::new() };
-        let committed = self.committed.len();
+        let committed = self.hard.committed().len();
         l.progress
             .iter()
             .map(|(&id, p)| {
@@ -647,7 +647,7 @@ impl Replica {
         let floor = l.floor;
         let relevant = l.key_cover.get(key).into_iter().flatten().chain(l.config_cover.iter()).copied();
         let mut required = floor_bitmap(floor, relevant);
-        required.intersection(&self.committed);
+        required.intersection(self.hard.committed());
         let lease_valid = self.lease_end().is_some();
         let now = self.now;
         let l = self.leader_mut().expect("checked above");
@@ -665,7 +665,7 @@ impl Replica {
             return;
         }
         // Rule 11 (i): reads wait until the base is committed under us.
-        if self.committed.prefix_len() < l.base_len {
+        if self.hard.committed().prefix_len() < l.base_len {
             return;
         }
         let lease_valid = self.lease_end().is_some();

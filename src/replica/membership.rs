@@ -117,7 +117,7 @@ impl Replica {
     }
 
     fn config_uncommitted(&self) -> bool {
-        self.config_seqs.last().is_some_and(|s| !self.committed.contains(*s))
+        self.config_seqs.last().is_some_and(|s| !self.hard.committed().contains(*s))
     }
 
     /// Rule 9's pre-check: the members this leader heard from within a lease
@@ -175,7 +175,7 @@ impl Replica {
                         self.abandon_change(change, err);
                         return;
                     }
-                    if !self.committed.contains(seq) || !self.learners_caught_up() {
+                    if !self.hard.committed().contains(seq) || !self.learners_caught_up() {
                         return;
                     }
                     if !change.force
@@ -199,7 +199,7 @@ impl Replica {
                     Stage::Final { seq: self.append_config(change.target.clone(), STAGE_FINAL) }
                 }
                 Stage::Final { seq } => {
-                    if !self.committed.contains(seq) {
+                    if !self.hard.committed().contains(seq) {
                         return;
                     }
                     self.finish_change(change, seq);
@@ -225,7 +225,7 @@ impl Replica {
 
     fn learners_caught_up(&self) -> bool {
         let config = self.config();
-        let target = self.committed.prefix_len() - CATCH_UP_BOUND;
+        let target = self.hard.committed().prefix_len() - CATCH_UP_BOUND;
         let progress = self.peer_progress();
         config.learners.keys().all(|id| {
             progress.iter().any(|p| p.id == *id && p.committer == self.leader_ballot() && p.applied_prefix >= target)

@@ -88,6 +88,7 @@ mod compaction;
 mod describe;
 mod election;
 mod follower;
+mod hard;
 mod leader;
 mod membership;
 
@@ -141,12 +142,8 @@ pub struct Replica {
     now: Nanos,
 
     // ---- durable (rule 10) ----
-    voted_for: Option<LeaderId>,
-    committer: Option<LeaderId>,
+    hard: hard::Hard,
     log: BTreeMap<Seq, Record>,
-    committed: TailBitmap,
-    /// Length of `B_{committer}`, once adopted.
-    base_len: Seq,
 
     // ---- derived or volatile ----
     accepted: TailBitmap,
@@ -192,7 +189,6 @@ pub struct Replica {
 
     // ---- output ----
     write: DurableWrite,
-    hard_dirty: bool,
     last_persist_id: u64,
     durable_persist_id: u64,
     actions: Vec<Action>,
@@ -227,11 +223,9 @@ impl Replica {
             opts,
             initial_config,
             now,
-            voted_for: hard.voted_for,
-            committer: hard.committer,
+            durable_committed_prefix: hard.committed.prefix_len(),
+            hard: hard::Hard::restored(hard),
             log: BTreeMap::new(),
-            committed: hard.committed.clone(),
-            base_len: hard.base_len,
             accepted: TailBitmap::empty(),
             applied: TailBitmap::empty(),
             kv: KvState::default(),
@@ -239,7 +233,6 @@ impl Replica {
             snapshot_configs: BTreeMap::new(),
             apply_ready: BTreeSet::new(),
             uncommitted_held: BTreeSet::new(),
-            durable_committed_prefix: hard.committed.prefix_len(),
             pending_hard_committed: BTreeMap::new(),
             snapshot_prefix: 0,
             compacted_below: 0,
@@ -254,13 +247,12 @@ impl Replica {
             lease_leader: None,
             next_campaign_at: 0,
             write: DurableWrite::default(),
-            hard_dirty: false,
             last_persist_id: 0,
             durable_persist_id: 0,
             actions: Vec::new(),
             stats: Stats::default(),
         };
-        r.max_term_seen = [r.voted_for, r.committer].iter().flatten().map(|l| l.term).max().unwrap_or(0);
+        r.max_term_seen = [r.hard.voted_for(), r.hard.committer()].iter().flatten().map(|l| l.term).max().unwrap_or(0);
         let mut snapshot_tail = Vec::new();
         if let Some(snap) = snapshot {
             snapshot_tail = snap.tail_records.clone();
@@ -389,11 +381,11 @@ impl Replica {
     }
 
     pub fn voted_for(&self) -> Option<LeaderId> {
-        self.voted_for
+        self.hard.voted_for()
     }
 
     pub fn committer(&self) -> Option<LeaderId> {
-        self.committer
+        self.hard.committer()
     }
 
     pub fn accepted(&self) -> &TailBitmap {
@@ -401,7 +393,7 @@ impl Replica {
     }
 
     pub fn committed(&self) -> &TailBitmap {
-        &self.committed
+        self.hard.committed()
     }
 
     pub fn applied(&self) -> &TailBitmap {
@@ -474,36 +466,22 @@ impl Replica {
 
     pub fn status(&self) -> ReplicaStatus {
         ReplicaStatus {
-            voted_for: self.voted_for,
+            voted_for: self.hard.voted_for(),
             vote_expire_at: self.vote_lease_until as i64,
-            committer: self.committer,
+            committer: self.hard.committer(),
             accepted: Some(self.accepted.clone()),
-            committed: Some(self.committed.clone()),
+            committed: Some(self.hard.committed().clone()),
             applied: Some(self.applied.clone()),
         }
     }
 
     // ------------------------------------------------------ shared machinery
 
-    fn hard_state(&self) -> HardState {
-        HardState {
-            voted_for: self.voted_for,
-            committer: self.committer,
-            committed: self.committed.clone(),
-            base_len: self.base_len,
-        }
-    }
-
-    fn mark_hard_dirty(&mut self) {
-        self.hard_dirty = true;
-    }
-
     /// Emits the pending write, if any, as one atomic `Persist`; returns the
     /// id a message that depends on the current state must wait for.
     fn flush_write(&mut self) -> u64 {
-        if self.hard_dirty {
-            self.write.hard_state = Some(self.hard_state());
-            self.hard_dirty = false;
+        if let Some(hard) = self.hard.take_change() {
+            self.write.hard_state = Some(hard);
         }
         // A record held and then dropped (compacted, or replaced by a
         // snapshot) within one write must not be put: storage deletes first.
@@ -603,7 +581,7 @@ impl Replica {
         let was_config = self.config_seqs.last().copied();
         self.index_record(&rec);
         vouch(&mut self.accepted, &rec);
-        if self.committed.contains(seq) {
+        if self.hard.committed().contains(seq) {
             if !self.applied.contains(seq) {
                 self.apply_ready.insert(seq);
             }
@@ -648,7 +626,7 @@ impl Replica {
         self.apply_ready.clear();
         self.uncommitted_held.clear();
         for &seq in self.log.keys() {
-            if self.committed.contains(seq) {
+            if self.hard.committed().contains(seq) {
                 if !self.applied.contains(seq) {
                     self.apply_ready.insert(seq);
                 }
@@ -660,15 +638,13 @@ impl Replica {
 
     /// Marks `seq` committed locally; callers have established rule 7.
     fn mark_committed(&mut self, seq: Seq) {
-        if self.committed.contains(seq) {
-            return;
-        }
-        if seq > self.committed.prefix_len() {
+        if seq > self.hard.committed().prefix_len() && !self.hard.committed().contains(seq) {
             self.stats.committed_out_of_order += 1;
         }
+        if !self.hard.commit(seq) {
+            return;
+        }
         self.stats.committed += 1;
-        self.committed.set(seq);
-        self.mark_hard_dirty();
         self.uncommitted_held.remove(&seq);
         if self.log.contains_key(&seq) && !self.applied.contains(seq) {
             self.apply_ready.insert(seq);
