@@ -554,3 +554,84 @@ impl fmt::Display for ClusterConfig {
         Ok(())
     }
 }
+
+/// One membership change an operator asks for, as `traftctl config`
+/// spells it; [`ClusterConfig::after`] turns it into the configuration to
+/// move to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipChange {
+    Add {
+        id: NodeId,
+        addr: String,
+    },
+    Remove {
+        id: NodeId,
+    },
+    /// New quorums over the same members, as lists of ids.
+    SetQuorums {
+        quorums: Vec<Vec<NodeId>>,
+    },
+}
+
+impl MembershipChange {
+    pub fn name(&self) -> &'static str {
+        match self {
+            MembershipChange::Add { .. } => "add-member",
+            MembershipChange::Remove { .. } => "remove-member",
+            MembershipChange::SetQuorums { .. } => "set-quorums",
+        }
+    }
+}
+
+/// Why a [`MembershipChange`] cannot be made from a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error("node {id} is already a member (at {addr})")]
+    AlreadyMember { id: NodeId, addr: String },
+    #[error("member {id} already has the address {addr}; every member needs its own address")]
+    AddressTaken { id: NodeId, addr: String },
+    /// `learner`: the node is a learner of the change in progress.
+    #[error("node {id} is not a member")]
+    NotAMember { id: NodeId, learner: bool },
+    #[error("node {id} is the last member; a cluster needs at least one")]
+    LastMember { id: NodeId },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl ClusterConfig {
+    /// The configuration `change` asks for from this one: members added or
+    /// removed keep majority quorums, `SetQuorums` keeps the members. The
+    /// voters keep their positions (learners and a change in flight are
+    /// not part of the result), so bitmaps line up across the joint stage.
+    pub fn after(&self, change: &MembershipChange) -> Result<ClusterConfig, ChangeError> {
+        let voters: Vec<(NodeId, String)> = self.members.values().map(|m| (m.id, m.addr.clone())).collect();
+        let target = match change {
+            MembershipChange::Add { id, addr } => {
+                if let Some(m) = self.members.get(id) {
+                    return Err(ChangeError::AlreadyMember { id: *id, addr: m.addr.clone() });
+                }
+                if let Some(m) = self.members.values().find(|m| m.addr == *addr) {
+                    return Err(ChangeError::AddressTaken { id: m.id, addr: addr.clone() });
+                }
+                ClusterConfig::majority(voters.into_iter().chain([(*id, addr.clone())]))?
+            }
+            MembershipChange::Remove { id } => {
+                if !self.members.contains_key(id) {
+                    return Err(ChangeError::NotAMember { id: *id, learner: self.learners.contains_key(id) });
+                }
+                if self.members.len() == 1 {
+                    return Err(ChangeError::LastMember { id: *id });
+                }
+                ClusterConfig::majority(voters.into_iter().filter(|(m, _)| m != id))?
+            }
+            MembershipChange::SetQuorums { quorums } => {
+                ClusterConfig::custom(voters, quorums.iter().map(|q| q.iter().copied()))?
+            }
+        };
+        let current_voters = ClusterConfig { learners: Default::default(), next: None, ..self.clone() };
+        // Aligning cannot fail for a valid target and a valid current
+        // configuration; keep the unaligned target if it somehow does.
+        Ok(target.aligned_to(&current_voters).unwrap_or(target))
+    }
+}

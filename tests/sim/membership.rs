@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use traftctl::config::MembershipChange;
 use traftctl::errors::TraftError;
 use traftctl::pb::ClusterConfig;
 use traftctl::replica::{ClientReply, NodeId, RequestId};
@@ -149,10 +150,14 @@ impl Plan {
                     let new = next_id;
                     next_id += 1;
                     if rng.chance_ppm(500_000) {
+                        // What `traftctl config add-member` then `remove-member` ask for.
+                        let from = steps.last().unwrap_or(initial);
+                        let grown = from.after(&MembershipChange::Add { id: new, addr: joined_addr(new) });
+                        let grown = grown.expect("a new id and address");
+                        let shrunk = grown.after(&MembershipChange::Remove { id: old }).expect("a member of four");
                         members.insert(new);
-                        steps.push(majority_of(initial, &members));
                         members.remove(&old);
-                        steps.push(majority_of(initial, &members));
+                        steps.extend([grown, shrunk]);
                     } else {
                         members.remove(&old);
                         members.insert(new);
