@@ -40,7 +40,11 @@
 //! think time, timeouts and quiet spells; and replica batching, in-flight and
 //! window sizes. The files:
 //!
-//! * `cluster.rs`: nodes, clocks, disks, the event queue, faults, phases;
+//! * `cluster.rs`: nodes, clocks, disks, the event queue, phases; under
+//!   `cluster/`: `faults.rs` (crashes, restarts, partitions), `operator.rs`
+//!   (joining, retiring, configuration requests), `convergence.rs`;
+//! * `params.rs`: the shapes and what one seed draws; `trace.rs`: the
+//!   failure report's event trace and stuck-replica evidence;
 //! * `membership.rs`: the membership plans and the operator that drives them;
 //! * `network.rs`: message fates; `workload.rs`: clients and their history;
 //! * `invariants.rs`: one function per invariant of PROTOCOL.md section 5;
@@ -54,8 +58,10 @@ mod invariants;
 mod linearizability;
 mod membership;
 mod network;
+mod params;
 mod rng;
 mod tailhunt;
+mod trace;
 mod workload;
 
 use std::cell::Cell;
