@@ -36,6 +36,15 @@ pub enum TraftError {
     #[error("rejected: a configuration change is already in progress; wait for it to finish")]
     ChangeInProgress,
 
+    /// A leadership transfer the leader cannot make: the target is not a
+    /// voter, not reachable, or not caught up in time.
+    #[error("leadership transfer refused: {0}")]
+    TransferRefused(String),
+
+    /// The leader is handing leadership over; the next leader takes the request.
+    #[error("leadership is being handed over; retry at the new leader in a moment")]
+    Transferring,
+
     /// The request itself is unacceptable; retrying will not help.
     #[error("rejected: {0}")]
     Rejected(String),
@@ -53,8 +62,8 @@ impl TraftError {
             TraftError::StaleLog { .. } | TraftError::StaleTermId { .. } => ErrorKind::ElectionLost,
             TraftError::Timeout { .. } => ErrorKind::Timeout,
             TraftError::LeadershipLost { .. } => ErrorKind::OutcomeUnknown,
-            TraftError::NoLeader => ErrorKind::NoLeader,
-            TraftError::Unsafe(_) => ErrorKind::Unsafe,
+            TraftError::NoLeader | TraftError::Transferring => ErrorKind::NoLeader,
+            TraftError::Unsafe(_) | TraftError::TransferRefused(_) => ErrorKind::Unsafe,
             TraftError::Rejected(_) | TraftError::ChangeInProgress => ErrorKind::Rejected,
             TraftError::NotLeader { .. } => ErrorKind::NotLeader,
         }

@@ -110,4 +110,5 @@ scripts! {
     a_snapshot_tail_survives_a_leader_change_compaction => "a_snapshot_tail_survives_a_leader_change_compaction.txt",
     a_follower_gets_the_new_leaders_record_at_a_seq_its_old_log_held =>
         "a_follower_gets_the_new_leaders_record_at_a_seq_its_old_log_held.txt",
+    a_leader_hands_over_without_waiting_out_its_lease => "a_leader_hands_over_without_waiting_out_its_lease.txt",
 }

@@ -30,7 +30,12 @@ async fn start(dir: &Path) -> NodeHandle {
 
 async fn ask_vote(node: &NodeHandle, candidate: LeaderId) -> VoteReply {
     let mut client = TRaftClient::connect(format!("http://{}", node.addr)).await.unwrap();
-    let req = VoteReq { candidate: Some(candidate), committer: None, accepted: Some(TailBitmap::empty()) };
+    let req = VoteReq {
+        candidate: Some(candidate),
+        committer: None,
+        accepted: Some(TailBitmap::empty()),
+        ..Default::default()
+    };
     let reply = tokio::time::timeout(Duration::from_secs(10), client.vote(req)).await.expect("no vote reply");
     reply.unwrap().into_inner()
 }

@@ -193,6 +193,10 @@ impl Driver {
                 let id = self.request_id(respond);
                 self.replica.change_config(now, id, target, force);
             }
+            Input::TransferLeadership { to, respond } => {
+                let id = self.request_id(respond);
+                self.replica.transfer_leadership(now, id, to);
+            }
             Input::Durable(id) => {
                 self.durable = self.durable.max(id);
                 self.replica.persisted(now, id);
@@ -549,7 +553,12 @@ mod tests {
         let mut h = Harness::start(&[2, 3], never_campaign).await;
         let candidate = LeaderId::new(5, 2);
         let (tx, mut rx) = oneshot::channel();
-        let req = VoteReq { candidate: Some(candidate), committer: None, accepted: Some(TailBitmap::empty()) };
+        let req = VoteReq {
+            candidate: Some(candidate),
+            committer: None,
+            accepted: Some(TailBitmap::empty()),
+            ..Default::default()
+        };
         h.inputs.send(Input::Peer { from: 2, msg: Message::Vote(req), respond: Some(tx) }).await.unwrap();
 
         let (id, write) = h.next_write().await;

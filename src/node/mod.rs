@@ -84,6 +84,10 @@ pub(crate) enum Input {
         force: bool,
         respond: oneshot::Sender<ClientOutcome>,
     },
+    TransferLeadership {
+        to: Option<NodeId>,
+        respond: oneshot::Sender<ClientOutcome>,
+    },
     Status {
         respond: oneshot::Sender<StatusSnapshot>,
     },

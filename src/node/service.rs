@@ -148,7 +148,9 @@ impl TRaft for Service {
                 (out.other_leader, out.other_leader_addr) = redirect(&err);
                 out.outcome_unknown = err.kind() == pb::ErrorKind::OutcomeUnknown;
             }
-            ClientReply::Read { .. } => return Err(Status::internal("a proposal answered with a read")),
+            ClientReply::Read { .. } | ClientReply::Transferred { .. } => {
+                return Err(Status::internal("a proposal answered with something else"));
+            }
         }
         Ok(Response::new(out))
     }
@@ -224,7 +226,9 @@ impl TRaftAdmin for Service {
                 out.err = err.to_string();
                 (out.other_leader, out.other_leader_addr) = redirect(&err);
             }
-            ClientReply::Proposed { .. } => return Err(Status::internal("a read answered with a proposal")),
+            ClientReply::Proposed { .. } | ClientReply::Transferred { .. } => {
+                return Err(Status::internal("a read answered with something else"));
+            }
         }
         Ok(Response::new(out))
     }
@@ -269,10 +273,39 @@ impl TRaftAdmin for Service {
                 out.err = err.to_string();
                 (out.other_leader, out.other_leader_addr) = redirect(&err);
             }
-            ClientOutcome::Reply(ClientReply::Read { .. }) => {
-                return Err(Status::internal("a config change answered with a read"));
+            ClientOutcome::Reply(ClientReply::Read { .. } | ClientReply::Transferred { .. }) => {
+                return Err(Status::internal("a config change answered with something else"));
             }
             ClientOutcome::Unavailable(why) => return Err(Status::unavailable(why)),
+        }
+        Ok(Response::new(out))
+    }
+
+    async fn transfer_leadership(
+        &self,
+        request: Request<pb::TransferLeadershipReq>,
+    ) -> Result<Response<pb::TransferLeadershipReply>, Status> {
+        let to = match request.into_inner().to {
+            0 => None,
+            id if id > 0 => Some(id),
+            id => return Err(Status::invalid_argument(format!("member ids are positive, not {id}"))),
+        };
+        let reply = self.client_request(|respond| Input::TransferLeadership { to, respond }).await?;
+        let mut out = pb::TransferLeadershipReply::default();
+        match reply {
+            ClientReply::Transferred { to, from } => {
+                out.ok = true;
+                out.to = to;
+                out.from = Some(from);
+            }
+            ClientReply::Failed(err) => {
+                out.kind = err.kind() as i32;
+                out.err = err.to_string();
+                (out.other_leader, out.other_leader_addr) = redirect(&err);
+            }
+            ClientReply::Proposed { .. } | ClientReply::Read { .. } => {
+                return Err(Status::internal("a leadership transfer answered with something else"));
+            }
         }
         Ok(Response::new(out))
     }

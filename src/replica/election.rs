@@ -13,6 +13,8 @@ pub(super) struct Candidacy {
     pub refused: BTreeSet<NodeId>,
     pub started_at: Nanos,
     pub last_sent_at: Nanos,
+    /// The leader that handed over to us, named in every vote request.
+    pub transfer_from: Option<LeaderId>,
 }
 
 /// `CmpLogStatus`: by committer, then by how far the accepted log reaches.
@@ -30,7 +32,9 @@ impl Replica {
         self.now >= self.quiet_until && self.is_member(self.opts.id) && self.pull.is_none()
     }
 
-    pub(super) fn campaign(&mut self) {
+    /// `transfer_from`: the leader that handed leadership to us
+    /// (`CampaignNow`), whose lease its voters may set aside.
+    pub(super) fn campaign(&mut self, transfer_from: Option<LeaderId>) {
         let term = self.max_term_seen.max(self.hard.voted_for().map_or(0, |v| v.term)) + 1;
         let ballot = LeaderId::new(term, self.opts.id);
         self.max_term_seen = term;
@@ -42,6 +46,7 @@ impl Replica {
             refused: BTreeSet::new(),
             started_at: self.now,
             last_sent_at: self.now,
+            transfer_from,
         });
         self.event(Event::VoteStart { candidate: ballot });
         self.send_vote_requests(None);
@@ -49,21 +54,26 @@ impl Replica {
         self.check_elected();
     }
 
-    fn vote_request(&self, ballot: LeaderId) -> VoteReq {
-        VoteReq { candidate: Some(ballot), committer: self.hard.committer(), accepted: Some(self.accepted.clone()) }
+    fn vote_request(&self, ballot: LeaderId, transfer_from: Option<LeaderId>) -> VoteReq {
+        VoteReq {
+            candidate: Some(ballot),
+            committer: self.hard.committer(),
+            accepted: Some(self.accepted.clone()),
+            transfer_from,
+        }
     }
 
     /// Sends to every member of the newest known config that has not answered
     /// (or to `only` those). Our own vote must be durable first (rule 10).
     fn send_vote_requests(&mut self, only: Option<&[NodeId]>) {
         let RoleState::Candidate(c) = &self.role else { return };
-        let ballot = c.ballot;
+        let (ballot, transfer_from) = (c.ballot, c.transfer_from);
         let answered: BTreeSet<NodeId> = c.granted.keys().chain(c.refused.iter()).copied().collect();
         let targets: Vec<NodeId> = match only {
             Some(ids) => ids.to_vec(),
             None => self.candidate_config_members(),
         };
-        let req = self.vote_request(ballot);
+        let req = self.vote_request(ballot, transfer_from);
         for to in targets {
             if to != self.opts.id && !answered.contains(&to) {
                 self.send_durable(to, Message::Vote(req.clone()));
@@ -137,7 +147,13 @@ impl Replica {
             Some(VoteRefusal::Restarting)
         } else if Some(candidate) < self.hard.voted_for() {
             Some(VoteRefusal::StaleTerm)
-        } else if self.now < self.vote_lease_until && self.lease_leader != Some(candidate) {
+        } else if self.now < self.vote_lease_until
+            && self.lease_leader != Some(candidate)
+            && !(req.transfer_from.is_some() && req.transfer_from == self.lease_leader)
+        {
+            // The exception: the lease holder itself handed over to this
+            // candidate, having stopped serving first (rule 2 protects only
+            // its reads).
             Some(VoteRefusal::Lease)
         } else if cmp_log_status(req.committer, cand_len, self.hard.committer(), self.accepted.len()).is_lt() {
             Some(VoteRefusal::StaleLog)

@@ -41,6 +41,9 @@ impl Replica {
                 ..Default::default()
             };
             self.send(from, Message::ForwardReply(reply), 0);
+            // A hand-over to us after we had already campaigned (refused for
+            // the lease): the leader has stopped serving all the same.
+            self.campaign_on_hand_over(leader, req.campaign_now);
             return;
         }
         if self.leader_ballot() == Some(leader) {
@@ -61,6 +64,7 @@ impl Replica {
 
         let leader_committed = req.committed.clone().unwrap_or_default();
         let snapshot_prefix = req.snapshot_prefix;
+        let campaign_now = req.campaign_now;
         let mut missing = None;
         if self.hard.committer() == Some(leader) {
             for rec in req.logs {
@@ -96,6 +100,19 @@ impl Replica {
             forward_id: req.forward_id,
         };
         self.send_durable(from, Message::ForwardReply(reply));
+        self.campaign_on_hand_over(leader, campaign_now);
+    }
+
+    /// Leadership transfer: `leader` stopped serving before asking. Only its
+    /// own adopter campaigns, so the log it brings is the leader's.
+    fn campaign_on_hand_over(&mut self, leader: LeaderId, campaign_now: bool) {
+        if campaign_now
+            && self.hard.committer() == Some(leader)
+            && matches!(self.role, RoleState::Follower)
+            && self.may_campaign()
+        {
+            self.campaign(Some(leader));
+        }
     }
 
     /// Takes a record of our committer's log. A record whose `Overrides`

@@ -100,6 +100,15 @@ pub(super) struct LeaderState {
     last_quorum_ack_at: Nanos,
     force_heartbeat: bool,
     pub(super) change: Option<super::membership::Change>,
+    transfer: Option<Transfer>,
+}
+
+/// A leadership transfer under way: proposals wait while `target` catches up.
+struct Transfer {
+    target: NodeId,
+    request: RequestId,
+    /// Given up, and proposals resumed, if the target is not caught up by then.
+    deadline: Nanos,
 }
 
 impl Replica {
@@ -190,6 +199,7 @@ impl Replica {
             last_quorum_ack_at: self.now,
             force_heartbeat: true,
             change: None,
+            transfer: None,
         }));
         if hard_persist_id <= self.durable_persist_id {
             self.leader_persisted(hard_persist_id);
@@ -259,7 +269,9 @@ impl Replica {
         let limit = self.hard.committed().prefix_len() + self.opts.window;
         loop {
             let Some(l) = self.leader_mut() else { return };
-            if l.next_seq >= limit {
+            // During a transfer proposals wait: a record the target does not
+            // hold at the hand-over would only delay it.
+            if l.next_seq >= limit || l.transfer.is_some() {
                 return;
             }
             let Some((request, cmd)) = l.queued.pop_front() else { return };
@@ -324,6 +336,9 @@ impl Replica {
         }
         if let Some(request) = l.change.and_then(|c| c.request) {
             self.reply(request, ClientReply::Failed(TraftError::LeadershipLost { leader: l.ballot }), 0);
+        }
+        if let Some(t) = l.transfer {
+            self.reply(t.request, ClientReply::Failed(err), 0);
         }
     }
 
@@ -400,6 +415,7 @@ impl Replica {
                         base_runs: if p.adopted { Vec::new() } else { l.runs.clone() },
                         forward_id,
                         snapshot_prefix,
+                        campaign_now: false,
                     };
                     p.inflight.insert(forward_id, (now, seqs.clone()));
                     p.sent_at.insert(forward_id, now);
@@ -523,6 +539,115 @@ impl Replica {
         self.apply_committed();
         self.check_reads();
         self.advance_change();
+        self.advance_transfer();
+    }
+
+    // ---------------------------------------------------------- transfer
+
+    pub(super) fn transferring(&self) -> bool {
+        self.leader_ref().is_some_and(|l| l.transfer.is_some())
+    }
+
+    pub(super) fn start_transfer(&mut self, request: RequestId, to: Option<NodeId>) {
+        let Some(l) = self.leader_ref() else {
+            let err = self.not_leader_error();
+            self.reply(request, ClientReply::Failed(err), 0);
+            return;
+        };
+        let ballot = l.ballot;
+        let refuse = |why: String| ClientReply::Failed(TraftError::TransferRefused(why));
+        if l.transfer.is_some() {
+            self.reply(request, refuse("a leadership transfer is already in progress".into()), 0);
+            return;
+        }
+        if l.change.is_some() || self.config().next.is_some() || !self.config().learners.is_empty() {
+            let why = "a configuration change is in progress; transfer once it has finished".to_string();
+            self.reply(request, refuse(why), 0);
+            return;
+        }
+        let reachable = |p: &Progress| p.adopted && p.acked_send_at.is_some_and(|t| t + self.opts.lease_ns >= self.now);
+        let target = match to {
+            Some(id) if id == self.opts.id => {
+                self.reply(request, ClientReply::Transferred { to: id, from: ballot }, 0);
+                return;
+            }
+            Some(id) if !self.config().members.contains_key(&id) => {
+                let members = self.config().voters();
+                self.reply(request, refuse(format!("node {id} is not a voting member (members: {members:?})")), 0);
+                return;
+            }
+            Some(id) if !l.progress.get(&id).is_some_and(reachable) => {
+                let why = format!("node {id} has not acknowledged this leader within a lease; is it running?");
+                self.reply(request, refuse(why), 0);
+                return;
+            }
+            Some(id) => id,
+            None => {
+                // The most caught up: the one whose log lacks the fewest of ours.
+                let best = l
+                    .progress
+                    .iter()
+                    .filter(|&(id, p)| *id != self.opts.id && self.config().members.contains_key(id) && reachable(p))
+                    .min_by_key(|&(id, p)| ((&self.accepted - &p.accepted).count_ones(), *id));
+                match best {
+                    Some((&id, _)) => id,
+                    None => {
+                        self.reply(request, refuse("no other voting member is reachable".into()), 0);
+                        return;
+                    }
+                }
+            }
+        };
+        let deadline = self.now + self.opts.lease_ns;
+        if let Some(l) = self.leader_mut() {
+            l.transfer = Some(Transfer { target, request, deadline });
+        }
+        self.advance_transfer();
+    }
+
+    /// Hands over once the target holds every record this leader accepted
+    /// and every proposal has its answer; gives up at the deadline.
+    fn advance_transfer(&mut self) {
+        let Some(l) = self.leader_ref() else { return };
+        let Some(t) = &l.transfer else { return };
+        let (target, request, ballot) = (t.target, t.request, l.ballot);
+        let caught_up = l.progress.get(&target).is_some_and(|p| p.adopted && self.accepted.is_subset(&p.accepted))
+            && l.proposals.is_empty();
+        if !caught_up {
+            if self.now >= t.deadline {
+                let why = format!(
+                    "node {target} did not catch up within {} ms; proposals resume here",
+                    self.opts.lease_ns / 1_000_000
+                );
+                if let Some(l) = self.leader_mut() {
+                    l.transfer = None;
+                }
+                self.reply(request, ClientReply::Failed(TraftError::TransferRefused(why)), 0);
+                self.drain_queue();
+            }
+            return;
+        }
+        let forward = LogForwardReq {
+            committer: Some(ballot),
+            committed: Some(self.hard.committed().clone()),
+            base_len: l.base_len,
+            forward_id: l.next_forward_id,
+            snapshot_prefix: self.compacted_below.max(l.floor),
+            campaign_now: true,
+            ..Default::default()
+        };
+        let after = l.hard_persist_id;
+        if let Some(l) = self.leader_mut() {
+            l.next_forward_id += 1;
+            l.transfer = None;
+        }
+        // Stop serving before the target can ask for votes: from here on
+        // this replica answers no read and takes no proposal as leader `ballot`,
+        // which is what lets the target's voters set our lease aside.
+        self.reply(request, ClientReply::Transferred { to: target, from: ballot }, 0);
+        self.step_down();
+        self.send(target, Message::Forward(forward), after);
+        self.stats.transfers += 1;
     }
 
     pub(super) fn leader_persisted(&mut self, persist_id: u64) {
@@ -578,6 +703,7 @@ impl Replica {
         }
         self.check_reads();
         self.advance_change();
+        self.advance_transfer();
     }
 
     // --------------------------------------------------------- lease, reads

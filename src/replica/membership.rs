@@ -76,6 +76,9 @@ impl Replica {
             return Err(TraftError::NoLeader);
         }
         let Some(l) = self.leader_ref() else { return Err(self.not_leader_error()) };
+        if self.transferring() {
+            return Err(TraftError::Transferring);
+        }
         if l.change.is_some() || self.config().next.is_some() || self.config_uncommitted() {
             return Err(TraftError::ChangeInProgress);
         }

@@ -127,6 +127,8 @@ pub struct Stats {
     pub snapshots_taken: u64,
     pub snapshots_installed: u64,
     pub snapshot_chunks_served: u64,
+    /// Leadership handed over by this replica.
+    pub transfers: u64,
 }
 
 enum RoleState {
@@ -294,7 +296,7 @@ impl Replica {
         match self.role {
             RoleState::Follower => {
                 if self.may_campaign() && now >= self.next_campaign_at {
-                    self.campaign();
+                    self.campaign(None);
                 }
             }
             RoleState::Candidate(_) => self.candidate_tick(),
@@ -311,9 +313,19 @@ impl Replica {
         self.now = now;
         let start = matches!(self.role, RoleState::Follower) && self.may_campaign();
         if start {
-            self.campaign();
+            self.campaign(None);
         }
         start
+    }
+
+    /// Hands leadership to member `to` (or the most caught-up reachable
+    /// voter): new proposals wait, the target is brought up to date, then
+    /// this leader stops serving and tells it to campaign at once. Answers
+    /// `request` with [`ClientReply::Transferred`] at the hand-over, or a
+    /// refusal. See "Leadership transfer" in docs/protocol.md.
+    pub fn transfer_leadership(&mut self, now: Nanos, request: RequestId, to: Option<NodeId>) {
+        self.now = now;
+        self.start_transfer(request, to);
     }
 
     pub fn step(&mut self, now: Nanos, from: NodeId, msg: Message) {

@@ -105,6 +105,12 @@ pub enum ClientReply {
     Read {
         value: Option<Value>,
     },
+    /// Leader `from` handed leadership to member `to` and stepped down; `to`
+    /// is campaigning (it is the leader once its election completes).
+    Transferred {
+        to: NodeId,
+        from: LeaderId,
+    },
     Failed(TraftError),
 }
 

@@ -17,6 +17,8 @@
 //!   configuration; options `jitter_ms`, `lease_ms`, `snapshot_every`,
 //!   `compact_retain`, `floor_lag`, `window`, `batch`.
 //! - `campaign ID`: campaign now instead of at the election timeout.
+//! - `transfer ID [TO]`: ask leader ID to hand leadership to TO (or the
+//!   most caught-up member); prints the request id.
 //! - `propose ID WORDS...` / `read ID KEY`: a client request to ID; prints
 //!   the request id. `repeat A..B COMMAND[; COMMAND...]` runs the commands
 //!   with `{i}` replaced by each number, printing only the requests' range.
@@ -145,6 +147,18 @@ impl Interaction {
                 self.say(format!("request {request}"));
                 let now = self.now;
                 self.replica(id)?.propose(now, request, cmd);
+                self.collect(id);
+            }
+            "transfer" => {
+                let id = self.member(args.first())?;
+                let to = match args.get(1) {
+                    Some(t) => Some(t.parse::<NodeId>().map_err(|_| format!("transfer: bad target `{t}`"))?),
+                    None => None,
+                };
+                let request = self.request();
+                self.say(format!("request {request}"));
+                let now = self.now;
+                self.replica(id)?.transfer_leadership(now, request, to);
                 self.collect(id);
             }
             "read" => {
@@ -508,7 +522,12 @@ impl Interaction {
         let nums: Vec<i64> = args.iter().map(|a| a.parse().map_err(|_| usage.to_string())).collect::<Result<_, _>>()?;
         let [voter, candidate, term] = nums[..] else { return Err(usage.to_string()) };
         let ballot = LeaderId::new(term, candidate);
-        let req = VoteReq { candidate: Some(ballot), committer: None, accepted: Some(TailBitmap::empty()) };
+        let req = VoteReq {
+            candidate: Some(ballot),
+            committer: None,
+            accepted: Some(TailBitmap::empty()),
+            ..Default::default()
+        };
         let now = self.now;
         let replica = self.replica(voter)?;
         replica.step(now, candidate, Message::Vote(req));
@@ -615,6 +634,7 @@ fn render_reply(reply: &ClientReply) -> String {
         }
         ClientReply::Read { value: Some(v) } => format!("read {}", render_value(v)),
         ClientReply::Read { value: None } => "read (none)".to_string(),
+        ClientReply::Transferred { to, from } => format!("handed over from {} to {to}", from.short()),
         ClientReply::Failed(e) => format!("failed: {e}"),
     }
 }

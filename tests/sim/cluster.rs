@@ -223,6 +223,8 @@ enum Ev {
         incarnation: u64,
     },
     PartitionFault,
+    /// The operator asks the leader to hand leadership over.
+    TransferFault,
     PartitionHeal {
         epoch: u64,
     },
@@ -364,6 +366,8 @@ pub struct RunReport {
     pub snapshots_taken: u64,
     pub snapshots_installed: u64,
     pub elections: u64,
+    /// Leadership transfers handed over.
+    pub transfers: u64,
     pub crashes: u64,
     pub lease_refusals: u64,
     pub history_ops: usize,
@@ -408,6 +412,9 @@ pub struct Sim {
     /// Requests a scripted scenario made itself, and their replies.
     scripted: BTreeSet<RequestId>,
     pub scripted_replies: BTreeMap<RequestId, ClientReply>,
+    /// Leadership transfers asked for and not yet answered.
+    transfer_requests: BTreeSet<RequestId>,
+    pub transfers_handed_over: u64,
     pub elections: u64,
     pub crashes: u64,
     pub lease_refusals: u64,
@@ -508,6 +515,8 @@ impl Sim {
             phase: Phase::Safety,
             partition_epoch: 0,
             scripted: BTreeSet::new(),
+            transfer_requests: BTreeSet::new(),
+            transfers_handed_over: 0,
             scripted_replies: BTreeMap::new(),
             elections: 0,
             crashes: 0,
@@ -559,6 +568,10 @@ impl Sim {
         if let Some(mean) = self.params.partition_mean_ns {
             let at = self.now_ns + self.fault_rng.around_ns(mean);
             self.schedule(at, Ev::PartitionFault);
+        }
+        if let Some(mean) = self.params.transfer_mean_ns {
+            let at = self.now_ns + self.fault_rng.around_ns(mean);
+            self.schedule(at, Ev::TransferFault);
         }
         for e in self.workload.start(self.now_ns) {
             self.apply_effects(e);
@@ -675,6 +688,7 @@ impl Sim {
             snapshots_taken: taken,
             snapshots_installed: installed,
             elections: self.elections,
+            transfers: self.transfers_handed_over,
             crashes: self.crashes,
             lease_refusals: self.lease_refusals,
             history_ops: self.workload.history.len(),
@@ -782,6 +796,15 @@ impl Sim {
                 self.start_partition();
                 Ok(())
             }
+            Ev::TransferFault => {
+                if self.phase != Phase::Safety {
+                    return Ok(());
+                }
+                let mean = self.params.transfer_mean_ns.expect("transfers are on");
+                let at = self.now_ns + self.fault_rng.around_ns(mean).max(MS);
+                self.schedule(at, Ev::TransferFault);
+                self.ask_transfer()
+            }
             Ev::PartitionHeal { epoch } => {
                 if epoch == self.partition_epoch && self.phase == Phase::Safety {
                     self.net.heal();
@@ -797,6 +820,19 @@ impl Sim {
             Ev::ClientReply { request, reply } => {
                 if self.driver.as_ref().is_some_and(|d| d.owns(request)) {
                     return self.admin_reply(request, reply);
+                }
+                if self.transfer_requests.remove(&request) {
+                    match reply {
+                        Some(ClientReply::Transferred { .. }) => self.transfers_handed_over += 1,
+                        Some(ClientReply::Failed(_)) | None => {}
+                        Some(other) => {
+                            return Err(Failure::new(
+                                "client contract",
+                                format!("leadership transfer {request} answered with {other:?}"),
+                            ));
+                        }
+                    }
+                    return Ok(());
                 }
                 if self.scripted.contains(&request) {
                     if let Some(r) = reply {

@@ -191,6 +191,7 @@ struct Summary {
     snapshots_taken: u64,
     snapshots_installed: u64,
     elections: u64,
+    transfers: u64,
     crashes: u64,
     lease_refusals: u64,
     history_ops: u64,
@@ -218,6 +219,7 @@ impl Summary {
         self.snapshots_taken += r.snapshots_taken;
         self.snapshots_installed += r.snapshots_installed;
         self.elections += r.elections;
+        self.transfers += r.transfers;
         self.crashes += r.crashes;
         self.lease_refusals += r.lease_refusals;
         self.history_ops += r.history_ops as u64;
@@ -270,7 +272,7 @@ fn run_seeds(label: &str, shapes: &[Shape], first: u64, count: u64) -> Summary {
     let wall = started.elapsed();
     eprintln!(
         "sim {label}: {} seeds in {:.1}s wall ({:.1}s simulated): {} steps, {} invariant checks, {} records \
-         committed, {} committed out of order, {} applied out of order, {} snapshots taken, {} installed, {} elections, {} crashes, {} votes refused \
+         committed, {} committed out of order, {} applied out of order, {} snapshots taken, {} installed, {} elections, {} leadership transfers, {} crashes, {} votes refused \
          for a lease, {} history ops; max bitmap bytes on the wire: overrides {}, depends {}, accepted {}, committed {}",
         sum.seeds,
         wall.as_secs_f64(),
@@ -283,6 +285,7 @@ fn run_seeds(label: &str, shapes: &[Shape], first: u64, count: u64) -> Summary {
         sum.snapshots_taken,
         sum.snapshots_installed,
         sum.elections,
+        sum.transfers,
         sum.crashes,
         sum.lease_refusals,
         sum.history_ops,

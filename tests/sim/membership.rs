@@ -418,7 +418,7 @@ impl Driver {
                 backoff(&mut self.rng, 30 * MS, 300 * MS)
             }
             ClientReply::Failed(_) => backoff(&mut self.rng, 30 * MS, 300 * MS),
-            ClientReply::Read { .. } => {
+            ClientReply::Read { .. } | ClientReply::Transferred { .. } => {
                 return Outcome::Fatal(format!("change request {request} answered with a read: {reply:?}"));
             }
         };

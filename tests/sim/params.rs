@@ -127,6 +127,9 @@ pub struct SimParams {
     pub restart_max_ns: u64,
     pub partition_mean_ns: Option<u64>,
     pub partition_max_ns: u64,
+    /// Mean time between leadership transfers an operator asks the leader
+    /// for (to a random member or the most caught up); `None`: none.
+    pub transfer_mean_ns: Option<u64>,
     pub fsync_min_ns: u64,
     pub fsync_max_ns: u64,
     pub slow_fsync_ppm: u64,
@@ -216,6 +219,8 @@ impl SimParams {
             snapshot_every: *rng.pick(&[0, 8, 32, 200]),
             compact_retain: *rng.pick(&[0, 4, 64]),
             snapshot_chunk_bytes: *rng.pick(&[16, 256, 1 << 20]),
+            // Drawn last, so the draws above mean what they meant before.
+            transfer_mean_ns: *rng.pick(&[None, Some(2 * SEC), Some(500 * MS)]),
         }
     }
 
@@ -249,6 +254,7 @@ impl SimParams {
             snapshot_every: 0,
             compact_retain: 0,
             snapshot_chunk_bytes: 1 << 20,
+            transfer_mean_ns: None,
         }
     }
 
@@ -319,7 +325,7 @@ impl SimParams {
         format!(
             "safety {}ms, lease {}ms, delay {:.1}-{:.1}ms (long {}ppm up to {}ms), drop {}ppm, dup {}ppm, crash \
              every ~{} ({}ppm the leader, restart <= {}ms), partition every ~{} (<= {}ms), fsync <= {:.1}ms, drift \
-             <= {}ppm, {} clients on {} keys (timeout {}ms, {}ppm to a random node), {} quiet spells; replica: \
+             <= {}ppm, transfer every ~{}, {} clients on {} keys (timeout {}ms, {}ppm to a random node), {} quiet spells; replica: \
              batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B)",
             self.safety_ns / MS,
             self.lease_ns / MS,
@@ -336,6 +342,7 @@ impl SimParams {
             self.partition_max_ns / MS,
             self.fsync_max_ns as f64 / MS as f64,
             self.drift_max_ppm,
+            opt_ms(self.transfer_mean_ns),
             w.map_or(0, |w| w.clients),
             w.map_or(0, |w| w.keys),
             w.map_or(0, |w| w.timeout_ns / MS),

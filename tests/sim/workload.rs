@@ -356,6 +356,9 @@ impl Workload {
                 self.record(client, p, output, now_ns);
                 Ok(self.idle(client, now_ns))
             }
+            ClientReply::Transferred { .. } => {
+                Err(format!("request {request} ({:?} on {}) answered with a leadership transfer", p.input, p.key))
+            }
             ClientReply::Read { value } => {
                 if p.kind == Kind::Write {
                     return Err(format!("write request {request} ({:?} on {}) answered with a read", p.input, p.key));

@@ -152,7 +152,12 @@ impl Cluster {
 
 /// Asks `voter` for a vote for `candidate` and returns its answer.
 pub fn ask_vote(voter: &mut Replica, now: u64, candidate: LeaderId) -> VoteReply {
-    let req = VoteReq { candidate: Some(candidate), committer: None, accepted: Some(TailBitmap::empty()) };
+    let req = VoteReq {
+        candidate: Some(candidate),
+        committer: None,
+        accepted: Some(TailBitmap::empty()),
+        ..Default::default()
+    };
     voter.step(now, candidate.id, Message::Vote(req));
     voter
         .take_actions()

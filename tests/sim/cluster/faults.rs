@@ -143,4 +143,27 @@ impl Sim {
             !d.current.members.contains_key(&id) && d.target().is_none_or(|t| !t.members.contains_key(&id))
         })
     }
+
+    /// The operator's `leader transfer`: to a random member (a learner, the
+    /// leader itself or a crashed one are refused or answered at once), or
+    /// to whoever is most caught up. The request reaches the leader at once.
+    pub(super) fn ask_transfer(&mut self) -> Check {
+        let Some(leader) = self.leader() else { return Ok(()) };
+        let Some(i) = self.index_of(leader) else { return Ok(()) };
+        let members: Vec<NodeId> = self.nodes[i].replica.as_ref().map_or(Vec::new(), |r| {
+            let config = r.config();
+            config.members.keys().chain(config.learners.keys()).copied().collect()
+        });
+        let to = if members.is_empty() || self.fault_rng.chance_ppm(500_000) {
+            None
+        } else {
+            Some(*self.fault_rng.pick(&members))
+        };
+        let request = self.workload.new_request_id();
+        self.transfer_requests.insert(request);
+        self.note(format!("operator asks leader {leader} to transfer leadership to {to:?} (request {request})"));
+        let local = self.nodes[i].clock.local(self.now_ns);
+        self.nodes[i].replica.as_mut().expect("the leader is up").transfer_leadership(local, request, to);
+        self.after_input(i, false)
+    }
 }
