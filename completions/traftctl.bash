@@ -34,6 +34,9 @@ _traftctl() {
             traftctl,help)
                 cmd="traftctl__subcmd__help"
                 ;;
+            traftctl,leader)
+                cmd="traftctl__subcmd__leader"
+                ;;
             traftctl,local-cluster)
                 cmd="traftctl__subcmd__local__subcmd__cluster"
                 ;;
@@ -106,6 +109,9 @@ _traftctl() {
             traftctl__subcmd__help,help)
                 cmd="traftctl__subcmd__help__subcmd__help"
                 ;;
+            traftctl__subcmd__help,leader)
+                cmd="traftctl__subcmd__help__subcmd__leader"
+                ;;
             traftctl__subcmd__help,local-cluster)
                 cmd="traftctl__subcmd__help__subcmd__local__subcmd__cluster"
                 ;;
@@ -139,6 +145,21 @@ _traftctl() {
             traftctl__subcmd__help__subcmd__config,show)
                 cmd="traftctl__subcmd__help__subcmd__config__subcmd__show"
                 ;;
+            traftctl__subcmd__help__subcmd__leader,transfer)
+                cmd="traftctl__subcmd__help__subcmd__leader__subcmd__transfer"
+                ;;
+            traftctl__subcmd__leader,help)
+                cmd="traftctl__subcmd__leader__subcmd__help"
+                ;;
+            traftctl__subcmd__leader,transfer)
+                cmd="traftctl__subcmd__leader__subcmd__transfer"
+                ;;
+            traftctl__subcmd__leader__subcmd__help,help)
+                cmd="traftctl__subcmd__leader__subcmd__help__subcmd__help"
+                ;;
+            traftctl__subcmd__leader__subcmd__help,transfer)
+                cmd="traftctl__subcmd__leader__subcmd__help__subcmd__transfer"
+                ;;
             *)
                 ;;
         esac
@@ -146,7 +167,7 @@ _traftctl() {
 
     case "${cmd}" in
         traftctl)
-            opts="-v -o -h -V --verbose --endpoints --timeout --output --help --version local-cluster node propose get status log config watch bench completions gen-docs help"
+            opts="-v -o -h -V --verbose --endpoints --timeout --output --help --version local-cluster node propose get status log config leader watch bench completions gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -614,7 +635,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__help)
-            opts="local-cluster node propose get status log config watch bench completions gen-docs help"
+            opts="local-cluster node propose get status log config leader watch bench completions gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -781,6 +802,34 @@ _traftctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        traftctl__subcmd__help__subcmd__leader)
+            opts="transfer"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__leader__subcmd__transfer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         traftctl__subcmd__help__subcmd__local__subcmd__cluster)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -858,6 +907,112 @@ _traftctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__leader)
+            opts="-v -o -h --verbose --endpoints --timeout --output --help transfer help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__leader__subcmd__help)
+            opts="transfer help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__leader__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__leader__subcmd__help__subcmd__transfer)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__leader__subcmd__transfer)
+            opts="-v -o -h --to --verbose --endpoints --timeout --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

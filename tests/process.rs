@@ -396,3 +396,126 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
     cluster.nodes.get_mut(&other).unwrap().kill9();
     assert!(put(&mut client, "k-last", 7).await, "the caught-up member completes a quorum");
 }
+
+/// Writes `key = value` through `traftctl propose`, which follows redirects
+/// to whoever leads; true if acknowledged.
+fn propose_cli(endpoints: &str, key: &str, value: i64) -> bool {
+    Command::new(BIN)
+        .args(["--endpoints", endpoints, "--timeout", "5s", "propose", "set", key, &value.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn endpoints(cluster: &Cluster) -> String {
+    cluster.nodes.values().map(|n| n.addr.clone()).collect::<Vec<_>>().join(",")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_transfer_moves_leadership_while_writes_continue() {
+    let mut cluster = Cluster::start(3);
+    let ids: Vec<i64> = cluster.nodes.keys().copied().collect();
+    let leader = wait_leader(&cluster, &ids, ELECTION_BOUND).await.expect("a first leader");
+    let target = *ids.iter().find(|&&i| i != leader).unwrap();
+    let all = endpoints(&cluster);
+
+    // A writer keeps proposing through the CLI (which follows redirects)
+    // while leadership moves.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, all) = (stop.clone(), all.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut acked = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || i < 20 {
+                if propose_cli(&all, &format!("w{i}"), i) {
+                    acked.push(i);
+                }
+                i += 1;
+            }
+            acked
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let transfer = tokio::task::spawn_blocking({
+        let (all, to) = (all.clone(), target.to_string());
+        move || {
+            Command::new(BIN)
+                .args(["--endpoints", &all, "--timeout", "10s", "leader", "transfer", "--to", &to, "-o", "json"])
+                .output()
+                .expect("run leader transfer")
+        }
+    })
+    .await
+    .unwrap();
+    assert!(transfer.status.success(), "leader transfer failed: {}", String::from_utf8_lossy(&transfer.stderr));
+    let out: serde_json::Value = serde_json::from_slice(&transfer.stdout).expect("transfer JSON");
+    assert_eq!(out["to"]["id"], target, "{out}");
+    assert_eq!(wait_leader(&cluster, &[target], Duration::from_secs(1)).await, Some(target));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked = writer.await.unwrap();
+    assert!(acked.len() >= 20, "writes continue around the transfer: {} acknowledged", acked.len());
+    let target_addr = cluster.nodes[&target].addr.clone();
+    for i in &acked {
+        let reply = get(&target_addr, &format!("w{i}")).await.expect("read from the new leader");
+        assert_eq!(int_value(&reply), Some(*i), "acknowledged write w{i} survives the transfer");
+    }
+
+    // Refusals: exit 5, naming the target.
+    let refused = |to: i64| {
+        Command::new(BIN)
+            .args(["--endpoints", &all, "--timeout", "5s", "leader", "transfer", "--to", &to.to_string()])
+            .output()
+            .expect("run leader transfer")
+    };
+    let unknown = refused(9);
+    assert_eq!(unknown.status.code(), Some(5), "{}", String::from_utf8_lossy(&unknown.stderr));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("node 9 is not a voting member"));
+    let other = *ids.iter().find(|&&i| i != target).unwrap();
+    cluster.nodes.get_mut(&other).unwrap().kill9();
+    let start = Instant::now();
+    let down = loop {
+        let out = refused(other);
+        if out.status.code() == Some(5) || start.elapsed() > ELECTION_BOUND {
+            break out;
+        }
+        // Until a lease passes the leader still counts the member as reachable.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(down.status.code(), Some(5), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(String::from_utf8_lossy(&down.stderr).contains(&format!("node {other} has not acknowledged")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_with_sigterm_hands_over_first() {
+    let mut cluster = Cluster::start(3);
+    let ids: Vec<i64> = cluster.nodes.keys().copied().collect();
+    let leader = wait_leader(&cluster, &ids, ELECTION_BOUND).await.expect("a first leader");
+    assert!(propose_cli(&endpoints(&cluster), "before", 1));
+    let node = cluster.nodes.get_mut(&leader).unwrap();
+    let mut child = node.child.take().expect("running");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > ELECTION_BOUND {
+            let _ = child.kill();
+            panic!("node {leader} did not exit after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "a stopped leader exits 0: {status:?}\n{}", node.stderr());
+    // The old leader saw its successor lead before it exited: no member
+    // waited out its lease.
+    let log = node.stderr();
+    assert!(log.contains("handing leadership to node"), "{log}");
+    assert!(log.contains("leads now; stopping"), "{log}");
+    let survivors: Vec<i64> = ids.iter().copied().filter(|&i| i != leader).collect();
+    let new_leader = wait_leader(&cluster, &survivors, ELECTION_BOUND).await.expect("a new leader");
+    let reply = get(&cluster.nodes[&new_leader].addr, "before").await.expect("read");
+    assert_eq!(int_value(&reply), Some(1));
+}

@@ -415,7 +415,7 @@ macro_rules! leader_reply {
         }
     )*};
 }
-leader_reply!(pb::ProposeReply, pb::GetReply, pb::ConfigChangeReply);
+leader_reply!(pb::ProposeReply, pb::GetReply, pb::ConfigChangeReply, pb::TransferLeadershipReply);
 
 /// How a leader-only reply went.
 pub enum Verdict<R> {

@@ -9,6 +9,7 @@ mod client;
 mod completions;
 mod config;
 mod get;
+mod leader;
 mod local_cluster;
 mod log;
 mod node;
@@ -55,7 +56,8 @@ Exit codes:
   2  usage (bad arguments or a bad operation)
   3  cluster unavailable: no endpoint answered, or no leader is elected
   4  timeout: the --timeout deadline passed (for `propose`: the outcome is unknown)
-  5  refused as unsafe: a membership change that could leave the cluster without a quorum (`config`)";
+  5  refused as unsafe: a membership change that could leave the cluster without a quorum (`config`),
+     or a leadership transfer to a member that cannot take over (`leader transfer`)";
 
 /// An error that knows its exit code. `main` prints `error: {error:#}` and
 /// exits with `code`; everything else defaults to [`exit::ERROR`].
@@ -137,6 +139,9 @@ pub enum Command {
     /// Show or change the cluster configuration: members and quorums.
     #[command(subcommand)]
     Config(config::Command),
+    /// Move leadership to another member (`leader transfer [--to ID]`).
+    #[command(subcommand)]
+    Leader(leader::Command),
     /// Stream the cluster's events (elections, commits, applies) until Ctrl-C.
     Watch(watch::Args),
     /// Load the cluster with concurrent clients and report throughput and latency.
@@ -182,6 +187,7 @@ fn run(cli: Cli) -> CliResult<u8> {
         Command::Status(args) => rt.block_on(status::run(&opts, args)),
         Command::Log(args) => rt.block_on(log::run(&opts, args)),
         Command::Config(cmd) => rt.block_on(config::run(&opts, cmd)),
+        Command::Leader(cmd) => rt.block_on(leader::run(&opts, cmd)),
         Command::Watch(args) => rt.block_on(watch::run(&opts, args)),
         Command::Bench(args) => rt.block_on(bench::run(&opts, args)),
         Command::Completions(args) => completions::run(args),

@@ -99,7 +99,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let handle = node::start(node_config, listener).await?;
     tracing::info!("node {} listening on {}", handle.id, handle.addr);
     tokio::select! {
-        _ = interrupted() => {}
+        _ = interrupted() => {
+            // A leader that just stops leaves the others to wait out its
+            // lease before they may elect anyone.
+            if let Some(leader) = handle.hand_over(HAND_OVER_WAIT).await {
+                tracing::info!("{leader} leads now; stopping");
+            }
+        }
         _ = wait_fatal(&handle) => {}
     }
     let fatal = handle.fatal_error();
@@ -109,6 +115,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         None => Ok(exit::OK),
     }
 }
+
+/// How long a stopping leader waits for the member it handed over to.
+const HAND_OVER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn wait_fatal(handle: &node::NodeHandle) {
     loop {

@@ -120,6 +120,38 @@ impl NodeHandle {
         rx.await.map_err(|_| anyhow::anyhow!("node {} stopped", self.id))
     }
 
+    /// If this node leads, hands leadership to the most caught-up member
+    /// and waits (at most `wait`) until another member leads; returns that
+    /// leader. A follower has nothing to hand over. Called before stopping a
+    /// leader, so a rolling restart costs no election timeout.
+    pub async fn hand_over(&self, wait: Duration) -> Option<pb::LeaderId> {
+        let status = self.status().await.ok()?;
+        if status.role != crate::replica::Role::Leader {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inputs.send(Input::TransferLeadership { to: None, respond: tx }).await.ok()?;
+        match rx.await.ok()? {
+            ClientOutcome::Reply(crate::replica::ClientReply::Transferred { to, .. }) => {
+                tracing::info!(node = self.id, "handing leadership to node {to} before stopping");
+            }
+            other => {
+                tracing::warn!(node = self.id, "could not hand leadership over before stopping: {other:?}");
+                return None;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(s) = self.status().await
+                && let Some(leader) = s.leader.filter(|l| l.id != self.id)
+            {
+                return Some(leader);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
     /// Why the node stopped by itself, if it did.
     pub fn fatal_error(&self) -> Option<String> {
         self.fatal.borrow().clone()
