@@ -19,6 +19,9 @@ _traftctl() {
             traftctl,bench)
                 cmd="traftctl__subcmd__bench"
                 ;;
+            traftctl,check)
+                cmd="traftctl__subcmd__check"
+                ;;
             traftctl,completions)
                 cmd="traftctl__subcmd__completions"
                 ;;
@@ -54,6 +57,18 @@ _traftctl() {
                 ;;
             traftctl,watch)
                 cmd="traftctl__subcmd__watch"
+                ;;
+            traftctl__subcmd__check,hash)
+                cmd="traftctl__subcmd__check__subcmd__hash"
+                ;;
+            traftctl__subcmd__check,help)
+                cmd="traftctl__subcmd__check__subcmd__help"
+                ;;
+            traftctl__subcmd__check__subcmd__help,hash)
+                cmd="traftctl__subcmd__check__subcmd__help__subcmd__hash"
+                ;;
+            traftctl__subcmd__check__subcmd__help,help)
+                cmd="traftctl__subcmd__check__subcmd__help__subcmd__help"
                 ;;
             traftctl__subcmd__config,add-member)
                 cmd="traftctl__subcmd__config__subcmd__add__subcmd__member"
@@ -94,6 +109,9 @@ _traftctl() {
             traftctl__subcmd__help,bench)
                 cmd="traftctl__subcmd__help__subcmd__bench"
                 ;;
+            traftctl__subcmd__help,check)
+                cmd="traftctl__subcmd__help__subcmd__check"
+                ;;
             traftctl__subcmd__help,completions)
                 cmd="traftctl__subcmd__help__subcmd__completions"
                 ;;
@@ -129,6 +147,9 @@ _traftctl() {
                 ;;
             traftctl__subcmd__help,watch)
                 cmd="traftctl__subcmd__help__subcmd__watch"
+                ;;
+            traftctl__subcmd__help__subcmd__check,hash)
+                cmd="traftctl__subcmd__help__subcmd__check__subcmd__hash"
                 ;;
             traftctl__subcmd__help__subcmd__config,add-member)
                 cmd="traftctl__subcmd__help__subcmd__config__subcmd__add__subcmd__member"
@@ -167,7 +188,7 @@ _traftctl() {
 
     case "${cmd}" in
         traftctl)
-            opts="-v -o -h -V --verbose --endpoints --timeout --output --help --version local-cluster node propose get status log config leader watch bench completions gen-docs help"
+            opts="-v -o -h -V --verbose --endpoints --timeout --output --help --version local-cluster node propose get status log config check leader watch bench completions gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,6 +264,108 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__check)
+            opts="-v -o -h --verbose --endpoints --timeout --output --help hash help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__check__subcmd__hash)
+            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__check__subcmd__help)
+            opts="hash help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__check__subcmd__help__subcmd__hash)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__check__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -635,7 +758,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__help)
-            opts="local-cluster node propose get status log config leader watch bench completions gen-docs help"
+            opts="local-cluster node propose get status log config check leader watch bench completions gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -651,6 +774,34 @@ _traftctl() {
         traftctl__subcmd__help__subcmd__bench)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__check)
+            opts="hash"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__check__subcmd__hash)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

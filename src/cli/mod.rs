@@ -5,6 +5,7 @@
 //! tables, plain text and JSON, so the commands stay a screen long.
 
 mod bench;
+mod check;
 mod client;
 mod completions;
 mod config;
@@ -139,6 +140,9 @@ pub enum Command {
     /// Show or change the cluster configuration: members and quorums.
     #[command(subcommand)]
     Config(config::Command),
+    /// Check the cluster's consistency (`check hash`: equal states at equal applied sets).
+    #[command(subcommand)]
+    Check(check::Command),
     /// Move leadership to another member (`leader transfer [--to ID]`).
     #[command(subcommand)]
     Leader(leader::Command),
@@ -188,6 +192,7 @@ fn run(cli: Cli) -> CliResult<u8> {
         Command::Log(args) => rt.block_on(log::run(&opts, args)),
         Command::Config(cmd) => rt.block_on(config::run(&opts, cmd)),
         Command::Leader(cmd) => rt.block_on(leader::run(&opts, cmd)),
+        Command::Check(cmd) => rt.block_on(check::run(&opts, cmd)),
         Command::Watch(args) => rt.block_on(watch::run(&opts, args)),
         Command::Bench(args) => rt.block_on(bench::run(&opts, args)),
         Command::Completions(args) => completions::run(args),

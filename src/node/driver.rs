@@ -193,6 +193,15 @@ impl Driver {
                 let id = self.request_id(respond);
                 self.replica.change_config(now, id, target, force);
             }
+            Input::HashKv { respond } => {
+                let r = &self.replica;
+                let _ = respond.send(pb::HashKvReply {
+                    id: r.id(),
+                    applied: Some(r.applied().clone()),
+                    hash: r.kv().digest(),
+                    keys: r.kv().len() as i64,
+                });
+            }
             Input::TransferLeadership { to, respond } => {
                 let id = self.request_id(respond);
                 self.replica.transfer_leadership(now, id, to);

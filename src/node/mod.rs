@@ -84,6 +84,9 @@ pub(crate) enum Input {
         force: bool,
         respond: oneshot::Sender<ClientOutcome>,
     },
+    HashKv {
+        respond: oneshot::Sender<pb::HashKvReply>,
+    },
     TransferLeadership {
         to: Option<NodeId>,
         respond: oneshot::Sender<ClientOutcome>,

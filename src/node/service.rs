@@ -310,6 +310,10 @@ impl TRaftAdmin for Service {
         Ok(Response::new(out))
     }
 
+    async fn hash_kv(&self, _request: Request<pb::HashKvReq>) -> Result<Response<pb::HashKvReply>, Status> {
+        Ok(Response::new(self.ask(|respond| Input::HashKv { respond }, "hash").await?))
+    }
+
     async fn log(&self, request: Request<pb::LogReq>) -> Result<Response<pb::LogReply>, Status> {
         let req = request.into_inner();
         let limit = if req.limit <= 0 { 100 } else { req.limit.min(10_000) as usize };
