@@ -52,6 +52,9 @@ _traftctl() {
             traftctl,propose)
                 cmd="traftctl__subcmd__propose"
                 ;;
+            traftctl,snapshot)
+                cmd="traftctl__subcmd__snapshot"
+                ;;
             traftctl,status)
                 cmd="traftctl__subcmd__status"
                 ;;
@@ -142,6 +145,9 @@ _traftctl() {
             traftctl__subcmd__help,propose)
                 cmd="traftctl__subcmd__help__subcmd__propose"
                 ;;
+            traftctl__subcmd__help,snapshot)
+                cmd="traftctl__subcmd__help__subcmd__snapshot"
+                ;;
             traftctl__subcmd__help,status)
                 cmd="traftctl__subcmd__help__subcmd__status"
                 ;;
@@ -169,6 +175,15 @@ _traftctl() {
             traftctl__subcmd__help__subcmd__leader,transfer)
                 cmd="traftctl__subcmd__help__subcmd__leader__subcmd__transfer"
                 ;;
+            traftctl__subcmd__help__subcmd__snapshot,restore)
+                cmd="traftctl__subcmd__help__subcmd__snapshot__subcmd__restore"
+                ;;
+            traftctl__subcmd__help__subcmd__snapshot,save)
+                cmd="traftctl__subcmd__help__subcmd__snapshot__subcmd__save"
+                ;;
+            traftctl__subcmd__help__subcmd__snapshot,status)
+                cmd="traftctl__subcmd__help__subcmd__snapshot__subcmd__status"
+                ;;
             traftctl__subcmd__leader,help)
                 cmd="traftctl__subcmd__leader__subcmd__help"
                 ;;
@@ -181,6 +196,30 @@ _traftctl() {
             traftctl__subcmd__leader__subcmd__help,transfer)
                 cmd="traftctl__subcmd__leader__subcmd__help__subcmd__transfer"
                 ;;
+            traftctl__subcmd__snapshot,help)
+                cmd="traftctl__subcmd__snapshot__subcmd__help"
+                ;;
+            traftctl__subcmd__snapshot,restore)
+                cmd="traftctl__subcmd__snapshot__subcmd__restore"
+                ;;
+            traftctl__subcmd__snapshot,save)
+                cmd="traftctl__subcmd__snapshot__subcmd__save"
+                ;;
+            traftctl__subcmd__snapshot,status)
+                cmd="traftctl__subcmd__snapshot__subcmd__status"
+                ;;
+            traftctl__subcmd__snapshot__subcmd__help,help)
+                cmd="traftctl__subcmd__snapshot__subcmd__help__subcmd__help"
+                ;;
+            traftctl__subcmd__snapshot__subcmd__help,restore)
+                cmd="traftctl__subcmd__snapshot__subcmd__help__subcmd__restore"
+                ;;
+            traftctl__subcmd__snapshot__subcmd__help,save)
+                cmd="traftctl__subcmd__snapshot__subcmd__help__subcmd__save"
+                ;;
+            traftctl__subcmd__snapshot__subcmd__help,status)
+                cmd="traftctl__subcmd__snapshot__subcmd__help__subcmd__status"
+                ;;
             *)
                 ;;
         esac
@@ -188,7 +227,7 @@ _traftctl() {
 
     case "${cmd}" in
         traftctl)
-            opts="-v -o -h -V --verbose --endpoints --timeout --output --help --version local-cluster node propose get status log config check leader watch bench completions gen-docs help"
+            opts="-v -o -h -V --verbose --endpoints --timeout --output --help --version local-cluster node propose get status log config snapshot check leader watch bench completions gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -758,7 +797,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__help)
-            opts="local-cluster node propose get status log config check leader watch bench completions gen-docs help"
+            opts="local-cluster node propose get status log config snapshot check leader watch bench completions gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1026,6 +1065,62 @@ _traftctl() {
         traftctl__subcmd__help__subcmd__propose)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__snapshot)
+            opts="save status restore"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__snapshot__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__snapshot__subcmd__save)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__snapshot__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1324,6 +1419,208 @@ _traftctl() {
         traftctl__subcmd__propose)
             opts="-v -o -h --verbose --endpoints --timeout --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot)
+            opts="-v -o -h --verbose --endpoints --timeout --output --help save status restore help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot__subcmd__help)
+            opts="save status restore help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot__subcmd__help__subcmd__save)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot__subcmd__restore)
+            opts="-v -o -h --data-dir --id --peers --verbose --endpoints --timeout --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot__subcmd__save)
+            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__snapshot__subcmd__status)
+            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -68,6 +68,7 @@ pub mod pb {
     tonic::include_proto!("_");
 }
 
+pub mod backup;
 pub mod bitmap;
 pub mod cmd;
 pub mod config;

@@ -577,3 +577,77 @@ async fn check_hash_agrees_on_a_healthy_cluster_and_names_an_altered_member() {
         assert_eq!(verdict, if id == victim { "DIFFERS" } else { "ok" }, "{report}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_snapshot_restores_into_a_new_cluster_with_every_key() {
+    let cluster = Cluster::start(3);
+    let ids: Vec<i64> = cluster.nodes.keys().copied().collect();
+    wait_leader(&cluster, &ids, ELECTION_BOUND).await.expect("a leader");
+    let all = endpoints(&cluster);
+    for i in 0..30 {
+        assert!(propose_cli(&all, &format!("b{i}"), i));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("backup.traft");
+    let cli = |args: &[&str]| Command::new(BIN).args(args).output().unwrap();
+    let saved = cli(&["--endpoints", &all, "snapshot", "save", file.to_str().unwrap()]);
+    assert!(saved.status.success(), "{}", String::from_utf8_lossy(&saved.stderr));
+    let status = cli(&["snapshot", "status", file.to_str().unwrap(), "-o", "json"]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["summary"]["keys"], 30, "{status}");
+
+    // Damage is refused with the offset; a truncated copy too.
+    let bytes = std::fs::read(&file).unwrap();
+    let damaged = work.path().join("damaged.traft");
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x01;
+    std::fs::write(&damaged, &flipped).unwrap();
+    let refused = cli(&["snapshot", "status", damaged.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("checksum mismatch"), "{refused:?}");
+    std::fs::write(&damaged, &bytes[..bytes.len() - 7]).unwrap();
+    let refused = cli(&["snapshot", "status", damaged.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("truncated"), "{refused:?}");
+    drop(cluster);
+
+    // A new cluster on new ports, each member restored from the file.
+    let ports = free_ports(3);
+    let peers: Vec<String> = (1..=3).map(|i| format!("{i}=127.0.0.1:{}", ports[i - 1])).collect();
+    let peers = peers.join(",");
+    let mut nodes = BTreeMap::new();
+    for i in 1..=3i64 {
+        let data = work.path().join(format!("new-{i}"));
+        let out = cli(&[
+            "snapshot",
+            "restore",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--id",
+            &i.to_string(),
+            "--peers",
+            &peers,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let addr = format!("127.0.0.1:{}", ports[(i - 1) as usize]);
+        let args = ["node", "--id", &i.to_string(), "--listen", &addr, "--peers", &peers, "--data-dir"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([data.display().to_string()])
+            .collect();
+        let stderr_path = work.path().join(format!("new-{i}.stderr"));
+        let mut node = Node { addr, args, child: None, stderr_path };
+        node.spawn();
+        nodes.insert(i, node);
+    }
+    let restored = Cluster { nodes, _dir: tempfile::tempdir().unwrap() };
+    let leader = wait_leader(&restored, &[1, 2, 3], ELECTION_BOUND).await.expect("the restored cluster elects");
+    let addr = restored.nodes[&leader].addr.clone();
+    for i in 0..30 {
+        let reply = get(&addr, &format!("b{i}")).await.expect("read");
+        assert_eq!(int_value(&reply), Some(i), "b{i} after the restore");
+    }
+    assert!(propose_cli(&endpoints(&restored), "after-restore", 1), "the restored cluster takes writes");
+}

@@ -16,6 +16,7 @@ mod log;
 mod node;
 mod output;
 mod propose;
+mod snapshot;
 mod status;
 mod watch;
 
@@ -140,6 +141,9 @@ pub enum Command {
     /// Show or change the cluster configuration: members and quorums.
     #[command(subcommand)]
     Config(config::Command),
+    /// Back up the cluster's state, inspect a backup, or restore one into a new data directory.
+    #[command(subcommand)]
+    Snapshot(snapshot::Command),
     /// Check the cluster's consistency (`check hash`: equal states at equal applied sets).
     #[command(subcommand)]
     Check(check::Command),
@@ -193,6 +197,7 @@ fn run(cli: Cli) -> CliResult<u8> {
         Command::Config(cmd) => rt.block_on(config::run(&opts, cmd)),
         Command::Leader(cmd) => rt.block_on(leader::run(&opts, cmd)),
         Command::Check(cmd) => rt.block_on(check::run(&opts, cmd)),
+        Command::Snapshot(cmd) => rt.block_on(snapshot::run(&opts, cmd)),
         Command::Watch(args) => rt.block_on(watch::run(&opts, args)),
         Command::Bench(args) => rt.block_on(bench::run(&opts, args)),
         Command::Completions(args) => completions::run(args),

@@ -310,6 +310,19 @@ impl TRaftAdmin for Service {
         Ok(Response::new(out))
     }
 
+    async fn snapshot_save(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
+        // Served as to a peer, under id 0, which no member has: the same
+        // blob and chunking, so a backup is what a member would install.
+        let req = pb::SnapshotReq { id: 0, ..request.into_inner() };
+        let reply = self
+            .ask(|tx| Input::Peer { from: 0, msg: Message::SnapshotReq(req), respond: Some(tx) }, "snapshot")
+            .await?;
+        match reply {
+            Message::SnapshotChunk(c) => Ok(Response::new(c)),
+            _ => Err(Status::internal("the replica answered a snapshot request with something else")),
+        }
+    }
+
     async fn hash_kv(&self, _request: Request<pb::HashKvReq>) -> Result<Response<pb::HashKvReply>, Status> {
         Ok(Response::new(self.ask(|respond| Input::HashKv { respond }, "hash").await?))
     }
