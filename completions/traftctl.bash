@@ -1359,7 +1359,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -o -h --id --listen --peers --join --data-dir --snapshot-every --compact-retain --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --id --listen --peers --join --data-dir --snapshot-every --compact-retain --force-new-cluster --confirm-data-loss --verbose --endpoints --timeout --output --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

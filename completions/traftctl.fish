@@ -72,6 +72,8 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l timeout -d 'G
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l force-new-cluster -d 'Disaster recovery: start a one-member cluster from this member\'s data directory, when a quorum of the old cluster is lost for good. Writes only the lost members held are gone. Needs --confirm-data-loss. The old directory is kept next to the new one'
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l confirm-data-loss -d 'Confirms --force-new-cluster'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use crate::pb::{BackupData, ClusterConfig, LeaderId, TailBitmap};
-use crate::replica::{DurableWrite, HardState};
+use crate::replica::{DurableState, DurableWrite, HardState, NodeId, Options, Replica};
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::storage::{Storage, StorageError};
 
@@ -128,6 +128,29 @@ impl Backup {
             tail_records: Vec::new(),
         }
     }
+}
+
+/// Disaster recovery (`traftctl node --force-new-cluster`): the state a
+/// lone survivor `id` keeps, from what it recovered from its disk. Every
+/// record it holds counts as committed, since the lost members may have
+/// committed any of them (etcd's force-new-cluster likewise commits its
+/// whole log); the replica then applies each one whose dependencies it
+/// holds too. Returns that state as a backup to restore, and how many held
+/// records could not be applied (they depend on a record nobody has now).
+pub fn survivor_state(id: NodeId, mut recovered: DurableState) -> (Backup, usize) {
+    for rec in &recovered.records {
+        recovered.hard_state.committed.set(rec.seq);
+    }
+    let alone = ClusterConfig::majority([(id, String::new())]).expect("one member is a valid configuration");
+    let replica = Replica::new(Options::new(id), alone, Some(recovered), 0);
+    let unapplied = replica.log().keys().filter(|&&s| !replica.applied().contains(s)).count();
+    let snapshot = Snapshot {
+        applied: replica.applied().clone(),
+        kv: replica.kv().clone(),
+        config_records: Vec::new(),
+        tail_records: Vec::new(),
+    };
+    (Backup { snapshot, config: replica.config().clone(), saved_at_ms: 0, leader: None }, unapplied)
 }
 
 /// Why a data directory could not be written from a backup.

@@ -651,3 +651,55 @@ async fn a_saved_snapshot_restores_into_a_new_cluster_with_every_key() {
     }
     assert!(propose_cli(&endpoints(&restored), "after-restore", 1), "the restored cluster takes writes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_new_cluster_serves_a_lone_survivors_data() {
+    let mut cluster = Cluster::start(3);
+    let ids: Vec<i64> = cluster.nodes.keys().copied().collect();
+    wait_leader(&cluster, &ids, ELECTION_BOUND).await.expect("a leader");
+    let all = endpoints(&cluster);
+    for i in 0..20 {
+        assert!(propose_cli(&all, &format!("d{i}"), i));
+    }
+    // Wait until member 1 has applied every write, then lose the other two
+    // for good, and stop 1 as well.
+    let start = Instant::now();
+    while get_serializable(&cluster.nodes[&1].addr, "d19").await != Some(19) {
+        assert!(start.elapsed() < ELECTION_BOUND, "member 1 applies the writes");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for id in &ids {
+        cluster.nodes.get_mut(id).unwrap().kill9();
+    }
+
+    let survivor = cluster.nodes.get_mut(&1).unwrap();
+    let args = survivor.args.clone();
+    // Without the confirmation it is a usage error, and nothing is touched.
+    let unconfirmed = Command::new(BIN).args(&args).arg("--force-new-cluster").output().unwrap();
+    assert_eq!(unconfirmed.status.code(), Some(2), "{}", String::from_utf8_lossy(&unconfirmed.stderr));
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--confirm-data-loss"));
+
+    survivor.args.extend(["--force-new-cluster".to_string(), "--confirm-data-loss".to_string()]);
+    survivor.spawn();
+    assert_eq!(wait_leader(&cluster, &[1], ELECTION_BOUND).await, Some(1), "the survivor leads alone");
+    let addr = cluster.nodes[&1].addr.clone();
+    for i in 0..20 {
+        let reply = get(&addr, &format!("d{i}")).await.expect("read");
+        assert_eq!(int_value(&reply), Some(i), "d{i} survives the recovery");
+    }
+    assert!(propose_cli(&addr, "after-recovery", 1), "the one-member cluster takes writes");
+    let log = cluster.nodes[&1].stderr();
+    assert!(log.contains("NEW ONE-MEMBER CLUSTER"), "{log}");
+    let kept_aside = std::fs::read_dir(cluster.data_dir(1).parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("node-1.before-force-new-cluster-"));
+    assert!(kept_aside, "the old data directory is kept");
+}
+
+async fn get_serializable(addr: &str, key: &str) -> Option<i64> {
+    let mut c = admin(addr).await?;
+    let req = pb::GetReq { key: key.into(), consistency: pb::ReadConsistency::Serializable as i32 };
+    let reply = c.get(req).await.ok()?.into_inner();
+    int_value(&reply)
+}

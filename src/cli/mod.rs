@@ -16,6 +16,7 @@ mod log;
 mod node;
 mod output;
 mod propose;
+mod recover;
 mod snapshot;
 mod status;
 mod watch;

@@ -21,7 +21,12 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:7001")]
     pub listen: SocketAddr,
     /// Every initial member as ID=HOST:PORT, this one included, comma separated.
-    #[arg(long, value_delimiter = ',', required_unless_present = "join", conflicts_with = "join")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required_unless_present_any = ["join", "force_new_cluster"],
+        conflicts_with = "join"
+    )]
     pub peers: Vec<String>,
     /// Start as a new member of the running cluster that ADDR belongs to; it
     /// receives the log once the cluster adds it with `traftctl config add-member`.
@@ -32,6 +37,8 @@ pub struct Args {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
+    #[command(flatten)]
+    pub recovery: crate::cli::recover::ForceNewClusterArgs,
 }
 
 /// How often a member snapshots its state and compacts its log.
@@ -84,6 +91,12 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 );
             }
             config
+        }
+        None if args.recovery.force_new_cluster => {
+            // Its address in --peers if given (the one peers dial), else --listen.
+            let peers = parse_peers(&args.peers)?;
+            let addr = peers.get(&args.id).cloned().unwrap_or_else(|| args.listen.to_string());
+            crate::cli::recover::force_new_cluster(args.id, &addr, &args.data_dir)?
         }
         None => {
             let peers = parse_peers(&args.peers)?;
