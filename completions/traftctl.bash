@@ -146,7 +146,7 @@ _traftctl() {
 
     case "${cmd}" in
         traftctl)
-            opts="-v -o -h -V --verbose --endpoints --timeout --output --help --version local-cluster node propose get status log config watch bench completions gen-docs help"
+            opts="-v -o -h -V --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help --version local-cluster node propose get status log config watch bench completions gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,6 +168,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -176,7 +188,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__bench)
-            opts="-v -o -h --clients --ops --duration --keys --value-size --read-ratio --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --clients --ops --duration --keys --value-size --read-ratio --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -222,6 +234,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -230,7 +254,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__completions)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help bash zsh fish"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,6 +274,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -260,7 +296,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help show quorums add-member remove-member set-quorums help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help show quorums add-member remove-member set-quorums help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +318,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -290,7 +338,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__add__subcmd__member)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,6 +362,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -422,7 +482,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__quorums)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -442,6 +502,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -452,7 +524,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__remove__subcmd__member)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -476,6 +548,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -486,7 +570,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__set__subcmd__quorums)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -512,6 +596,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -520,7 +616,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__show)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -542,6 +638,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -550,7 +658,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__gen__subcmd__docs)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -572,6 +680,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -580,7 +700,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__get)
-            opts="-v -o -h --consistency --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --consistency --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -604,6 +724,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -866,7 +998,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__cluster)
-            opts="-v -o -h --base-port --data-dir --ephemeral --election-timeout-secs --snapshot-every --compact-retain --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --base-port --data-dir --ephemeral --election-timeout-secs --snapshot-every --compact-retain --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -908,6 +1040,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -916,7 +1060,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__log)
-            opts="-v -o -h --addr --from --limit --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --addr --from --limit --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -950,6 +1094,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -958,7 +1114,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -o -h --id --listen --peers --join --data-dir --snapshot-every --compact-retain --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --id --listen --listen-client --listen-peer --peers --join --data-dir --snapshot-every --compact-retain --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -969,6 +1125,14 @@ _traftctl() {
                     return 0
                     ;;
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen-client)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen-peer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -992,6 +1156,30 @@ _traftctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --cert-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer-cert-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer-trusted-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --endpoints)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1006,6 +1194,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1016,7 +1216,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__propose)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1036,6 +1236,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1046,7 +1258,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__status)
-            opts="-v -o -h --addr --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --addr --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1070,6 +1282,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1080,7 +1304,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__watch)
-            opts="-v -o -h --addr --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --addr --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1104,6 +1328,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::cli::{exit, interrupted};
-use traftctl::node::{self, NodeConfig, NodeHandle};
+use traftctl::node::{self, Listeners, NodeConfig, NodeHandle};
 use traftctl::pb::ClusterConfig;
 use traftctl::replica::Role;
 
@@ -57,9 +57,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     for (i, listener) in listeners.into_iter().enumerate() {
         let id = i as i64 + 1;
         let dir = root.join(format!("node-{id}"));
-        let mut node_config = NodeConfig::new(id, addrs[i], config.clone(), dir);
+        let mut node_config = NodeConfig::new(id, config.clone(), dir);
         args.snapshots.apply(&mut node_config);
-        match node::start(node_config, listener).await {
+        match node::start(node_config, Listeners { client: listener, peer: None }).await {
             Ok(h) => handles.push(h),
             Err(e) => {
                 for h in handles {

@@ -487,7 +487,7 @@ mod tests {
             let replica = Replica::new(opts, config, None, clock.now());
             let (inputs, inputs_rx) = mpsc::channel(64);
             let (storage, writes) = mpsc::unbounded_channel();
-            let peers = Peers::new(1, Duration::from_secs(2), inputs.clone());
+            let peers = Peers::new(1, Duration::from_secs(2), inputs.clone(), crate::tls::ClientTls::none());
             let (events, _) = broadcast::channel(64);
             let (fatal, _) = watch::channel(None);
             let (shutdown, shutdown_rx) = watch::channel(false);

@@ -25,6 +25,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::pb::{self, ClusterConfig};
 use crate::replica::{DurableState, NodeId, Options, ReadConsistency, Replica};
 use crate::storage::Storage;
+use crate::tls::{ClientTls, ServerTls};
 
 pub use driver::{ClientOutcome, StatusSnapshot};
 
@@ -32,8 +33,6 @@ pub use driver::{ClientOutcome, StatusSnapshot};
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     pub id: NodeId,
-    /// Where this member listens for peers and clients.
-    pub listen: SocketAddr,
     /// The initial configuration; after the first config record, the log
     /// decides (rule 9).
     pub initial_config: ClusterConfig,
@@ -41,10 +40,30 @@ pub struct NodeConfig {
     pub options: Options,
     /// Deadline of one peer RPC.
     pub rpc_timeout: Duration,
+    pub tls: NodeTls,
+}
+
+/// A member's TLS: what its listeners present and require, and how it
+/// dials its peers. All off by default.
+#[derive(Debug, Clone, Default)]
+pub struct NodeTls {
+    /// The client listener's (`--cert-file`...), or the only listener's.
+    pub client: Option<ServerTls>,
+    /// The peer listener's (`--peer-cert-file`...).
+    pub peer: Option<ServerTls>,
+    /// Trust roots and certificate for dialing peers.
+    pub dial: ClientTls,
+}
+
+/// Where a member listens: one port for everything, or a client port and
+/// a peer port (so a firewall and the peer CA can fence peer RPCs off).
+pub struct Listeners {
+    pub client: tokio::net::TcpListener,
+    pub peer: Option<tokio::net::TcpListener>,
 }
 
 impl NodeConfig {
-    pub fn new(id: NodeId, listen: SocketAddr, initial_config: ClusterConfig, data_dir: PathBuf) -> Self {
+    pub fn new(id: NodeId, initial_config: ClusterConfig, data_dir: PathBuf) -> Self {
         let mut options = Options::new(id);
         // Loopback and LAN round trips are far below a millisecond, so
         // heartbeats can be frequent and failover quick.
@@ -53,7 +72,14 @@ impl NodeConfig {
         options.retransmit_ns = 300_000_000;
         options.election_jitter_ns = 300_000_000;
         options.jitter_seed = id as u64 ^ std::process::id() as u64;
-        NodeConfig { id, listen, initial_config, data_dir, options, rpc_timeout: Duration::from_secs(2) }
+        NodeConfig {
+            id,
+            initial_config,
+            data_dir,
+            options,
+            rpc_timeout: Duration::from_secs(2),
+            tls: NodeTls::default(),
+        }
     }
 }
 
@@ -95,7 +121,10 @@ pub(crate) enum Input {
 /// A running member. Dropping it does not stop it; call [`NodeHandle::shutdown`].
 pub struct NodeHandle {
     pub id: NodeId,
+    /// The client address (the only one with a single listener).
     pub addr: SocketAddr,
+    /// The peer address, when it has its own listener.
+    pub peer_addr: Option<SocketAddr>,
     inputs: mpsc::Sender<Input>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -178,9 +207,10 @@ fn restored_state(durable_writes: u64, recovered: DurableState) -> Option<Durabl
     (durable_writes > 0).then_some(recovered)
 }
 
-/// Opens storage, recovers the replica, and starts serving on `listener`.
-pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> anyhow::Result<NodeHandle> {
-    let addr = listener.local_addr()?;
+/// Opens storage, recovers the replica, and starts serving on `listeners`.
+pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<NodeHandle> {
+    let addr = listeners.client.local_addr()?;
+    let peer_addr = listeners.peer.as_ref().map(|l| l.local_addr()).transpose()?;
     let (storage, recovered, warnings) = Storage::open(&config.data_dir)
         .with_context(|| format!("node {}: cannot open data directory {}", config.id, config.data_dir.display()))?;
     for w in warnings {
@@ -195,25 +225,48 @@ pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> any
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (fatal_tx, fatal_rx) = tokio::sync::watch::channel(None);
 
-    let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
-    let peers = peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone());
-    let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx);
-    let driver_task = tokio::spawn(driver.run(inputs_rx, shutdown_rx.clone()));
-
     let svc = service::Service {
         inputs: inputs_tx.clone(),
         events: events_tx.clone(),
         rpc_timeout: config.rpc_timeout,
         shutdown: shutdown_rx.clone(),
     };
-    let server_task = tokio::spawn(service::serve(svc, listener, shutdown_rx));
+    // Built before anything is spawned: a certificate rustls refuses stops
+    // the start with nothing running.
+    let limits = service::Limits::new(&config.options);
+    let id = config.id;
+    let tls_error = |which: &'static str| move |e: String| anyhow::anyhow!("node {id}: {which} TLS: {e}");
+    let servers = match listeners.peer {
+        None => {
+            let tls = config.tls.client.as_ref().or(config.tls.peer.as_ref());
+            let router = service::router(&svc, service::Serves::Everything, tls, limits).map_err(tls_error("the"))?;
+            vec![(router, listeners.client)]
+        }
+        Some(peer) => {
+            let clients = service::router(&svc, service::Serves::Clients, config.tls.client.as_ref(), limits)
+                .map_err(tls_error("client"))?;
+            let peers = service::router(&svc, service::Serves::Peers, config.tls.peer.as_ref(), limits)
+                .map_err(tls_error("peer"))?;
+            vec![(clients, listeners.client), (peers, peer)]
+        }
+    };
+
+    let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
+    let peers = peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone(), config.tls.dial.clone());
+    let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx);
+    let driver_task = tokio::spawn(driver.run(inputs_rx, shutdown_rx.clone()));
+
+    let mut tasks: Vec<_> =
+        servers.into_iter().map(|(router, l)| tokio::spawn(service::serve(router, l, shutdown_rx.clone()))).collect();
+    tasks.push(driver_task);
 
     Ok(NodeHandle {
         id: config.id,
         addr,
+        peer_addr,
         inputs: inputs_tx,
         shutdown: shutdown_tx,
-        tasks: vec![server_task, driver_task],
+        tasks,
         storage_thread: Some(storage_thread),
         fatal: fatal_rx,
     })

@@ -6,23 +6,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::Input;
 use crate::pb::ClusterConfig;
 use crate::pb::t_raft_client::TRaftClient;
 use crate::pb::t_raft_snapshot_client::TRaftSnapshotClient;
 use crate::replica::{Message, NodeId};
+use crate::tls::ClientTls;
 
 /// More than the replica's own in-flight limit per follower, so it is the
 /// replica that does flow control; this only stops a runaway.
-const MAX_CALLS_PER_PEER: usize = 64;
+pub(super) const MAX_CALLS_PER_PEER: usize = 64;
 
 struct Peer {
     addr: String,
     client: TRaftClient<Channel>,
     snapshots: TRaftSnapshotClient<Channel>,
     calls: Arc<Semaphore>,
+    /// The TLS failure last logged for this peer: a misconfigured
+    /// certificate fails every retransmission, and one warning per cause
+    /// says it.
+    tls_warned: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 pub(super) struct Peers {
@@ -30,11 +35,12 @@ pub(super) struct Peers {
     timeout: Duration,
     inputs: mpsc::Sender<Input>,
     peers: BTreeMap<NodeId, Peer>,
+    tls: ClientTls,
 }
 
 impl Peers {
-    pub(super) fn new(self_id: NodeId, timeout: Duration, inputs: mpsc::Sender<Input>) -> Self {
-        Peers { self_id, timeout, inputs, peers: BTreeMap::new() }
+    pub(super) fn new(self_id: NodeId, timeout: Duration, inputs: mpsc::Sender<Input>, tls: ClientTls) -> Self {
+        Peers { self_id, timeout, inputs, peers: BTreeMap::new(), tls }
     }
 
     /// Opens channels to new members (lazily: nothing connects until the
@@ -44,24 +50,26 @@ impl Peers {
             if m.id == self.self_id || self.peers.get(&m.id).is_some_and(|p| p.addr == m.addr) {
                 continue;
             }
-            match Endpoint::from_shared(format!("http://{}", m.addr)) {
-                Ok(ep) => {
-                    let channel = ep
-                        .connect_timeout(self.timeout)
-                        .timeout(self.timeout)
-                        .tcp_nodelay(true)
-                        .http2_keep_alive_interval(Duration::from_secs(1))
-                        .keep_alive_timeout(self.timeout)
+            match self.tls.endpoint(&m.addr) {
+                Ok(dial) => {
+                    let channel = dial
+                        .map(|ep| {
+                            ep.connect_timeout(self.timeout)
+                                .timeout(self.timeout)
+                                .http2_keep_alive_interval(Duration::from_secs(1))
+                                .keep_alive_timeout(self.timeout)
+                        })
                         .connect_lazy();
                     let peer = Peer {
                         addr: m.addr.clone(),
                         client: TRaftClient::new(channel.clone()),
                         snapshots: TRaftSnapshotClient::new(channel),
                         calls: Arc::new(Semaphore::new(MAX_CALLS_PER_PEER)),
+                        tls_warned: Arc::default(),
                     };
                     self.peers.insert(m.id, peer);
                 }
-                Err(e) => tracing::warn!(peer = m.id, "bad address {:?} for member {}: {e}", m.addr, m.id),
+                Err(e) => tracing::warn!(peer = m.id, "cannot dial member {} at {:?}: {e}", m.id, m.addr),
             }
         }
     }
@@ -75,6 +83,7 @@ impl Peers {
         let mut snapshots = peer.snapshots.clone();
         let inputs = self.inputs.clone();
         let addr = peer.addr.clone();
+        let tls_warned = peer.tls_warned.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let reply = match msg {
@@ -85,9 +94,20 @@ impl Peers {
             };
             match reply {
                 Ok(msg) => {
+                    // A fixed certificate is worth a warning again if it breaks.
+                    *tls_warned.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     let _ = inputs.send(Input::Peer { from: to, msg, respond: None }).await;
                 }
-                Err(status) => tracing::debug!(peer = to, "call to {addr} failed: {}", status.message()),
+                Err(status) => match crate::tls::tls_cause(&status) {
+                    Some(cause) => {
+                        let mut last = tls_warned.lock().unwrap_or_else(|e| e.into_inner());
+                        if last.as_deref() != Some(cause.as_str()) {
+                            tracing::warn!(peer = to, "TLS with member {to} at {addr} failed: {cause}");
+                            *last = Some(cause);
+                        }
+                    }
+                    None => tracing::debug!(peer = to, "call to {addr} failed: {}", status.message()),
+                },
             }
         });
     }

@@ -27,13 +27,85 @@ pub(super) struct Service {
     pub shutdown: watch::Receiver<bool>,
 }
 
-pub(super) async fn serve(svc: Service, listener: tokio::net::TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let result = tonic::transport::Server::builder()
+/// The largest command a client may propose, encoded. A forward batch
+/// carries up to `max_batch_records` of them, so the peer limit follows.
+pub const MAX_CMD_BYTES: usize = 1 << 20;
+
+/// Room for a message's other fields around its commands or chunk.
+const ENVELOPE_BYTES: usize = 1 << 20;
+
+/// What one listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Serves {
+    /// `--listen`: one port for everything.
+    Everything,
+    /// `--listen-client`: `TRaftAdmin`, and `TRaft` for the reference
+    /// clients' `Propose`.
+    Clients,
+    /// `--listen-peer`: `TRaft` (Vote, LogForward) and `TRaftSnapshot`.
+    Peers,
+}
+
+/// Bounds on what the network can make a member hold.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// The largest peer message: a full forward batch of the largest
+    /// commands, or a snapshot chunk.
+    pub peer_message_bytes: usize,
+}
+
+impl Limits {
+    pub fn new(options: &crate::replica::Options) -> Self {
+        let batch = options.max_batch_records.saturating_mul(MAX_CMD_BYTES);
+        Limits { peer_message_bytes: batch.max(options.snapshot_chunk_bytes).saturating_add(ENVELOPE_BYTES) }
+    }
+}
+
+/// The largest client request (a command, a key, a configuration).
+const CLIENT_MESSAGE_BYTES: usize = MAX_CMD_BYTES + ENVELOPE_BYTES;
+
+/// Requests in progress on one connection; more wait. Above a peer's own
+/// limit of calls in flight (`peers::MAX_CALLS_PER_PEER`), so a healthy
+/// peer never waits.
+const CONCURRENCY_PER_CONNECTION: usize = 256;
+
+/// Builds one listener's server. Fails on a certificate or key that rustls
+/// refuses (e.g. a key that is not the certificate's), before anything
+/// listens.
+pub(super) fn router(
+    svc: &Service,
+    serves: Serves,
+    tls: Option<&crate::tls::ServerTls>,
+    limits: Limits,
+) -> Result<tonic::transport::server::Router, String> {
+    let mut builder = tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .add_service(TRaftServer::new(svc.clone()))
-        .add_service(TRaftSnapshotServer::new(svc.clone()))
-        .add_service(TRaftAdminServer::new(svc))
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        .max_concurrent_streams(CONCURRENCY_PER_CONNECTION as u32);
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.config()).map_err(|e| crate::tls::cause(&e))?;
+    }
+    let raft_limit = match serves {
+        Serves::Clients => CLIENT_MESSAGE_BYTES,
+        Serves::Everything | Serves::Peers => limits.peer_message_bytes,
+    };
+    let router = builder.add_service(TRaftServer::new(svc.clone()).max_decoding_message_size(raft_limit));
+    let snapshots = TRaftSnapshotServer::new(svc.clone()).max_decoding_message_size(CLIENT_MESSAGE_BYTES);
+    let admin = TRaftAdminServer::new(svc.clone()).max_decoding_message_size(CLIENT_MESSAGE_BYTES);
+    Ok(match serves {
+        Serves::Everything => router.add_service(snapshots).add_service(admin),
+        Serves::Clients => router.add_service(admin),
+        Serves::Peers => router.add_service(snapshots),
+    })
+}
+
+pub(super) async fn serve(
+    router: tonic::transport::server::Router,
+    listener: tokio::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let result = router
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
@@ -122,6 +194,14 @@ impl TRaft for Service {
 
     async fn propose(&self, request: Request<pb::Cmd>) -> Result<Response<pb::ProposeReply>, Status> {
         let cmd = request.into_inner();
+        // The decoding limit on the peer port must admit a full forward
+        // batch, so one command's own bound is checked here.
+        let len = prost::Message::encoded_len(&cmd);
+        if len > MAX_CMD_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "the command is {len} bytes encoded; a command may have at most {MAX_CMD_BYTES}"
+            )));
+        }
         let reply = self.client_request(|respond| Input::Propose { cmd, respond }).await?;
         let mut out = pb::ProposeReply::default();
         match reply {
