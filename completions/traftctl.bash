@@ -998,7 +998,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__cluster)
-            opts="-v -o -h --base-port --data-dir --ephemeral --election-timeout-secs --snapshot-every --compact-retain --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-v -o -h --base-port --data-dir --ephemeral --tls --election-timeout-secs --snapshot-every --compact-retain --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -62,6 +62,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cace
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l ephemeral -d 'Keep the data in a temporary directory that is removed on exit'
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l tls -d 'Mutual TLS on every listener, with a throwaway CA and certificates made in DATA_DIR/tls (and reused from there on the next run)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -2,9 +2,14 @@
 //! file and the flag, dialing a member in plaintext or TLS (never falling
 //! back from one to the other), and naming the cause of a failed handshake.
 //!
-//! rustls does the work, through tonic's TLS support, with the `ring`
-//! provider. A failed handshake only says "transport error" at tonic's top
-//! level; [`cause`] digs the rustls error out of the source chain.
+//! rustls does the work with the `ring` provider: through tonic's TLS
+//! support on the listeners, and through tokio-rustls in a connector of our
+//! own when dialing, so that a failed handshake reaches the caller as a
+//! typed rustls error (see [`Connector`]) and [`cause`] can name it, where
+//! tonic's own top level only says "transport error".
+//!
+//! The messages name no flag: members (peer flags) and the CLI (client
+//! flags) share them.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -263,10 +268,6 @@ impl Dial {
         Dial { endpoint: f(self.endpoint), connector: self.connector }
     }
 
-    pub fn tls(&self) -> bool {
-        self.connector.tls.is_some()
-    }
-
     pub async fn connect(&self) -> Result<Channel, tonic::transport::Error> {
         self.endpoint.connect_with_connector(self.connector.clone()).await
     }
@@ -347,7 +348,7 @@ pub struct ServerSpeaksTls;
 
 impl fmt::Display for ServerSpeaksTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the server speaks TLS and this side connected in plaintext (use https:// or --cacert)")
+        f.write_str("the server speaks TLS and this side connected in plaintext")
     }
 }
 
@@ -514,7 +515,7 @@ fn describe(error: &rustls::Error) -> String {
     use rustls::{AlertDescription as A, CertificateError as C, Error as E};
     match error {
         E::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => "the server's certificate is signed by an unknown CA (check --cacert)".into(),
+            C::UnknownIssuer => "the server's certificate is signed by an unknown CA".into(),
             C::Expired | C::ExpiredContext { .. } => "the server's certificate expired".into(),
             C::NotValidYet | C::NotValidYetContext { .. } => "the server's certificate is not valid yet".into(),
             C::NotValidForName | C::NotValidForNameContext { .. } => {
@@ -535,5 +536,47 @@ fn describe(error: &rustls::Error) -> String {
             "the server does not speak TLS".into()
         }
         other => format!("TLS failed: {other}"),
+    }
+}
+
+/// Throwaway certificates made with rcgen: `local-cluster --tls` and the
+/// tests. Not for production: the CA key lives only in memory.
+pub struct ThrowawayCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub cert_pem: String,
+}
+
+/// A certificate and its private key, PEM encoded.
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl ThrowawayCa {
+    pub fn new(name: &str) -> Result<Self, rcgen::Error> {
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key)?;
+        Ok(ThrowawayCa { issuer: rcgen::Issuer::new(params, key), cert_pem: cert.pem() })
+    }
+
+    /// A certificate for `names` (IP addresses or DNS names), usable by a
+    /// server and a client alike; `expired` dates it in the past.
+    pub fn issue(&self, common_name: &str, names: &[&str], expired: bool) -> Result<Issued, rcgen::Error> {
+        let key = rcgen::KeyPair::generate()?;
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names)?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+        params.extended_key_usages =
+            vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
 }
