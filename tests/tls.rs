@@ -313,16 +313,28 @@ fn a_member_with_a_certificate_from_another_ca_never_joins_the_quorum() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "q = 1");
 
     // Member 3 can reach nobody and nobody reaches it: it never learns of
-    // the leader that the write above proves exists, and says why.
-    let log3 = certs.dir.path().join("node-3.log");
+    // the leader that the write above proves exists, and its status and log
+    // say why.
+    let addr3 = format!("127.0.0.1:{}", client_ports[2]);
     let start = Instant::now();
-    while !std::fs::read_to_string(&log3).unwrap_or_default().contains("TLS with member") {
-        assert!(start.elapsed() < WAIT, "member 3 never logged its TLS failure");
+    let status = loop {
+        let out = until_ok(|| args(&["status", "--addr", &addr3, "-o", "json"]));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+        let errors: Vec<String> = status["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .filter_map(|m| m["error"].as_str().map(str::to_string))
+            .collect();
+        if errors.iter().any(|e| e.contains("TLS: ")) {
+            break status;
+        }
+        assert!(start.elapsed() < WAIT, "member 3's status never showed a TLS error: {status}");
         std::thread::sleep(Duration::from_millis(200));
-    }
-    let status = until_ok(|| args(&["status", "--addr", &format!("127.0.0.1:{}", client_ports[2]), "-o", "json"]));
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    };
     assert!(status["leader"].is_null(), "member 3 knows no leader: {status}");
+    let log3 = std::fs::read_to_string(certs.dir.path().join("node-3.log")).unwrap_or_default();
+    assert!(log3.contains("TLS with member"), "member 3 logs its TLS failure: {log3}");
     assert_ne!(status["role"], "leader");
 }
 

@@ -17,7 +17,7 @@ seq below the prefix plus the listed ones, runs inclusive), its lag behind the l
 on the leader that it has not applied), and whether it answered. Exits 3 when no leader is elected.
 
 With --addr, prints that replica's full status, including the members as it sees them (only a
-leader tracks the others).")]
+leader tracks the others; any member lists those it cannot talk to for a TLS reason).")]
 pub struct Args {
     /// Show this replica's full status (HOST:PORT) instead of the cluster table.
     #[arg(long, value_name = "HOST:PORT")]

@@ -45,6 +45,8 @@ pub struct StatusSnapshot {
     pub leader: Option<LeaderId>,
     pub lease_remaining: Option<Duration>,
     pub peers: Vec<crate::replica::PeerProgress>,
+    /// Why calls to a peer fail, when it is TLS.
+    pub peer_errors: std::collections::BTreeMap<NodeId, String>,
     pub committed_out_of_order: u64,
     pub applied_out_of_order: u64,
     pub snapshot_prefix: i64,
@@ -370,6 +372,7 @@ impl Driver {
             leader: r.leader_ballot().or(r.known_leader()),
             lease_remaining: r.lease_end().map(|end| Duration::from_nanos(end.saturating_sub(now))),
             peers: r.peer_progress(),
+            peer_errors: self.peers.tls_errors(),
             committed_out_of_order: r.stats().committed_out_of_order,
             applied_out_of_order: r.stats().applied_out_of_order,
             snapshot_prefix: r.snapshot_prefix(),

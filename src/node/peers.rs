@@ -24,10 +24,10 @@ struct Peer {
     client: TRaftClient<Channel>,
     snapshots: TRaftSnapshotClient<Channel>,
     calls: Arc<Semaphore>,
-    /// The TLS failure last logged for this peer: a misconfigured
-    /// certificate fails every retransmission, and one warning per cause
-    /// says it.
-    tls_warned: Arc<std::sync::Mutex<Option<String>>>,
+    /// The TLS failure of the last call to this peer, until one succeeds: a
+    /// misconfigured certificate fails every retransmission, so it is logged
+    /// once per cause and shown by `status` for as long as it lasts.
+    tls_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 pub(super) struct Peers {
@@ -65,13 +65,19 @@ impl Peers {
                         client: TRaftClient::new(channel.clone()),
                         snapshots: TRaftSnapshotClient::new(channel),
                         calls: Arc::new(Semaphore::new(MAX_CALLS_PER_PEER)),
-                        tls_warned: Arc::default(),
+                        tls_error: Arc::default(),
                     };
                     self.peers.insert(m.id, peer);
                 }
                 Err(e) => tracing::warn!(peer = m.id, "cannot dial member {} at {:?}: {e}", m.id, m.addr),
             }
         }
+    }
+
+    /// The peers whose last call failed in TLS, and why.
+    pub(super) fn tls_errors(&self) -> BTreeMap<NodeId, String> {
+        let error = |p: &Peer| p.tls_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.peers.iter().filter_map(|(id, p)| error(p).map(|e| (*id, format!("TLS: {e}")))).collect()
     }
 
     /// Sends a request; its reply arrives later as `Input::Peer`. A lost
@@ -83,7 +89,7 @@ impl Peers {
         let mut snapshots = peer.snapshots.clone();
         let inputs = self.inputs.clone();
         let addr = peer.addr.clone();
-        let tls_warned = peer.tls_warned.clone();
+        let tls_error = peer.tls_error.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let reply = match msg {
@@ -95,12 +101,12 @@ impl Peers {
             match reply {
                 Ok(msg) => {
                     // A fixed certificate is worth a warning again if it breaks.
-                    *tls_warned.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    *tls_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     let _ = inputs.send(Input::Peer { from: to, msg, respond: None }).await;
                 }
                 Err(status) => match crate::tls::tls_cause(&status) {
                     Some(cause) => {
-                        let mut last = tls_warned.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut last = tls_error.lock().unwrap_or_else(|e| e.into_inner());
                         if last.as_deref() != Some(cause.as_str()) {
                             tracing::warn!(peer = to, "TLS with member {to} at {addr} failed: {cause}");
                             *last = Some(cause);

@@ -250,7 +250,7 @@ impl TRaftAdmin for Service {
         let s = self.snapshot().await?;
         let leader_addr =
             s.leader.and_then(|l| s.config.members.get(&l.id)).map(|m| m.addr.clone()).unwrap_or_default();
-        let members = s
+        let mut members = s
             .peers
             .iter()
             .map(|p| pb::MemberStatus {
@@ -269,9 +269,25 @@ impl TRaftAdmin for Service {
                 },
                 lag: p.lag,
                 reachable: p.reachable,
-                error: String::new(),
+                error: s.peer_errors.get(&p.id).cloned().unwrap_or_default(),
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Only a leader tracks its peers, but any member can say which it
+        // cannot talk to (a certificate from the wrong CA keeps a member out
+        // of every quorum, and it never becomes leader to report it).
+        for (id, error) in &s.peer_errors {
+            if !s.peers.iter().any(|p| p.id == *id) {
+                let info = s.config.members.get(id).or_else(|| s.config.learners.get(id)).cloned();
+                let role = if s.config.learners.contains_key(id) { "learner" } else { "follower" };
+                members.push(pb::MemberStatus {
+                    info,
+                    role: role.into(),
+                    reachable: false,
+                    error: error.clone(),
+                    ..Default::default()
+                });
+            }
+        }
         Ok(Response::new(pb::StatusReply {
             id: s.id,
             status: Some(s.status),
