@@ -1114,7 +1114,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -o -h --id --listen --listen-client --listen-peer --peers --join --data-dir --snapshot-every --compact-retain --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-v -o -h --id --listen --listen-client --listen-peer --peers --join --data-dir --initial-cluster-token --snapshot-every --compact-retain --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1145,6 +1145,10 @@ _traftctl() {
                     return 0
                     ;;
                 --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initial-cluster-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

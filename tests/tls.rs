@@ -1,5 +1,5 @@
-//! TLS end to end: real `traftctl` processes on loopback, certificates made
-//! by the test (rcgen) in a temporary directory. Every wait is bounded and
+//! TLS and cluster identity end to end: real `traftctl` processes on
+//! loopback, certificates made by the test (rcgen) in a temporary directory. Every wait is bounded and
 //! polls; nothing asserts on timing. Every process is killed by its guard.
 #![cfg(unix)]
 
@@ -334,7 +334,7 @@ fn a_member_with_a_certificate_from_another_ca_never_joins_the_quorum() {
     };
     assert!(status["leader"].is_null(), "member 3 knows no leader: {status}");
     let log3 = std::fs::read_to_string(certs.dir.path().join("node-3.log")).unwrap_or_default();
-    assert!(log3.contains("TLS with member"), "member 3 logs its TLS failure: {log3}");
+    assert!(log3.contains("refused us: TLS: "), "member 3 logs its TLS failure: {log3}");
     assert_ne!(status["role"], "leader");
 }
 
@@ -442,4 +442,61 @@ fn oversized_requests_and_garbage_are_refused_and_the_member_keeps_serving() {
     until_ok(|| args(&["--endpoints", &addr, "propose", "set", "after", "2"]));
     let out = until_ok(|| args(&["--endpoints", &addr, "get", "before"]));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "before = 1");
+}
+
+/// `status --addr ADDR -o json`, once the member answers.
+fn status_of(addr: &str) -> serde_json::Value {
+    let out = until_ok(|| args(&["status", "--addr", addr, "-o", "json"]));
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+#[test]
+fn a_member_of_another_cluster_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let peers: Vec<String> = (0..3).map(|i| format!("{}=127.0.0.1:{}", i + 1, ports[i])).collect();
+    let peers = peers.join(",");
+    let mut guards = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let id = i as i64 + 1;
+        // Same members, another token: member 3 seeds another cluster id.
+        let token = if id == 3 { "cluster-b" } else { "cluster-a" };
+        let listen = args(&["--listen", &format!("127.0.0.1:{port}")]);
+        let data = dir.path().join(format!("node-{id}"));
+        let log = dir.path().join(format!("node-{id}.log"));
+        guards.push(node(id, &listen, &peers, &data, &log, &args(&["--initial-cluster-token", token])));
+    }
+    let endpoints = format!("127.0.0.1:{},127.0.0.1:{}", ports[0], ports[1]);
+    until_ok(|| args(&["--endpoints", &endpoints, "propose", "set", "c", "1"]));
+
+    let id = |s: &serde_json::Value| s["cluster_id"].as_str().expect("a cluster id").to_string();
+    let (one, two) = (status_of(&format!("127.0.0.1:{}", ports[0])), status_of(&format!("127.0.0.1:{}", ports[1])));
+    assert_eq!(id(&one), id(&two), "the same token and members give the same id");
+    let addr3 = format!("127.0.0.1:{}", ports[2]);
+    let start = Instant::now();
+    let three = loop {
+        let three = status_of(&addr3);
+        let refused = three["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .filter_map(|m| m["error"].as_str())
+            .any(|e| e.contains("cluster id mismatch"));
+        if refused {
+            break three;
+        }
+        assert!(start.elapsed() < WAIT, "member 3 was never refused by cluster id: {three}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_ne!(id(&three), id(&one));
+    let error = three["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["error"].as_str())
+        .find(|e| e.contains("cluster id mismatch"))
+        .unwrap()
+        .to_string();
+    assert!(error.contains(&id(&one)) && error.contains(&id(&three)), "the refusal names both ids: {error}");
+    assert!(three["leader"].is_null(), "member 3 knows no leader: {three}");
 }

@@ -61,12 +61,17 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let node_tls = tls.as_ref().map(LocalTls::load).transpose()?.unwrap_or_default();
     let scheme = if tls.is_some() { "https://" } else { "" };
     let config = ClusterConfig::majority((1..=n).map(|id| (id, format!("{scheme}{}", addrs[(id - 1) as usize]))))?;
+    // A fresh cluster gets an id of its own; a recovered one keeps the id
+    // its directories recorded.
+    let token = format!("local-cluster {} {:?}", std::process::id(), std::time::SystemTime::now());
+    let cluster_id = node::cluster_id_from(&token, &config);
     let mut handles: Vec<NodeHandle> = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let id = i as i64 + 1;
         let dir = root.join(format!("node-{id}"));
         let mut node_config = NodeConfig::new(id, config.clone(), dir);
         node_config.tls = node_tls.clone();
+        node_config.cluster_id = cluster_id;
         args.snapshots.apply(&mut node_config);
         match node::start(node_config, Listeners { client: listener, peer: None }).await {
             Ok(h) => handles.push(h),

@@ -39,6 +39,12 @@ pub struct Args {
     /// Where this member keeps its log and state.
     #[arg(long)]
     pub data_dir: PathBuf,
+    /// Seeds the cluster id, with the --peers list, at the first start (like
+    /// etcd's): give every cluster its own, so members of two clusters can never
+    /// vote or forward into each other's. Ignored with --join (the member adopts
+    /// the cluster's id) and after the first start (the data directory keeps it).
+    #[arg(long, default_value = "traft-cluster", value_name = "TOKEN")]
+    pub initial_cluster_token: String,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
     #[command(flatten)]
@@ -168,9 +174,9 @@ pub fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<i64, String>> {
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     let tls = args.tls.load()?;
-    let config = match &args.join {
+    let (config, cluster_id) = match &args.join {
         Some(addr) => {
-            let config = fetch_config(addr, &tls.dial).await?;
+            let (config, cluster_id) = fetch_config(addr, &tls.dial).await?;
             if !config.members.contains_key(&args.id) {
                 eprintln!(
                     "node {} joins the cluster of {addr}; add it with:\n  traftctl config add-member {} {} --endpoints {addr}",
@@ -179,7 +185,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                     args.listen_peer.unwrap_or(args.listen)
                 );
             }
-            config
+            (config, cluster_id)
         }
         None => {
             let peers = parse_peers(&args.peers)?;
@@ -193,7 +199,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                     "--peers lists {addr}, but TLS to peers needs --peer-cert-file, --peer-key-file and --peer-trusted-ca-file"
                 );
             }
-            ClusterConfig::majority(peers).context("cannot build the initial configuration")?
+            let config = ClusterConfig::majority(peers).context("cannot build the initial configuration")?;
+            let cluster_id = node::cluster_id_from(&args.initial_cluster_token, &config);
+            (config, cluster_id)
         }
     };
     let client_addr = args.listen_client.unwrap_or(args.listen);
@@ -210,6 +218,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut node_config = NodeConfig::new(args.id, config, args.data_dir);
     node_config.tls = tls;
+    node_config.cluster_id = cluster_id;
     args.snapshots.apply(&mut node_config);
     let handle = node::start(node_config, listeners).await?;
     match handle.peer_addr {
@@ -238,8 +247,9 @@ async fn wait_fatal(handle: &node::NodeHandle) {
 }
 
 /// The configuration in force at a member of the cluster to join.
-/// It dials with the peer TLS files: a joining member has no others.
-async fn fetch_config(addr: &str, tls: &ClientTls) -> anyhow::Result<ClusterConfig> {
+/// It dials with the peer TLS files: a joining member has no others. The
+/// cluster id comes along: a joining member adopts it.
+async fn fetch_config(addr: &str, tls: &ClientTls) -> anyhow::Result<(ClusterConfig, u64)> {
     let dial = tls
         .endpoint(addr)
         .map_err(|e| anyhow::anyhow!("--join {addr}: {e}"))?
@@ -254,5 +264,8 @@ async fn fetch_config(addr: &str, tls: &ClientTls) -> anyhow::Result<ClusterConf
         .await
         .map_err(|s| anyhow::anyhow!("{addr} did not report its configuration: {}", s.message()))?
         .into_inner();
-    status.config.with_context(|| format!("{addr} did not report its configuration"))
+    let cluster_id = node::parse_cluster_id(&status.cluster_id)
+        .with_context(|| format!("{addr} did not report its cluster id; is it running the same traftctl version?"))?;
+    let config = status.config.with_context(|| format!("{addr} did not report its configuration"))?;
+    Ok((config, cluster_id))
 }

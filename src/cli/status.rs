@@ -42,6 +42,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         output::print_json(&json!({
             "id": s.id,
             "address": addr,
+            "cluster_id": non_empty(&s.cluster_id),
             "role": s.role,
             "leader": output::ballot_json(&s.leader),
             "leader_address": non_empty(&s.leader_addr),
@@ -61,6 +62,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
     let fields = vec![
         ("id", s.id.to_string()),
         ("address", addr.to_string()),
+        ("cluster id", s.cluster_id.clone()),
         ("role", s.role.clone()),
         ("leader", leader_text(&s)),
         ("voted for", output::ballot(&status.voted_for)),
@@ -217,6 +219,7 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
                 "ballot": output::ballot_json(&l.leader),
                 "address": replies.get(&l.id).map(|(a, _)| *a),
             })),
+            "cluster_id": leader.map(|l| non_empty(&l.cluster_id)),
             "members": rows.iter().map(Row::json).collect::<Vec<_>>(),
         }))?,
         _ => output::print_rows(

@@ -41,6 +41,47 @@ pub struct NodeConfig {
     /// Deadline of one peer RPC.
     pub rpc_timeout: Duration,
     pub tls: NodeTls,
+    /// The cluster id a brand-new data directory records (see
+    /// [`cluster_id_from`]); a directory that has one keeps it.
+    pub cluster_id: u64,
+}
+
+/// The gRPC metadata key that carries the sender's cluster id on every peer
+/// RPC.
+pub const CLUSTER_ID_HEADER: &str = "traft-cluster-id";
+
+/// How a refusal for another cluster's message starts; the sender
+/// recognises it by this.
+pub(crate) const CLUSTER_MISMATCH: &str = "cluster id mismatch";
+
+/// 16 hex digits: how ids are shown and sent.
+pub fn format_cluster_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+pub fn parse_cluster_id(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.trim(), 16).ok().filter(|id| *id != 0)
+}
+
+/// A cluster id every initial member computes alike from what they all
+/// are given (like etcd's): the token (`--initial-cluster-token`) and the
+/// initial members. Two clusters started with the same members and token
+/// share it, so give each cluster its own token. FNV-1a: stable across
+/// builds and platforms, which `std`'s hasher does not promise.
+pub fn cluster_id_from(token: &str, config: &ClusterConfig) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(token.as_bytes());
+    // BTreeMap order: the same for every member however --peers was written.
+    for m in config.members.values() {
+        eat(format!("\n{}={}", m.id, m.addr).as_bytes());
+    }
+    hash.max(1)
 }
 
 /// A member's TLS: what its listeners present and require, and how it
@@ -74,6 +115,7 @@ impl NodeConfig {
         options.jitter_seed = id as u64 ^ std::process::id() as u64;
         NodeConfig {
             id,
+            cluster_id: cluster_id_from("", &initial_config),
             initial_config,
             data_dir,
             options,
@@ -125,6 +167,7 @@ pub struct NodeHandle {
     pub addr: SocketAddr,
     /// The peer address, when it has its own listener.
     pub peer_addr: Option<SocketAddr>,
+    pub cluster_id: u64,
     inputs: mpsc::Sender<Input>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -211,8 +254,27 @@ fn restored_state(durable_writes: u64, recovered: DurableState) -> Option<Durabl
 pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<NodeHandle> {
     let addr = listeners.client.local_addr()?;
     let peer_addr = listeners.peer.as_ref().map(|l| l.local_addr()).transpose()?;
-    let (storage, recovered, warnings) = Storage::open(&config.data_dir)
+    let (mut storage, recovered, warnings) = Storage::open(&config.data_dir)
         .with_context(|| format!("node {}: cannot open data directory {}", config.id, config.data_dir.display()))?;
+    let dir_error = || format!("node {}: data directory {}", config.id, config.data_dir.display());
+    let cluster_id = match storage.cluster_id().with_context(dir_error)? {
+        Some(id) => {
+            if id != config.cluster_id {
+                tracing::warn!(
+                    node = config.id,
+                    "keeping cluster id {} from the data directory (the flags give {}: a different \
+                     --initial-cluster-token or --peers than at the first start)",
+                    format_cluster_id(id),
+                    format_cluster_id(config.cluster_id)
+                );
+            }
+            id
+        }
+        None => {
+            storage.record_cluster_id(config.cluster_id).with_context(dir_error)?;
+            config.cluster_id
+        }
+    };
     for w in warnings {
         tracing::warn!(node = config.id, "{w}");
     }
@@ -230,6 +292,7 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         events: events_tx.clone(),
         rpc_timeout: config.rpc_timeout,
         shutdown: shutdown_rx.clone(),
+        cluster_id,
     };
     // Built before anything is spawned: a certificate rustls refuses stops
     // the start with nothing running.
@@ -252,7 +315,8 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
     };
 
     let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
-    let peers = peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone(), config.tls.dial.clone());
+    let peers =
+        peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone(), config.tls.dial.clone(), cluster_id);
     let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx);
     let driver_task = tokio::spawn(driver.run(inputs_rx, shutdown_rx.clone()));
 
@@ -264,6 +328,7 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         id: config.id,
         addr,
         peer_addr,
+        cluster_id,
         inputs: inputs_tx,
         shutdown: shutdown_tx,
         tasks,
@@ -290,6 +355,20 @@ mod tests {
         // Even a write that left nothing visible in the state: the messages
         // that waited for it may have left.
         assert!(restored_state(5, DurableState::default()).is_some());
+    }
+
+    #[test]
+    fn the_cluster_id_follows_the_token_and_the_members_alone() {
+        let config =
+            |addrs: &[(i64, &str)]| ClusterConfig::majority(addrs.iter().map(|(id, a)| (*id, a.to_string()))).unwrap();
+        let abc = config(&[(1, "h1:1"), (2, "h2:1"), (3, "h3:1")]);
+        let cba = config(&[(3, "h3:1"), (2, "h2:1"), (1, "h1:1")]);
+        assert_eq!(cluster_id_from("t", &abc), cluster_id_from("t", &cba));
+        assert_ne!(cluster_id_from("t", &abc), cluster_id_from("u", &abc));
+        assert_ne!(cluster_id_from("t", &abc), cluster_id_from("t", &config(&[(1, "h1:1"), (2, "h2:1"), (3, "h4:1")])));
+        let id = cluster_id_from("t", &abc);
+        assert_eq!(parse_cluster_id(&format_cluster_id(id)), Some(id));
+        assert_eq!(parse_cluster_id("0000000000000000"), None, "0 means no id");
     }
 
     #[test]

@@ -9,11 +9,13 @@ use tokio::sync::{Semaphore, mpsc};
 use tonic::transport::Channel;
 
 use super::Input;
+use super::{CLUSTER_ID_HEADER, CLUSTER_MISMATCH, format_cluster_id};
 use crate::pb::ClusterConfig;
 use crate::pb::t_raft_client::TRaftClient;
 use crate::pb::t_raft_snapshot_client::TRaftSnapshotClient;
 use crate::replica::{Message, NodeId};
 use crate::tls::ClientTls;
+use tonic::metadata::{Ascii, MetadataValue};
 
 /// More than the replica's own in-flight limit per follower, so it is the
 /// replica that does flow control; this only stops a runaway.
@@ -24,10 +26,11 @@ struct Peer {
     client: TRaftClient<Channel>,
     snapshots: TRaftSnapshotClient<Channel>,
     calls: Arc<Semaphore>,
-    /// The TLS failure of the last call to this peer, until one succeeds: a
-    /// misconfigured certificate fails every retransmission, so it is logged
-    /// once per cause and shown by `status` for as long as it lasts.
-    tls_error: Arc<std::sync::Mutex<Option<String>>>,
+    /// Why the last call to this peer was refused, until one succeeds: a
+    /// certificate from the wrong CA or a member of another cluster fails
+    /// every retransmission, so it is logged once per cause and shown by
+    /// `status` for as long as it lasts.
+    refusal: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 pub(super) struct Peers {
@@ -36,11 +39,20 @@ pub(super) struct Peers {
     inputs: mpsc::Sender<Input>,
     peers: BTreeMap<NodeId, Peer>,
     tls: ClientTls,
+    /// Sent with every call as [`CLUSTER_ID_HEADER`].
+    cluster_id: MetadataValue<Ascii>,
 }
 
 impl Peers {
-    pub(super) fn new(self_id: NodeId, timeout: Duration, inputs: mpsc::Sender<Input>, tls: ClientTls) -> Self {
-        Peers { self_id, timeout, inputs, peers: BTreeMap::new(), tls }
+    pub(super) fn new(
+        self_id: NodeId,
+        timeout: Duration,
+        inputs: mpsc::Sender<Input>,
+        tls: ClientTls,
+        cluster_id: u64,
+    ) -> Self {
+        let cluster_id = format_cluster_id(cluster_id).parse().expect("hex digits are valid metadata");
+        Peers { self_id, timeout, inputs, peers: BTreeMap::new(), tls, cluster_id }
     }
 
     /// Opens channels to new members (lazily: nothing connects until the
@@ -65,7 +77,7 @@ impl Peers {
                         client: TRaftClient::new(channel.clone()),
                         snapshots: TRaftSnapshotClient::new(channel),
                         calls: Arc::new(Semaphore::new(MAX_CALLS_PER_PEER)),
-                        tls_error: Arc::default(),
+                        refusal: Arc::default(),
                     };
                     self.peers.insert(m.id, peer);
                 }
@@ -74,10 +86,10 @@ impl Peers {
         }
     }
 
-    /// The peers whose last call failed in TLS, and why.
-    pub(super) fn tls_errors(&self) -> BTreeMap<NodeId, String> {
-        let error = |p: &Peer| p.tls_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        self.peers.iter().filter_map(|(id, p)| error(p).map(|e| (*id, format!("TLS: {e}")))).collect()
+    /// The peers whose last call was refused, and why.
+    pub(super) fn refusals(&self) -> BTreeMap<NodeId, String> {
+        let refusal = |p: &Peer| p.refusal.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.peers.iter().filter_map(|(id, p)| refusal(p).map(|e| (*id, e))).collect()
     }
 
     /// Sends a request; its reply arrives later as `Input::Peer`. A lost
@@ -89,26 +101,33 @@ impl Peers {
         let mut snapshots = peer.snapshots.clone();
         let inputs = self.inputs.clone();
         let addr = peer.addr.clone();
-        let tls_error = peer.tls_error.clone();
+        let refusal = peer.refusal.clone();
+        let cluster_id = self.cluster_id.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let reply = match msg {
-                Message::Vote(req) => client.vote(req).await.map(|r| Message::VoteReply(r.into_inner())),
-                Message::Forward(req) => client.log_forward(req).await.map(|r| Message::ForwardReply(r.into_inner())),
-                Message::SnapshotReq(req) => snapshots.fetch(req).await.map(|r| Message::SnapshotChunk(r.into_inner())),
+                Message::Vote(req) => {
+                    client.vote(with_id(req, cluster_id)).await.map(|r| Message::VoteReply(r.into_inner()))
+                }
+                Message::Forward(req) => {
+                    client.log_forward(with_id(req, cluster_id)).await.map(|r| Message::ForwardReply(r.into_inner()))
+                }
+                Message::SnapshotReq(req) => {
+                    snapshots.fetch(with_id(req, cluster_id)).await.map(|r| Message::SnapshotChunk(r.into_inner()))
+                }
                 _ => return,
             };
             match reply {
                 Ok(msg) => {
-                    // A fixed certificate is worth a warning again if it breaks.
-                    *tls_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    // A fixed refusal is worth a warning again if it comes back.
+                    *refusal.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     let _ = inputs.send(Input::Peer { from: to, msg, respond: None }).await;
                 }
-                Err(status) => match crate::tls::tls_cause(&status) {
+                Err(status) => match lasting_cause(&status) {
                     Some(cause) => {
-                        let mut last = tls_error.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut last = refusal.lock().unwrap_or_else(|e| e.into_inner());
                         if last.as_deref() != Some(cause.as_str()) {
-                            tracing::warn!(peer = to, "TLS with member {to} at {addr} failed: {cause}");
+                            tracing::warn!(peer = to, "member {to} at {addr} refused us: {cause}");
                             *last = Some(cause);
                         }
                     }
@@ -117,4 +136,19 @@ impl Peers {
             }
         });
     }
+}
+
+/// A refusal that retrying will not change: TLS, or another cluster.
+fn lasting_cause(status: &tonic::Status) -> Option<String> {
+    if let Some(cause) = crate::tls::tls_cause(status) {
+        return Some(format!("TLS: {cause}"));
+    }
+    (status.code() == tonic::Code::FailedPrecondition && status.message().starts_with(CLUSTER_MISMATCH))
+        .then(|| status.message().to_string())
+}
+
+fn with_id<T>(req: T, cluster_id: MetadataValue<Ascii>) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(req);
+    r.metadata_mut().insert(CLUSTER_ID_HEADER, cluster_id);
+    r
 }

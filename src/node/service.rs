@@ -25,6 +25,7 @@ pub(super) struct Service {
     /// Ends the event streams, which would otherwise hold a graceful
     /// shutdown open forever.
     pub shutdown: watch::Receiver<bool>,
+    pub cluster_id: u64,
 }
 
 /// The largest command a client may propose, encoded. A forward batch
@@ -120,6 +121,23 @@ fn unavailable(what: &str) -> Status {
 }
 
 impl Service {
+    /// Refuses a peer RPC from another cluster, naming both ids. A request
+    /// without the id (a reference-protocol member) is let through.
+    fn same_cluster<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(theirs) = request.metadata().get(super::CLUSTER_ID_HEADER) else { return Ok(()) };
+        let theirs = theirs.to_str().ok().and_then(super::parse_cluster_id);
+        if theirs == Some(self.cluster_id) {
+            return Ok(());
+        }
+        let theirs = theirs
+            .map_or_else(|| "an unreadable id".to_string(), |id| format!("cluster {}", super::format_cluster_id(id)));
+        Err(Status::failed_precondition(format!(
+            "{}: this member is in cluster {}, the request comes from {theirs}",
+            super::CLUSTER_MISMATCH,
+            super::format_cluster_id(self.cluster_id)
+        )))
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input, what: &str) -> Result<T, Status> {
         let (tx, rx) = oneshot::channel();
         self.inputs.send(make(tx)).await.map_err(|_| unavailable(what))?;
@@ -158,6 +176,7 @@ fn redirect(err: &TraftError) -> (Option<pb::LeaderId>, String) {
 #[tonic::async_trait]
 impl TRaftSnapshot for Service {
     async fn fetch(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
+        self.same_cluster(&request)?;
         let req = request.into_inner();
         let from = req.id;
         let reply =
@@ -172,6 +191,7 @@ impl TRaftSnapshot for Service {
 #[tonic::async_trait]
 impl TRaft for Service {
     async fn vote(&self, request: Request<pb::VoteReq>) -> Result<Response<pb::VoteReply>, Status> {
+        self.same_cluster(&request)?;
         let req = request.into_inner();
         let from = req.candidate.ok_or_else(|| Status::invalid_argument("VoteReq without a Candidate"))?.id;
         let reply = self.ask(|tx| Input::Peer { from, msg: Message::Vote(req), respond: Some(tx) }, "vote").await?;
@@ -182,6 +202,7 @@ impl TRaft for Service {
     }
 
     async fn log_forward(&self, request: Request<pb::LogForwardReq>) -> Result<Response<pb::LogForwardReply>, Status> {
+        self.same_cluster(&request)?;
         let req = request.into_inner();
         let from = req.committer.ok_or_else(|| Status::invalid_argument("LogForwardReq without a Committer"))?.id;
         let reply =
@@ -303,6 +324,7 @@ impl TRaftAdmin for Service {
             compacted_below: s.compacted_below,
             snapshots_installed: s.snapshots_installed as i64,
             log_records: s.log_records as i64,
+            cluster_id: super::format_cluster_id(self.cluster_id),
         }))
     }
 
