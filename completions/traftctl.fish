@@ -67,7 +67,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s v -l
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l id -d 'This member\'s id (a positive integer, unique in the cluster)' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Address to listen on for peers and clients (one port for both)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Address to listen on for peers and clients (one port for both; with TLS it presents the --cert-file set when given, else the --peer-cert-file set)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-client -d 'Address for clients (TRaftAdmin, and TRaft for Propose), instead of --listen' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-peer -d 'Address for peers (TRaft Vote and LogForward, TRaftSnapshot), instead of --listen; the address the other members list for this one' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peers -d 'Every initial member as ID=HOST:PORT (or ID=https://HOST:PORT), this one included, comma separated: the addresses members dial each other at' -r

@@ -169,20 +169,24 @@ fn single(certs: &Certs, tls: &[&str]) -> (Guard, String) {
     (guard, addr)
 }
 
-const CLIENT_AUTH: &[&str] = &[
-    "--cert-file",
+/// Peers dial the one port too, so a TLS listener needs the peer set.
+const PEER_TLS: &[&str] = &[
+    "--peer-cert-file",
     "DIR/member.crt",
-    "--key-file",
+    "--peer-key-file",
     "DIR/member.key",
-    "--trusted-ca-file",
+    "--peer-trusted-ca-file",
     "DIR/ca.crt",
-    "--client-cert-auth",
 ];
+
+const SERVER_TLS: &[&str] = &["--cert-file", "DIR/member.crt", "--key-file", "DIR/member.key"];
+
+const CLIENT_AUTH: &[&str] = &["--trusted-ca-file", "DIR/ca.crt", "--client-cert-auth"];
 
 #[test]
 fn client_cert_auth_refuses_each_wrong_certificate_with_its_own_message() {
     let certs = Certs::new();
-    let (_node, addr) = single(&certs, CLIENT_AUTH);
+    let (_node, addr) = single(&certs, &[SERVER_TLS, CLIENT_AUTH, PEER_TLS].concat());
     let https = format!("https://{addr}");
     let with = |name: &str, cmd: &[&str]| {
         let mut a = args(&["--endpoints", &https]);
@@ -212,7 +216,7 @@ fn client_cert_auth_refuses_each_wrong_certificate_with_its_own_message() {
 #[test]
 fn plaintext_and_tls_never_meet_silently() {
     let certs = Certs::new();
-    let (_tls_node, tls_addr) = single(&certs, &["--cert-file", "DIR/member.crt", "--key-file", "DIR/member.key"]);
+    let (_tls_node, tls_addr) = single(&certs, &[SERVER_TLS, PEER_TLS].concat());
     let plain_certs = Certs::new();
     let (_plain_node, plain_addr) = single(&plain_certs, &[]);
 
@@ -234,8 +238,7 @@ fn plaintext_and_tls_never_meet_silently() {
     std::fs::write(wrong_name.dir.path().join("ca.crt"), &ca.cert_pem).unwrap();
     std::fs::write(wrong_name.dir.path().join("member.crt"), issued.cert_pem).unwrap();
     std::fs::write(wrong_name.dir.path().join("member.key"), issued.key_pem).unwrap();
-    let (_named_node, named_addr) =
-        single(&wrong_name, &["--cert-file", "DIR/member.crt", "--key-file", "DIR/member.key"]);
+    let (_named_node, named_addr) = single(&wrong_name, &[SERVER_TLS, PEER_TLS].concat());
     refused(
         || args(&["--endpoints", &named_addr, "--cacert", &wrong_name.path("ca.crt"), "get", "k"]),
         &named_addr,
@@ -270,6 +273,26 @@ fn bad_tls_files_are_named_with_their_flag() {
     ]));
     assert!(stderr(&out).contains("--cert-file /nonexistent/member.crt: cannot read it"), "{}", stderr(&out));
     assert!(!data.exists(), "nothing is written before the files are checked");
+    // One TLS port that peers could not dial.
+    let port = free_ports(1)[0].to_string();
+    let out = run(&args(&[
+        "node",
+        "--id",
+        "1",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--peers",
+        &format!("1=127.0.0.1:{port}"),
+        "--data-dir",
+        &data.display().to_string(),
+        "--cert-file",
+        &certs.path("member.crt"),
+        "--key-file",
+        &certs.path("member.key"),
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--peer-cert-file"), "{}", stderr(&out));
+    assert!(!data.exists(), "nothing is written before the flags are checked");
 }
 
 /// Three members with mutual peer TLS on peer ports of their own; member 3

@@ -18,7 +18,8 @@ pub struct Args {
     /// This member's id (a positive integer, unique in the cluster).
     #[arg(long)]
     pub id: i64,
-    /// Address to listen on for peers and clients (one port for both).
+    /// Address to listen on for peers and clients (one port for both; with TLS it
+    /// presents the --cert-file set when given, else the --peer-cert-file set).
     #[arg(long, default_value = "127.0.0.1:7001")]
     pub listen: SocketAddr,
     /// Address for clients (TRaftAdmin, and TRaft for Propose), instead of --listen.
@@ -43,7 +44,7 @@ pub struct Args {
     /// etcd's): give every cluster its own, so members of two clusters can never
     /// vote or forward into each other's. Ignored with --join (the member adopts
     /// the cluster's id) and after the first start (the data directory keeps it).
-    #[arg(long, default_value = "traft-cluster", value_name = "TOKEN")]
+    #[arg(long, default_value = node::DEFAULT_CLUSTER_TOKEN, value_name = "TOKEN")]
     pub initial_cluster_token: String,
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
@@ -84,12 +85,6 @@ pub struct TlsArgs {
 }
 
 impl TlsArgs {
-    /// The client and the peer flags name the same files and checks.
-    fn same_for_both(&self) -> bool {
-        (&self.cert_file, &self.key_file, &self.trusted_ca_file, self.client_cert_auth)
-            == (&self.peer_cert_file, &self.peer_key_file, &self.peer_trusted_ca_file, self.peer_client_cert_auth)
-    }
-
     /// Loads and checks every file, so a wrong path stops the start before
     /// any data is touched.
     pub fn load(&self) -> anyhow::Result<NodeTls> {
@@ -206,10 +201,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let client_addr = args.listen_client.unwrap_or(args.listen);
     let peer_addr = args.listen_peer.unwrap_or(args.listen);
-    if client_addr == peer_addr && tls.client.is_some() && tls.peer.is_some() && !args.tls.same_for_both() {
+    if client_addr == peer_addr && tls.client.is_some() && tls.peer.is_none() {
         bail!(
-            "clients and peers share the port {client_addr}, which presents one certificate: give either the \
-             client or the peer TLS files, or separate ports with --listen-client and --listen-peer"
+            "--cert-file makes {client_addr} speak TLS, and peers dial that port too: give the peer TLS files \
+             as well (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file; they may be the same files), \
+             or a separate --listen-peer"
         );
     }
     let listeners = Listeners {

@@ -46,6 +46,9 @@ pub struct NodeConfig {
     pub cluster_id: u64,
 }
 
+/// `--initial-cluster-token`'s default.
+pub const DEFAULT_CLUSTER_TOKEN: &str = "traft-cluster";
+
 /// The gRPC metadata key that carries the sender's cluster id on every peer
 /// RPC.
 pub const CLUSTER_ID_HEADER: &str = "traft-cluster-id";
@@ -115,7 +118,7 @@ impl NodeConfig {
         options.jitter_seed = id as u64 ^ std::process::id() as u64;
         NodeConfig {
             id,
-            cluster_id: cluster_id_from("", &initial_config),
+            cluster_id: cluster_id_from(DEFAULT_CLUSTER_TOKEN, &initial_config),
             initial_config,
             data_dir,
             options,
@@ -167,7 +170,6 @@ pub struct NodeHandle {
     pub addr: SocketAddr,
     /// The peer address, when it has its own listener.
     pub peer_addr: Option<SocketAddr>,
-    pub cluster_id: u64,
     inputs: mpsc::Sender<Input>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -257,24 +259,17 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
     let (mut storage, recovered, warnings) = Storage::open(&config.data_dir)
         .with_context(|| format!("node {}: cannot open data directory {}", config.id, config.data_dir.display()))?;
     let dir_error = || format!("node {}: data directory {}", config.id, config.data_dir.display());
-    let cluster_id = match storage.cluster_id().with_context(dir_error)? {
-        Some(id) => {
-            if id != config.cluster_id {
-                tracing::warn!(
-                    node = config.id,
-                    "keeping cluster id {} from the data directory (the flags give {}: a different \
-                     --initial-cluster-token or --peers than at the first start)",
-                    format_cluster_id(id),
-                    format_cluster_id(config.cluster_id)
-                );
-            }
-            id
-        }
-        None => {
-            storage.record_cluster_id(config.cluster_id).with_context(dir_error)?;
-            config.cluster_id
-        }
-    };
+    let recorded_cluster_id = storage.cluster_id().with_context(dir_error)?;
+    let cluster_id = recorded_cluster_id.unwrap_or(config.cluster_id);
+    if cluster_id != config.cluster_id {
+        tracing::warn!(
+            node = config.id,
+            "keeping cluster id {} from the data directory (the flags give {}: a different \
+             --initial-cluster-token or --peers than at the first start)",
+            format_cluster_id(cluster_id),
+            format_cluster_id(config.cluster_id)
+        );
+    }
     for w in warnings {
         tracing::warn!(node = config.id, "{w}");
     }
@@ -314,6 +309,12 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         }
     };
 
+    // Recorded once the listeners' TLS is known to be good, and before any
+    // peer hears from this member.
+    if recorded_cluster_id.is_none() {
+        storage.record_cluster_id(cluster_id).with_context(dir_error)?;
+    }
+
     let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
     let peers =
         peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone(), config.tls.dial.clone(), cluster_id);
@@ -328,7 +329,6 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         id: config.id,
         addr,
         peer_addr,
-        cluster_id,
         inputs: inputs_tx,
         shutdown: shutdown_tx,
         tasks,
