@@ -223,7 +223,11 @@ fn rpc_error(addr: &str, status: &tonic::Status) -> CliError {
         tonic::Code::DeadlineExceeded => CliError::msg(exit::TIMEOUT, format!("{addr} timed out: {message}")),
         tonic::Code::Unimplemented => CliError::msg(
             exit::ERROR,
-            format!("{addr} does not offer this request ({message}); is it running the same traftctl version?"),
+            format!(
+                "{addr} does not offer this request{}; is it a member's peer port (use its client port, \
+                 --listen-client) or another traftctl version?",
+                if message.is_empty() { String::new() } else { format!(" ({message})") }
+            ),
         ),
         code => CliError::msg(exit::ERROR, format!("{addr} answered {code:?}: {message}")),
     }
