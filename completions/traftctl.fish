@@ -30,7 +30,7 @@ complete -c traftctl -n "__fish_traftctl_needs_command" -s o -l output -d 'Outpu
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_needs_command" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_needs_command" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_needs_command" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_needs_command" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_needs_command" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_needs_command" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -59,7 +59,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s o -l
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l ephemeral -d 'Keep the data in a temporary directory that is removed on exit'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l tls -d 'Mutual TLS on every listener, with a throwaway CA and certificates made in DATA_DIR/tls (and reused from there on the next run)'
@@ -88,7 +88,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s o -l output -
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l client-cert-auth -d 'Require a client certificate signed by --trusted-ca-file'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-client-cert-auth -d 'Accept peer RPCs only from certificates --peer-trusted-ca-file signed'
@@ -101,7 +101,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s o -l outpu
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -114,7 +114,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s o -l output -d
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -126,7 +126,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s o -l output
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -140,7 +140,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s o -l output -d
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -151,7 +151,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -168,7 +168,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -179,7 +179,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -191,7 +191,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
@@ -205,7 +205,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
@@ -219,7 +219,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
@@ -239,7 +239,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s o -l output 
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -256,7 +256,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s o -l output 
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -267,7 +267,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s o -l o
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
@@ -278,7 +278,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s o -l outp
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l cert -d 'Client certificate (PEM) to present, for members that require one' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'

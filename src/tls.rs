@@ -197,9 +197,14 @@ impl ClientTls {
                 roots.add(cert).map_err(bad(flags.ca, ca))?;
             }
             builder.with_root_certificates(roots)
+        } else if let Some((cert, key)) = cert_key {
+            // A certificate alone asks for TLS but gives no way to verify
+            // the server: every address is then refused with that reason,
+            // rather than dialed in plaintext with the certificate unused.
+            read_certs(flags.cert, cert)?;
+            read_key(flags.key, key)?;
+            return Ok(ClientTls { config: None, by_default: true });
         } else {
-            // Client certificates alone give no way to verify the server:
-            // an `https://` address is then refused with a reason.
             return Ok(ClientTls::none());
         };
         let mut config = match cert_key {
@@ -466,10 +471,8 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
     }
 }
 
-/// The TLS reason a connection or call failed, in words, if it was TLS
-/// that failed: a rustls error or our plaintext sniffer, anywhere in the
-/// source chain (an `io::Error` hides its payload from `source()`, so each
-/// one is opened).
+/// Why a connection or call failed, in words: the TLS reason when it was
+/// TLS (see [`tls_cause`]), else the deepest error in the source chain.
 pub fn cause(error: &(dyn std::error::Error + 'static)) -> String {
     tls_cause(error).unwrap_or_else(|| {
         let mut deepest = error;
@@ -480,7 +483,10 @@ pub fn cause(error: &(dyn std::error::Error + 'static)) -> String {
     })
 }
 
-/// [`cause`], but only when the failure is a TLS one.
+/// The TLS reason a connection or call failed, if it was TLS that failed:
+/// a rustls error or the connector's plaintext check, anywhere in the
+/// source chain (an `io::Error` hides its payload from `source()`, so each
+/// one is opened).
 pub fn tls_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current = Some(error);
     while let Some(e) = current {

@@ -228,9 +228,22 @@ fn plaintext_and_tls_never_meet_silently() {
         &plain_addr,
         "does not speak TLS",
     );
-    // https:// with nothing to verify the member against.
+    // https:// with nothing to verify the member against, and a client
+    // certificate without a CA: refused, not sent in plaintext.
     let https = format!("https://{tls_addr}");
     refused(|| args(&["--endpoints", &https, "get", "k"]), &https, "without trust roots");
+    refused(
+        || {
+            let cert = ["--cert", &certs.path("client.crt"), "--key", &certs.path("client.key")];
+            [&["--endpoints", plain_addr.as_str()][..], &cert, &["get", "k"]]
+                .concat()
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        },
+        &plain_addr,
+        "without trust roots",
+    );
     // The name checked is the address dialed.
     let wrong_name = Certs::new();
     let ca = ThrowawayCa::new("names CA").unwrap();

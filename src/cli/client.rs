@@ -59,7 +59,8 @@ pub struct ClientOpts {
     #[arg(long, global = true, env = "TRAFTCTL_CACERT", hide_env_values = true, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
-    /// Client certificate (PEM) to present, for members that require one.
+    /// Client certificate (PEM) to present, for members that require one; it
+    /// needs --cacert too, and endpoints then use TLS.
     // The ids differ from the flags: `get` has a positional `key`.
     #[arg(
         long = "cert",
