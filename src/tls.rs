@@ -80,6 +80,9 @@ pub const CLIENT_FLAGS: ServerFlags = ServerFlags { cert: "--cert-file", key: "-
 pub const PEER_FLAGS: ServerFlags =
     ServerFlags { cert: "--peer-cert-file", key: "--peer-key-file", ca: "--peer-trusted-ca-file" };
 
+/// How long a listener waits for a client to finish its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One listener's TLS files, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerFiles {
@@ -107,7 +110,9 @@ impl ServerTls {
     pub fn load(files: &ServerFiles, flags: ServerFlags) -> Result<Self, TlsError> {
         let cert = read_certs(flags.cert, &files.cert)?;
         let key = read_key(flags.key, &files.key)?;
-        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+        // tonic sets no deadline on a handshake, and a client that connects
+        // and says nothing would hold its connection forever.
+        let mut config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key)).timeout(HANDSHAKE_TIMEOUT);
         match &files.trusted_ca {
             Some(ca) => {
                 let ca = read_certs(flags.ca, ca)?;

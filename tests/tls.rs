@@ -198,6 +198,18 @@ fn client_cert_auth_refuses_each_wrong_certificate_with_its_own_message() {
     let out = until_ok(|| with("client", &["get", "k"]));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "k = 7");
 
+    // A client that connects and never starts its handshake is hung up on.
+    let mut stalled = std::net::TcpStream::connect(&addr).expect("connect");
+    stalled.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 16];
+    // EOF or a reset is a hang-up; our own read timeout is not.
+    let hung_up = match std::io::Read::read(&mut stalled, &mut buf) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    };
+    assert!(hung_up, "the member kept a silent connection open");
+    until_ok(|| with("client", &["get", "k"]));
+
     refused(|| with("", &["get", "k"]), &https, "requires a client certificate");
     refused(|| with("stranger", &["get", "k"]), &https, "signed by a CA the server does not trust");
     refused(|| with("expired", &["get", "k"]), &https, "our certificate: it expired");
