@@ -227,7 +227,7 @@ _traftctl() {
 
     case "${cmd}" in
         traftctl)
-            opts="-v -o -h -V --verbose --endpoints --timeout --output --help --version local-cluster node propose get status log config snapshot check leader watch bench completions gen-docs help"
+            opts="-v -o -h -V --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help --version local-cluster node propose get status log config snapshot check leader watch bench completions gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +249,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -257,7 +269,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__bench)
-            opts="-v -o -h --clients --ops --duration --keys --value-size --read-ratio --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --clients --ops --duration --keys --value-size --read-ratio --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,6 +315,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -311,7 +335,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__check)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help hash help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help hash help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -333,6 +357,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -341,7 +377,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__check__subcmd__hash)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -361,6 +397,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -413,7 +461,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__completions)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help bash zsh fish"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,6 +481,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -443,7 +503,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help show quorums add-member remove-member set-quorums help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help show quorums add-member remove-member set-quorums help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -465,6 +525,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -473,7 +545,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__add__subcmd__member)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -497,6 +569,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -605,7 +689,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__quorums)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -625,6 +709,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -635,7 +731,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__remove__subcmd__member)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -659,6 +755,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -669,7 +777,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__set__subcmd__quorums)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -695,6 +803,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -703,7 +823,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__show)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -725,6 +845,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -733,7 +865,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__gen__subcmd__docs)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -755,6 +887,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -763,7 +907,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__get)
-            opts="-v -o -h --consistency --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --consistency --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -787,6 +931,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1161,7 +1317,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__leader)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help transfer help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help transfer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1181,6 +1337,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1233,7 +1401,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__leader__subcmd__transfer)
-            opts="-v -o -h --to --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --to --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1259,6 +1427,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1267,7 +1447,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__cluster)
-            opts="-v -o -h --base-port --data-dir --ephemeral --election-timeout-secs --snapshot-every --compact-retain --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --base-port --data-dir --ephemeral --tls --election-timeout-secs --snapshot-every --compact-retain --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1309,6 +1489,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1317,7 +1509,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__log)
-            opts="-v -o -h --addr --from --limit --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --addr --from --limit --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1351,6 +1543,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1359,7 +1563,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -o -h --id --listen --peers --join --data-dir --snapshot-every --compact-retain --force-new-cluster --confirm-data-loss --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --id --listen --listen-client --listen-peer --peers --join --data-dir --initial-cluster-token --snapshot-every --compact-retain --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1370,6 +1574,14 @@ _traftctl() {
                     return 0
                     ;;
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen-client)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen-peer)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1385,11 +1597,39 @@ _traftctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --initial-cluster-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --snapshot-every)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --compact-retain)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer-cert-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --peer-trusted-ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1407,6 +1647,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1417,7 +1669,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__propose)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1437,6 +1689,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1447,7 +1711,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help save status restore help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help save status restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1467,6 +1731,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1547,7 +1823,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__restore)
-            opts="-v -o -h --data-dir --id --peers --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --data-dir --id --peers --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1581,6 +1857,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1589,7 +1877,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__save)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1609,6 +1897,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1619,7 +1919,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__status)
-            opts="-v -o -h --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1641,6 +1941,18 @@ _traftctl() {
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
                     return 0
                     ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1649,7 +1961,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__status)
-            opts="-v -o -h --addr --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --addr --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1673,6 +1985,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1683,7 +2007,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__watch)
-            opts="-v -o -h --addr --verbose --endpoints --timeout --output --help"
+            opts="-v -o -h --addr --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1707,6 +2031,18 @@ _traftctl() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

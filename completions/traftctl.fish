@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_traftctl_global_optspecs
-    string join \n v/verbose endpoints= timeout= o/output= h/help V/version
+    string join \n v/verbose endpoints= timeout= o/output= cacert= cert= key= insecure-skip-tls-verify h/help V/version
 end
 
 function __fish_traftctl_needs_command
@@ -29,7 +29,11 @@ complete -c traftctl -n "__fish_traftctl_needs_command" -l timeout -d 'Give up a
 complete -c traftctl -n "__fish_traftctl_needs_command" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_needs_command" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_needs_command" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_needs_command" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_needs_command" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_needs_command" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_needs_command" -s V -l version -d 'Print version'
 complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "local-cluster" -d 'Start a whole cluster of N members in this process, on 127.0.0.1'
@@ -57,31 +61,55 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l time
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l ephemeral -d 'Keep the data in a temporary directory that is removed on exit'
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l tls -d 'Mutual TLS on every listener, with a throwaway CA and certificates made in DATA_DIR/tls (and reused from there on the next run)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l id -d 'This member\'s id (a positive integer, unique in the cluster)' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Address to listen on for peers and clients' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peers -d 'Every initial member as ID=HOST:PORT, this one included, comma separated' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Address to listen on for peers and clients (one port for both; with TLS it presents the --cert-file set when given, else the --peer-cert-file set)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-client -d 'Address for clients (TRaftAdmin, and TRaft for Propose), instead of --listen' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-peer -d 'Address for peers (TRaft Vote and LogForward, TRaftSnapshot), instead of --listen; the address the other members list for this one' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peers -d 'Every initial member as ID=HOST:PORT (or ID=https://HOST:PORT), this one included, comma separated: the addresses members dial each other at' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l join -d 'Start as a new member of the running cluster that ADDR belongs to; it receives the log once the cluster adds it with `traftctl config add-member`' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l data-dir -d 'Where this member keeps its log and state' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l initial-cluster-token -d 'Seeds the cluster id, with the --peers list, at the first start (like etcd\'s): give every cluster its own, so members of two clusters can never vote or forward into each other\'s. Ignored with --join (the member adopts the cluster\'s id) and after the first start (the data directory keeps it)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l snapshot-every -d 'Snapshot the state and compact the log after this many applied records (0: never, and the log grows without bound)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l compact-retain -d 'Applied records kept behind a snapshot, so a member that trails by less catches up from the log instead of a whole snapshot' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cert-file -d 'Certificate (PEM) the client listener presents' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l key-file -d 'Private key (PEM) of --cert-file' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l trusted-ca-file -d 'CA (PEM) that client certificates must be signed by' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-cert-file -d 'Certificate (PEM) the peer listener presents, and this member presents when it dials peers' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-key-file -d 'Private key (PEM) of --peer-cert-file' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-trusted-ca-file -d 'CA (PEM) that peers\' certificates must be signed by, both the ones peers present when they dial and the ones they serve' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l key -d 'Private key (PEM) of --cert' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l client-cert-auth -d 'Require a client certificate signed by --trusted-ca-file'
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-client-cert-auth -d 'Accept peer RPCs only from certificates --peer-trusted-ca-file signed'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l force-new-cluster -d 'Disaster recovery: start a one-member cluster from this member\'s data directory, when a quorum of the old cluster is lost for good. Writes only the lost members held are gone. Needs --confirm-data-loss. The old directory is kept next to the new one'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l confirm-data-loss -d 'Confirms --force-new-cluster'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l consistency -d 'Linearizable reads go to the leader (following redirects); serializable reads are answered by the first endpoint that responds' -r -f -a "linearizable\t'Served by the leader under its lease: sees every write committed before the read began'
 serializable\t'Served by whichever replica answers, from its applied state: fast, possibly stale'"
@@ -90,7 +118,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l timeout -d 'Gi
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l addr -d 'Show this replica\'s full status (HOST:PORT) instead of the cluster table' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -98,7 +130,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l timeout -d 
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l addr -d 'Read this replica\'s log (HOST:PORT) instead of the leader\'s' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l from -d 'The first seq to list' -r
@@ -108,14 +144,22 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l timeout -d 'Gi
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
@@ -128,14 +172,22 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -143,9 +195,13 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -153,9 +209,13 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -163,9 +223,13 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
@@ -178,7 +242,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fi
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -f -a "save" -d 'Save the leader\'s current snapshot (state, applied set, configuration, checksum) to FILE'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -f -a "status" -d 'Check a backup file and print what it holds'
@@ -189,14 +257,22 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_s
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l data-dir -d 'The data directory to create' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l id -d 'The id this member will have in the new cluster' -r
@@ -206,7 +282,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_s
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from help" -f -a "save" -d 'Save the leader\'s current snapshot (state, applied set, configuration, checksum) to FILE'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from help" -f -a "status" -d 'Check a backup file and print what it holds'
@@ -217,7 +297,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -f -a "hash" -d 'Compare a digest of every member\'s state at its applied set'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -226,7 +310,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from help" -f -a "hash" -d 'Compare a digest of every member\'s state at its applied set'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -235,7 +323,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -f -a "transfer" -d 'Hand leadership to another voting member'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -245,7 +337,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from help" -f -a "transfer" -d 'Hand leadership to another voting member'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -255,7 +351,11 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l timeout -d '
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l clients -d 'Concurrent clients' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l ops -d 'Total requests across all clients [default: 1000, unless --duration is given]' -r
@@ -268,21 +368,33 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l timeout -d '
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
 json\t'One JSON document (JSON lines for `watch`)'
 plain\t'Tab-separated fields, no headers or borders'"
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config snapshot check leader watch bench completions gen-docs help" -f -a "local-cluster" -d 'Start a whole cluster of N members in this process, on 127.0.0.1'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config snapshot check leader watch bench completions gen-docs help" -f -a "node" -d 'Run one member of a multi-machine cluster'

@@ -80,6 +80,7 @@ pub mod record;
 pub mod replica;
 pub mod snapshot;
 pub mod storage;
+pub mod tls;
 pub mod types;
 
 /// The protocol document, `docs/protocol.md`, rendered here so that

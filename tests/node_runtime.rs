@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use traftctl::node::{self, NodeConfig, NodeHandle};
+use traftctl::node::{self, Listeners, NodeConfig, NodeHandle};
 use traftctl::pb::t_raft_client::TRaftClient;
 use traftctl::pb::{ClusterConfig, LeaderId, TailBitmap, VoteRefusal, VoteReply, VoteReq};
 
@@ -21,11 +21,11 @@ async fn start(dir: &Path) -> NodeHandle {
     let addr = listener.local_addr().unwrap();
     let config =
         ClusterConfig::majority([(1, addr.to_string()), (2, "127.0.0.1:1".into()), (3, "127.0.0.1:1".into())]).unwrap();
-    let mut cfg = NodeConfig::new(1, addr, config, dir.to_path_buf());
+    let mut cfg = NodeConfig::new(1, config, dir.to_path_buf());
     cfg.options.lease_ns = LEASE_NS;
     // Its own campaign would change `VotedFor` under the test.
     cfg.options.election_jitter_ns = 1 << 60;
-    node::start(cfg, listener).await.unwrap()
+    node::start(cfg, Listeners { client: listener, peer: None }).await.unwrap()
 }
 
 async fn ask_vote(node: &NodeHandle, candidate: LeaderId) -> VoteReply {

@@ -3,14 +3,17 @@
 //! transport failures into errors an operator can act on.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::output::Format;
 use super::{CliError, CliResult, exit};
 use traftctl::node::MemberRole;
 use traftctl::pb::{self, ErrorKind, LeaderId};
+use traftctl::tls::{CLI_FLAGS, ClientTls};
 
 /// What `traftctl local-cluster 3` listens on, so the client works with it
 /// out of the box.
@@ -51,12 +54,61 @@ pub struct ClientOpts {
     /// Output format: tables for people, JSON for scripts, plain for `cut` and `awk`.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
+
+    /// CA certificate (PEM) to verify the members' certificates with; endpoints
+    /// without a scheme then use TLS.
+    #[arg(long, global = true, env = "TRAFTCTL_CACERT", hide_env_values = true, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Client certificate (PEM) to present, for members that require one; it
+    /// needs --cacert too, and endpoints then use TLS.
+    // The ids differ from the flags: `get` has a positional `key`.
+    #[arg(
+        long = "cert",
+        global = true,
+        env = "TRAFTCTL_CERT",
+        hide_env_values = true,
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --cert.
+    #[arg(
+        long = "key",
+        global = true,
+        env = "TRAFTCTL_KEY",
+        hide_env_values = true,
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    pub client_key: Option<PathBuf>,
+
+    /// Use TLS but accept any member certificate: encrypted, not authenticated.
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// The loaded TLS files, filled by [`ClientOpts::load_tls`] once per run.
+    #[arg(skip)]
+    pub tls: Arc<ClientTls>,
 }
 
-/// `HOST:PORT`, optionally with an `http://` scheme.
+impl ClientOpts {
+    /// Reads and checks the TLS files, naming the file and the flag of a
+    /// bad one: exit code 2, as for any bad argument.
+    pub fn load_tls(&mut self) -> CliResult {
+        let cert_key = self.client_cert.as_deref().zip(self.client_key.as_deref());
+        let tls = ClientTls::load(self.cacert.as_deref(), cert_key, self.insecure_skip_tls_verify, CLI_FLAGS)
+            .map_err(CliError::usage)?;
+        self.tls = Arc::new(tls);
+        Ok(())
+    }
+}
+
+/// `HOST:PORT`, optionally with an `http://` or `https://` scheme.
 fn parse_endpoint(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let hostport = s.strip_prefix("http://").unwrap_or(s);
+    let hostport = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")).unwrap_or(s);
     let valid = hostport
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
@@ -87,6 +139,9 @@ pub enum Failure {
     /// The connection could not be made (nothing listens, DNS, routing):
     /// nothing was sent.
     Unreachable { addr: String, cause: String },
+    /// TLS failed or was refused (a certificate, a plaintext/TLS mismatch):
+    /// nothing was served. Retrying will not help until the flags change.
+    Tls { addr: String, cause: String },
     /// The connection broke during the call: the request may have arrived.
     Broken { addr: String, cause: String },
     /// The command's deadline passed. `sent` tells whether the request may
@@ -102,7 +157,7 @@ impl Failure {
     /// for itself (see `Failure::maybe_arrived`).
     fn try_next(&self) -> bool {
         match self {
-            Failure::Unreachable { .. } | Failure::Broken { .. } => true,
+            Failure::Unreachable { .. } | Failure::Tls { .. } | Failure::Broken { .. } => true,
             Failure::Rpc { status, .. } => status.code() == tonic::Code::Unavailable,
             Failure::TimedOut { .. } => false,
         }
@@ -111,7 +166,7 @@ impl Failure {
     /// The request may have reached a server that acted on it.
     pub fn maybe_arrived(&self) -> bool {
         match self {
-            Failure::Unreachable { .. } | Failure::TimedOut { sent: false, .. } => false,
+            Failure::Unreachable { .. } | Failure::Tls { .. } | Failure::TimedOut { sent: false, .. } => false,
             // Refused before any handler ran.
             Failure::Rpc { status, .. } => {
                 !matches!(status.code(), tonic::Code::Unimplemented | tonic::Code::InvalidArgument)
@@ -123,6 +178,7 @@ impl Failure {
     pub fn addr(&self) -> &str {
         match self {
             Failure::Unreachable { addr, .. }
+            | Failure::Tls { addr, .. }
             | Failure::Broken { addr, .. }
             | Failure::TimedOut { addr, .. }
             | Failure::Rpc { addr, .. } => addr,
@@ -132,7 +188,7 @@ impl Failure {
     /// What went wrong, without the address.
     pub fn cause(&self) -> String {
         match self {
-            Failure::Unreachable { cause, .. } => cause.clone(),
+            Failure::Unreachable { cause, .. } | Failure::Tls { cause, .. } => cause.clone(),
             Failure::Broken { cause, .. } => format!("the connection broke: {cause}"),
             Failure::TimedOut { .. } => "no answer within --timeout".to_string(),
             Failure::Rpc { status, .. } => status.message().to_string(),
@@ -149,6 +205,7 @@ impl Failure {
             Failure::Unreachable { addr, cause } => {
                 CliError::msg(exit::UNAVAILABLE, format!("cannot reach {addr}: {cause}; {START_HINT}"))
             }
+            Failure::Tls { addr, cause } => CliError::msg(exit::UNAVAILABLE, format!("cannot talk to {addr}: {cause}")),
             Failure::Broken { addr, cause } => {
                 CliError::msg(exit::UNAVAILABLE, format!("lost the connection to {addr}: {cause}"))
             }
@@ -168,7 +225,11 @@ fn rpc_error(addr: &str, status: &tonic::Status) -> CliError {
         tonic::Code::DeadlineExceeded => CliError::msg(exit::TIMEOUT, format!("{addr} timed out: {message}")),
         tonic::Code::Unimplemented => CliError::msg(
             exit::ERROR,
-            format!("{addr} does not offer this request ({message}); is it running the same traftctl version?"),
+            format!(
+                "{addr} does not offer this request{}; is it a member's peer port (use its client port, \
+                 --listen-client) or another traftctl version?",
+                if message.is_empty() { String::new() } else { format!(" ({message})") }
+            ),
         ),
         code => CliError::msg(exit::ERROR, format!("{addr} answered {code:?}: {message}")),
     }
@@ -177,6 +238,9 @@ fn rpc_error(addr: &str, status: &tonic::Status) -> CliError {
 /// The most specific cause in a transport error's chain, in words: tonic's
 /// own top level is only "transport error".
 fn connect_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(tls) = traftctl::tls::tls_cause(error) {
+        return tls;
+    }
     let mut deepest = error;
     let mut current = Some(error);
     while let Some(e) = current {
@@ -225,6 +289,7 @@ pub struct Client {
     pub endpoints: Vec<String>,
     pub timeout: Duration,
     deadline: tokio::time::Instant,
+    tls: Arc<ClientTls>,
 }
 
 impl Client {
@@ -233,6 +298,7 @@ impl Client {
             endpoints: opts.endpoints.clone(),
             timeout: opts.timeout,
             deadline: tokio::time::Instant::now() + opts.timeout,
+            tls: opts.tls.clone(),
         }
     }
 
@@ -248,18 +314,18 @@ impl Client {
 
     /// Opens a connection to `addr` within the deadline.
     pub async fn channel(&self, addr: &str) -> Result<Channel, Failure> {
-        let uri = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| Failure::Unreachable { addr: addr.to_string(), cause: format!("invalid address: {e}") })?
-            .tcp_nodelay(true);
+        let unreachable = |cause| Failure::Unreachable { addr: addr.to_string(), cause };
+        let dial = self.tls.endpoint(addr).map_err(|cause| Failure::Tls { addr: addr.to_string(), cause })?;
         let connect_deadline = self.deadline.min(tokio::time::Instant::now() + CONNECT_TIMEOUT);
-        match tokio::time::timeout_at(connect_deadline, endpoint.connect()).await {
+        match tokio::time::timeout_at(connect_deadline, dial.connect()).await {
             Ok(Ok(channel)) => Ok(channel),
-            Ok(Err(e)) => Err(Failure::Unreachable { addr: addr.to_string(), cause: connect_cause(&e) }),
-            Err(_) if connect_deadline < self.deadline => Err(Failure::Unreachable {
-                addr: addr.to_string(),
-                cause: format!("no connection within {}", fmt_duration(CONNECT_TIMEOUT)),
-            }),
+            Ok(Err(e)) => match traftctl::tls::tls_cause(&e) {
+                Some(cause) => Err(Failure::Tls { addr: addr.to_string(), cause }),
+                None => Err(unreachable(connect_cause(&e))),
+            },
+            Err(_) if connect_deadline < self.deadline => {
+                Err(unreachable(format!("no connection within {}", fmt_duration(CONNECT_TIMEOUT))))
+            }
             Err(_) => Err(Failure::TimedOut { addr: addr.to_string(), sent: false }),
         }
     }
@@ -309,7 +375,11 @@ impl Client {
                         no_leader.push(format!("{addr} knows no leader"));
                         break;
                     }
-                    Err(f) if f.try_next() => {
+                    // A redirect names the leader's member address, which
+                    // with separate listeners is its peer port: that may
+                    // not serve this request, and then the next endpoint
+                    // (perhaps the leader's client port) is tried.
+                    Err(f) if f.try_next() || (hop > 0 && !f.maybe_arrived()) => {
                         failures.push(f);
                         break;
                     }
@@ -374,6 +444,11 @@ pub fn status_cause(status: &tonic::Status) -> String {
 }
 
 fn classify_status(addr: &str, status: tonic::Status) -> Failure {
+    // With TLS 1.3 the server checks our certificate after our side of the
+    // handshake is done, so its refusal arrives with the first call.
+    if let Some(cause) = traftctl::tls::tls_cause(&status) {
+        return Failure::Tls { addr: addr.to_string(), cause };
+    }
     // A connection that breaks mid-call surfaces as Unavailable with the
     // transport error as its source; report its cause, not "transport error".
     if status.code() == tonic::Code::Unavailable
@@ -561,6 +636,7 @@ mod tests {
     fn endpoints() {
         assert!(parse_endpoint("127.0.0.1:7001").is_ok());
         assert!(parse_endpoint("http://host:1").is_ok());
+        assert!(parse_endpoint("https://host:1").is_ok());
         assert!(parse_endpoint("[::1]:7001").is_ok());
         for bad in ["host", ":7001", "host:", "host:0", "host:99999"] {
             assert!(parse_endpoint(bad).is_err(), "{bad}");

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::cli::{exit, interrupted};
-use traftctl::node::{self, MemberRole, NodeConfig, NodeHandle};
+use traftctl::node::{self, Listeners, MemberRole, NodeConfig, NodeHandle, NodeTls};
 use traftctl::pb::ClusterConfig;
+use traftctl::tls::{CLIENT_FLAGS, ClientTls, PEER_DIAL_FLAGS, ServerFiles, ServerTls, ThrowawayCa};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,6 +28,10 @@ pub struct Args {
     /// Keep the data in a temporary directory that is removed on exit.
     #[arg(long)]
     pub ephemeral: bool,
+    /// Mutual TLS on every listener, with a throwaway CA and certificates made
+    /// in DATA_DIR/tls (and reused from there on the next run).
+    #[arg(long)]
+    pub tls: bool,
     /// Give up if no leader is elected within this many seconds.
     #[arg(long, default_value_t = 15)]
     pub election_timeout_secs: u64,
@@ -51,14 +56,23 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     for addr in &addrs {
         listeners.push(node::bind(*addr).await?);
     }
-    let config = ClusterConfig::majority((1..=n).map(|id| (id, addrs[(id - 1) as usize].to_string())))?;
+    let tls = if args.tls { Some(LocalTls::ensure(&root.join("tls"))?) } else { None };
+    let node_tls = tls.as_ref().map(LocalTls::load).transpose()?.unwrap_or_default();
+    let scheme = if tls.is_some() { "https://" } else { "" };
+    let config = ClusterConfig::majority((1..=n).map(|id| (id, format!("{scheme}{}", addrs[(id - 1) as usize]))))?;
+    // A fresh cluster gets an id of its own; a recovered one keeps the id
+    // its directories recorded.
+    let token = format!("local-cluster {} {:?}", std::process::id(), std::time::SystemTime::now());
+    let cluster_id = node::cluster_id_from(&token, &config);
     let mut handles: Vec<NodeHandle> = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let id = i as i64 + 1;
         let dir = root.join(format!("node-{id}"));
-        let mut node_config = NodeConfig::new(id, addrs[i], config.clone(), dir);
+        let mut node_config = NodeConfig::new(id, config.clone(), dir);
+        node_config.tls = node_tls.clone();
+        node_config.cluster_id = cluster_id;
         args.snapshots.apply(&mut node_config);
-        match node::start(node_config, listener).await {
+        match node::start(node_config, Listeners { client: listener, peer: None }).await {
             Ok(h) => handles.push(h),
             Err(e) => {
                 for h in handles {
@@ -72,7 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let result = wait_for_leader(&handles, Duration::from_secs(args.election_timeout_secs)).await;
     match result {
         Ok(leader) => {
-            print_banner(&handles, &root, leader, args.ephemeral).await;
+            print_banner(&handles, &root, leader, args.ephemeral, tls.as_ref()).await;
             tokio::select! {
                 _ = interrupted() => eprintln!("\nshutting down..."),
                 _ = any_fatal(&handles) => {}
@@ -142,7 +156,14 @@ async fn wait_for_leader(handles: &[NodeHandle], limit: Duration) -> anyhow::Res
     outcome
 }
 
-async fn print_banner(handles: &[NodeHandle], root: &std::path::Path, leader: i64, ephemeral: bool) {
+async fn print_banner(
+    handles: &[NodeHandle],
+    root: &std::path::Path,
+    leader: i64,
+    ephemeral: bool,
+    tls: Option<&LocalTls>,
+) {
+    let scheme = if tls.is_some() { "https://" } else { "" };
     let mut rows = Vec::new();
     for h in handles {
         let role = match h.status().await {
@@ -153,7 +174,7 @@ async fn print_banner(handles: &[NodeHandle], root: &std::path::Path, leader: i6
         rows.push(vec![h.id.to_string(), h.addr.to_string(), dir.display().to_string(), role.to_string()]);
     }
     let table = crate::cli::output::table(["id", "address", "data directory", "role"], rows);
-    let endpoints: Vec<String> = handles.iter().map(|h| h.addr.to_string()).collect();
+    let endpoints: Vec<String> = handles.iter().map(|h| format!("{scheme}{}", h.addr)).collect();
     let endpoints = endpoints.join(",");
     println!("traft local cluster: {} members, leader is node {leader}", handles.len());
     println!("{table}");
@@ -163,6 +184,23 @@ async fn print_banner(handles: &[NodeHandle], root: &std::path::Path, leader: i6
         println!("data persists in {}; run the same command again to recover it", root.display());
     }
     println!();
+    if let Some(tls) = tls {
+        // The exact lines to paste: every listener requires a client
+        // certificate from this cluster's CA.
+        println!("Every listener requires mutual TLS; talk to it from another terminal after:");
+        println!(
+            "  export TRAFTCTL_CACERT={} TRAFTCTL_CERT={} TRAFTCTL_KEY={}",
+            tls.ca.display(),
+            tls.client_cert.display(),
+            tls.client_key.display()
+        );
+        println!("  export TRAFTCTL_ENDPOINTS={endpoints}");
+        println!("  traftctl propose set x 5");
+        println!("  traftctl get x");
+        println!();
+        println!("Press Ctrl-C to stop the cluster.");
+        return;
+    }
     println!("Talk to it from another terminal:");
     println!("  traftctl propose set x 5 --endpoints {endpoints}");
     println!("  traftctl get x --endpoints {endpoints}");
@@ -182,4 +220,75 @@ async fn any_fatal(handles: &[NodeHandle]) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The throwaway certificates of a `--tls` local cluster: one CA, one
+/// certificate all members share (for 127.0.0.1 and localhost), one client
+/// certificate. Absolute paths, so the banner's lines work from anywhere.
+struct LocalTls {
+    ca: PathBuf,
+    member_cert: PathBuf,
+    member_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+impl LocalTls {
+    /// Reuses the files in `dir` when all are there; otherwise makes a new
+    /// set (a half-written set is replaced whole, since certificates from
+    /// two CAs would not work together).
+    fn ensure(dir: &std::path::Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let dir = dir.canonicalize().with_context(|| format!("cannot resolve {}", dir.display()))?;
+        let tls = LocalTls {
+            ca: dir.join("ca.crt"),
+            member_cert: dir.join("member.crt"),
+            member_key: dir.join("member.key"),
+            client_cert: dir.join("client.crt"),
+            client_key: dir.join("client.key"),
+        };
+        let files = [&tls.ca, &tls.member_cert, &tls.member_key, &tls.client_cert, &tls.client_key];
+        if files.iter().all(|f| f.is_file()) {
+            return Ok(tls);
+        }
+        let ca = ThrowawayCa::new("traft local-cluster CA")?;
+        let member = ca.issue("traft member", &["127.0.0.1", "localhost"], false)?;
+        let client = ca.issue("traft operator", &["localhost"], false)?;
+        write(&tls.ca, &ca.cert_pem, false)?;
+        write(&tls.member_cert, &member.cert_pem, false)?;
+        write(&tls.member_key, &member.key_pem, true)?;
+        write(&tls.client_cert, &client.cert_pem, false)?;
+        write(&tls.client_key, &client.key_pem, true)?;
+        Ok(tls)
+    }
+
+    fn load(&self) -> anyhow::Result<NodeTls> {
+        let files = ServerFiles {
+            cert: self.member_cert.clone(),
+            key: self.member_key.clone(),
+            trusted_ca: Some(self.ca.clone()),
+            client_cert_auth: true,
+        };
+        // One port per member serves clients and peers, so one TLS set.
+        Ok(NodeTls {
+            client: Some(ServerTls::load(&files, CLIENT_FLAGS)?),
+            peer: None,
+            dial: ClientTls::load(Some(&self.ca), Some((&self.member_cert, &self.member_key)), false, PEER_DIAL_FLAGS)?,
+        })
+    }
+}
+
+fn write(path: &std::path::Path, contents: &str, private: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -125,6 +125,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a whole cluster of N members in this process, on 127.0.0.1.
@@ -186,7 +188,8 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> CliResult<u8> {
-    let opts = cli.client;
+    let mut opts = cli.client;
+    opts.load_tls()?;
     let rt = runtime()?;
     match cli.command {
         Command::LocalCluster(args) => Ok(rt.block_on(local_cluster::run(args))?),

@@ -18,7 +18,7 @@ seq below the prefix plus the listed ones, runs inclusive), its lag behind the l
 on the leader that it has not applied), and whether it answered. Exits 3 when no leader is elected.
 
 With --addr, prints that replica's full status, including the members as it sees them (only a
-leader tracks the others).")]
+leader tracks the others; any member lists those it cannot talk to for a TLS reason).")]
 pub struct Args {
     /// Show this replica's full status (HOST:PORT) instead of the cluster table.
     #[arg(long, value_name = "HOST:PORT")]
@@ -43,6 +43,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         output::print_json(&json!({
             "id": s.id,
             "address": addr,
+            "cluster_id": non_empty(&s.cluster_id),
             "role": s.role,
             "leader": output::ballot_json(&s.leader),
             "leader_address": non_empty(&s.leader_addr),
@@ -62,6 +63,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
     let fields = vec![
         ("id", s.id.to_string()),
         ("address", addr.to_string()),
+        ("cluster id", s.cluster_id.clone()),
         ("role", s.role.clone()),
         ("leader", leader_text(&s)),
         ("voted for", output::ballot(&status.voted_for)),
@@ -222,6 +224,7 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
                 "ballot": output::ballot_json(&l.leader),
                 "address": replies.get(&l.id).map(|(a, _)| *a),
             })),
+            "cluster_id": leader.map(|l| non_empty(&l.cluster_id)),
             "members": rows.iter().map(Row::json).collect::<Vec<_>>(),
         }))?,
         _ => output::print_rows(

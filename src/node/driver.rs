@@ -45,6 +45,9 @@ pub struct StatusSnapshot {
     pub leader: Option<LeaderId>,
     pub lease_remaining: Option<Duration>,
     pub peers: Vec<crate::replica::PeerProgress>,
+    /// Why a peer refuses our calls, when retrying will not help (TLS,
+    /// another cluster).
+    pub peer_errors: std::collections::BTreeMap<NodeId, String>,
     pub committed_out_of_order: u64,
     pub applied_out_of_order: u64,
     pub snapshot_prefix: i64,
@@ -383,6 +386,7 @@ impl Driver {
             leader: r.leader_ballot().or(r.known_leader()),
             lease_remaining: r.lease_end().map(|end| Duration::from_nanos(end.saturating_sub(now))),
             peers: r.peer_progress(),
+            peer_errors: self.peers.refusals(),
             committed_out_of_order: r.stats().committed_out_of_order,
             applied_out_of_order: r.stats().applied_out_of_order,
             snapshot_prefix: r.snapshot_prefix(),
@@ -500,7 +504,7 @@ mod tests {
             let replica = Replica::new(opts, config, None, clock.now());
             let (inputs, inputs_rx) = mpsc::channel(64);
             let (storage, writes) = mpsc::unbounded_channel();
-            let peers = Peers::new(1, Duration::from_secs(2), inputs.clone());
+            let peers = Peers::new(1, Duration::from_secs(2), inputs.clone(), crate::tls::ClientTls::none(), 1);
             let (events, _) = broadcast::channel(64);
             let (fatal, _) = watch::channel(None);
             let (shutdown, shutdown_rx) = watch::channel(false);

@@ -26,6 +26,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::pb::{self, ClusterConfig};
 use crate::replica::{DurableState, NodeId, Options, ReadConsistency, Replica};
 use crate::storage::Storage;
+use crate::tls::{ClientTls, ServerTls};
 
 pub use driver::{ClientOutcome, StatusSnapshot};
 pub use wire_names::{EventKind, MemberRole};
@@ -34,8 +35,6 @@ pub use wire_names::{EventKind, MemberRole};
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     pub id: NodeId,
-    /// Where this member listens for peers and clients.
-    pub listen: SocketAddr,
     /// The initial configuration; after the first config record, the log
     /// decides (rule 9).
     pub initial_config: ClusterConfig,
@@ -43,10 +42,74 @@ pub struct NodeConfig {
     pub options: Options,
     /// Deadline of one peer RPC.
     pub rpc_timeout: Duration,
+    pub tls: NodeTls,
+    /// The cluster id a brand-new data directory records (see
+    /// [`cluster_id_from`]); a directory that has one keeps it.
+    pub cluster_id: u64,
+}
+
+/// `--initial-cluster-token`'s default.
+pub const DEFAULT_CLUSTER_TOKEN: &str = "traft-cluster";
+
+/// The gRPC metadata key that carries the sender's cluster id on every peer
+/// RPC.
+pub const CLUSTER_ID_HEADER: &str = "traft-cluster-id";
+
+/// How a refusal for another cluster's message starts; the sender
+/// recognises it by this.
+pub(crate) const CLUSTER_MISMATCH: &str = "cluster id mismatch";
+
+/// 16 hex digits: how ids are shown and sent.
+pub fn format_cluster_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+pub fn parse_cluster_id(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.trim(), 16).ok().filter(|id| *id != 0)
+}
+
+/// A cluster id every initial member computes alike from what they all
+/// are given (like etcd's): the token (`--initial-cluster-token`) and the
+/// initial members. Two clusters started with the same members and token
+/// share it, so give each cluster its own token. FNV-1a: stable across
+/// builds and platforms, which `std`'s hasher does not promise.
+pub fn cluster_id_from(token: &str, config: &ClusterConfig) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(token.as_bytes());
+    // BTreeMap order: the same for every member however --peers was written.
+    for m in config.members.values() {
+        eat(format!("\n{}={}", m.id, m.addr).as_bytes());
+    }
+    hash.max(1)
+}
+
+/// A member's TLS: what its listeners present and require, and how it
+/// dials its peers. All off by default.
+#[derive(Debug, Clone, Default)]
+pub struct NodeTls {
+    /// The client listener's (`--cert-file`...), or the only listener's.
+    pub client: Option<ServerTls>,
+    /// The peer listener's (`--peer-cert-file`...).
+    pub peer: Option<ServerTls>,
+    /// Trust roots and certificate for dialing peers.
+    pub dial: ClientTls,
+}
+
+/// Where a member listens: one port for everything, or a client port and
+/// a peer port (so a firewall and the peer CA can fence peer RPCs off).
+pub struct Listeners {
+    pub client: tokio::net::TcpListener,
+    pub peer: Option<tokio::net::TcpListener>,
 }
 
 impl NodeConfig {
-    pub fn new(id: NodeId, listen: SocketAddr, initial_config: ClusterConfig, data_dir: PathBuf) -> Self {
+    pub fn new(id: NodeId, initial_config: ClusterConfig, data_dir: PathBuf) -> Self {
         let mut options = Options::new(id);
         // Loopback and LAN round trips are far below a millisecond, so
         // heartbeats can be frequent and failover quick.
@@ -55,7 +118,15 @@ impl NodeConfig {
         options.retransmit_ns = 300_000_000;
         options.election_jitter_ns = 300_000_000;
         options.jitter_seed = id as u64 ^ std::process::id() as u64;
-        NodeConfig { id, listen, initial_config, data_dir, options, rpc_timeout: Duration::from_secs(2) }
+        NodeConfig {
+            id,
+            cluster_id: cluster_id_from(DEFAULT_CLUSTER_TOKEN, &initial_config),
+            initial_config,
+            data_dir,
+            options,
+            rpc_timeout: Duration::from_secs(2),
+            tls: NodeTls::default(),
+        }
     }
 }
 
@@ -104,7 +175,10 @@ pub(crate) enum Input {
 /// A running member. Dropping it does not stop it; call [`NodeHandle::shutdown`].
 pub struct NodeHandle {
     pub id: NodeId,
+    /// The client address (the only one with a single listener).
     pub addr: SocketAddr,
+    /// The peer address, when it has its own listener.
+    pub peer_addr: Option<SocketAddr>,
     inputs: mpsc::Sender<Input>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -219,11 +293,24 @@ fn restored_state(durable_writes: u64, recovered: DurableState) -> Option<Durabl
     (durable_writes > 0).then_some(recovered)
 }
 
-/// Opens storage, recovers the replica, and starts serving on `listener`.
-pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> anyhow::Result<NodeHandle> {
-    let addr = listener.local_addr()?;
-    let (storage, recovered, warnings) = Storage::open(&config.data_dir)
+/// Opens storage, recovers the replica, and starts serving on `listeners`.
+pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<NodeHandle> {
+    let addr = listeners.client.local_addr()?;
+    let peer_addr = listeners.peer.as_ref().map(|l| l.local_addr()).transpose()?;
+    let (mut storage, recovered, warnings) = Storage::open(&config.data_dir)
         .with_context(|| format!("node {}: cannot open data directory {}", config.id, config.data_dir.display()))?;
+    let dir_error = || format!("node {}: data directory {}", config.id, config.data_dir.display());
+    let recorded_cluster_id = storage.cluster_id().with_context(dir_error)?;
+    let cluster_id = recorded_cluster_id.unwrap_or(config.cluster_id);
+    if cluster_id != config.cluster_id {
+        tracing::warn!(
+            node = config.id,
+            "keeping cluster id {} from the data directory (the flags give {}: a different \
+             --initial-cluster-token or --peers than at the first start)",
+            format_cluster_id(cluster_id),
+            format_cluster_id(config.cluster_id)
+        );
+    }
     for w in warnings {
         tracing::warn!(node = config.id, "{w}");
     }
@@ -236,25 +323,56 @@ pub async fn start(config: NodeConfig, listener: tokio::net::TcpListener) -> any
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (fatal_tx, fatal_rx) = tokio::sync::watch::channel(None);
 
-    let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
-    let peers = peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone());
-    let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx);
-    let driver_task = tokio::spawn(driver.run(inputs_rx, shutdown_rx.clone()));
-
     let svc = service::Service {
         inputs: inputs_tx.clone(),
         events: events_tx.clone(),
         rpc_timeout: config.rpc_timeout,
         shutdown: shutdown_rx.clone(),
+        cluster_id,
     };
-    let server_task = tokio::spawn(service::serve(svc, listener, shutdown_rx));
+    // Built before anything is spawned: a certificate rustls refuses stops
+    // the start with nothing running.
+    let limits = service::Limits::new(&config.options);
+    let id = config.id;
+    let tls_error = |which: &'static str| move |e: String| anyhow::anyhow!("node {id}: {which} TLS: {e}");
+    let servers = match listeners.peer {
+        None => {
+            let tls = config.tls.client.as_ref().or(config.tls.peer.as_ref());
+            let router = service::router(&svc, service::Serves::Everything, tls, limits).map_err(tls_error("the"))?;
+            vec![(router, listeners.client)]
+        }
+        Some(peer) => {
+            let clients = service::router(&svc, service::Serves::Clients, config.tls.client.as_ref(), limits)
+                .map_err(tls_error("client"))?;
+            let peers = service::router(&svc, service::Serves::Peers, config.tls.peer.as_ref(), limits)
+                .map_err(tls_error("peer"))?;
+            vec![(clients, listeners.client), (peers, peer)]
+        }
+    };
+
+    // Recorded once the listeners' TLS is known to be good, and before any
+    // peer hears from this member.
+    if recorded_cluster_id.is_none() {
+        storage.record_cluster_id(cluster_id).with_context(dir_error)?;
+    }
+
+    let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
+    let peers =
+        peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone(), config.tls.dial.clone(), cluster_id);
+    let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx);
+    let driver_task = tokio::spawn(driver.run(inputs_rx, shutdown_rx.clone()));
+
+    let mut tasks: Vec<_> =
+        servers.into_iter().map(|(router, l)| tokio::spawn(service::serve(router, l, shutdown_rx.clone()))).collect();
+    tasks.push(driver_task);
 
     Ok(NodeHandle {
         id: config.id,
         addr,
+        peer_addr,
         inputs: inputs_tx,
         shutdown: shutdown_tx,
-        tasks: vec![server_task, driver_task],
+        tasks,
         storage_thread: Some(storage_thread),
         fatal: fatal_rx,
     })
@@ -278,6 +396,20 @@ mod tests {
         // Even a write that left nothing visible in the state: the messages
         // that waited for it may have left.
         assert!(restored_state(5, DurableState::default()).is_some());
+    }
+
+    #[test]
+    fn the_cluster_id_follows_the_token_and_the_members_alone() {
+        let config =
+            |addrs: &[(i64, &str)]| ClusterConfig::majority(addrs.iter().map(|(id, a)| (*id, a.to_string()))).unwrap();
+        let abc = config(&[(1, "h1:1"), (2, "h2:1"), (3, "h3:1")]);
+        let cba = config(&[(3, "h3:1"), (2, "h2:1"), (1, "h1:1")]);
+        assert_eq!(cluster_id_from("t", &abc), cluster_id_from("t", &cba));
+        assert_ne!(cluster_id_from("t", &abc), cluster_id_from("u", &abc));
+        assert_ne!(cluster_id_from("t", &abc), cluster_id_from("t", &config(&[(1, "h1:1"), (2, "h2:1"), (3, "h4:1")])));
+        let id = cluster_id_from("t", &abc);
+        assert_eq!(parse_cluster_id(&format_cluster_id(id)), Some(id));
+        assert_eq!(parse_cluster_id("0000000000000000"), None, "0 means no id");
     }
 
     #[test]

@@ -25,15 +25,88 @@ pub(super) struct Service {
     /// Ends the event streams, which would otherwise hold a graceful
     /// shutdown open forever.
     pub shutdown: watch::Receiver<bool>,
+    pub cluster_id: u64,
 }
 
-pub(super) async fn serve(svc: Service, listener: tokio::net::TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let result = tonic::transport::Server::builder()
+/// The largest command a client may propose, encoded. A forward batch
+/// carries up to `max_batch_records` of them, so the peer limit follows.
+pub const MAX_CMD_BYTES: usize = 1 << 20;
+
+/// Room for a message's other fields around its commands or chunk.
+const ENVELOPE_BYTES: usize = 1 << 20;
+
+/// What one listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Serves {
+    /// `--listen`: one port for everything.
+    Everything,
+    /// `--listen-client`: `TRaftAdmin`, and `TRaft` for the reference
+    /// clients' `Propose`.
+    Clients,
+    /// `--listen-peer`: `TRaft` (Vote, LogForward) and `TRaftSnapshot`.
+    Peers,
+}
+
+/// Bounds on what the network can make a member hold.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// The largest peer message: a full forward batch of the largest
+    /// commands, or a snapshot chunk.
+    pub peer_message_bytes: usize,
+}
+
+impl Limits {
+    pub fn new(options: &crate::replica::Options) -> Self {
+        let batch = options.max_batch_records.saturating_mul(MAX_CMD_BYTES);
+        Limits { peer_message_bytes: batch.max(options.snapshot_chunk_bytes).saturating_add(ENVELOPE_BYTES) }
+    }
+}
+
+/// The largest client request (a command, a key, a configuration).
+const CLIENT_MESSAGE_BYTES: usize = MAX_CMD_BYTES + ENVELOPE_BYTES;
+
+/// Requests in progress on one connection; more wait. Above a peer's own
+/// limit of calls in flight (`peers::MAX_CALLS_PER_PEER`), so a healthy
+/// peer never waits.
+const CONCURRENCY_PER_CONNECTION: usize = 256;
+
+/// Builds one listener's server. Fails on a certificate or key that rustls
+/// refuses (e.g. a key that is not the certificate's), before anything
+/// listens.
+pub(super) fn router(
+    svc: &Service,
+    serves: Serves,
+    tls: Option<&crate::tls::ServerTls>,
+    limits: Limits,
+) -> Result<tonic::transport::server::Router, String> {
+    let mut builder = tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .add_service(TRaftServer::new(svc.clone()))
-        .add_service(TRaftSnapshotServer::new(svc.clone()))
-        .add_service(TRaftAdminServer::new(svc))
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
+        .max_concurrent_streams(CONCURRENCY_PER_CONNECTION as u32);
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.config()).map_err(|e| crate::tls::cause(&e))?;
+    }
+    let raft_limit = match serves {
+        Serves::Clients => CLIENT_MESSAGE_BYTES,
+        Serves::Everything | Serves::Peers => limits.peer_message_bytes,
+    };
+    let router = builder.add_service(TRaftServer::new(svc.clone()).max_decoding_message_size(raft_limit));
+    let snapshots = TRaftSnapshotServer::new(svc.clone()).max_decoding_message_size(CLIENT_MESSAGE_BYTES);
+    let admin = TRaftAdminServer::new(svc.clone()).max_decoding_message_size(CLIENT_MESSAGE_BYTES);
+    Ok(match serves {
+        Serves::Everything => router.add_service(snapshots).add_service(admin),
+        Serves::Clients => router.add_service(admin),
+        Serves::Peers => router.add_service(snapshots),
+    })
+}
+
+pub(super) async fn serve(
+    router: tonic::transport::server::Router,
+    listener: tokio::net::TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let result = router
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
@@ -48,6 +121,23 @@ fn unavailable(what: &str) -> Status {
 }
 
 impl Service {
+    /// Refuses a peer RPC from another cluster, naming both ids. A request
+    /// without the id (a reference-protocol member) is let through.
+    fn same_cluster<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let Some(theirs) = request.metadata().get(super::CLUSTER_ID_HEADER) else { return Ok(()) };
+        let theirs = theirs.to_str().ok().and_then(super::parse_cluster_id);
+        if theirs == Some(self.cluster_id) {
+            return Ok(());
+        }
+        let theirs = theirs
+            .map_or_else(|| "an unreadable id".to_string(), |id| format!("cluster {}", super::format_cluster_id(id)));
+        Err(Status::failed_precondition(format!(
+            "{}: this member is in cluster {}, the request comes from {theirs}",
+            super::CLUSTER_MISMATCH,
+            super::format_cluster_id(self.cluster_id)
+        )))
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input, what: &str) -> Result<T, Status> {
         let (tx, rx) = oneshot::channel();
         self.inputs.send(make(tx)).await.map_err(|_| unavailable(what))?;
@@ -86,6 +176,7 @@ fn redirect(err: &TraftError) -> (Option<pb::LeaderId>, String) {
 #[tonic::async_trait]
 impl TRaftSnapshot for Service {
     async fn fetch(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
+        self.same_cluster(&request)?;
         let req = request.into_inner();
         let from = req.id;
         let reply =
@@ -100,6 +191,7 @@ impl TRaftSnapshot for Service {
 #[tonic::async_trait]
 impl TRaft for Service {
     async fn vote(&self, request: Request<pb::VoteReq>) -> Result<Response<pb::VoteReply>, Status> {
+        self.same_cluster(&request)?;
         let req = request.into_inner();
         let from = req.candidate.ok_or_else(|| Status::invalid_argument("VoteReq without a Candidate"))?.id;
         let reply = self.ask(|tx| Input::Peer { from, msg: Message::Vote(req), respond: Some(tx) }, "vote").await?;
@@ -110,6 +202,7 @@ impl TRaft for Service {
     }
 
     async fn log_forward(&self, request: Request<pb::LogForwardReq>) -> Result<Response<pb::LogForwardReply>, Status> {
+        self.same_cluster(&request)?;
         let req = request.into_inner();
         let from = req.committer.ok_or_else(|| Status::invalid_argument("LogForwardReq without a Committer"))?.id;
         let reply =
@@ -122,6 +215,14 @@ impl TRaft for Service {
 
     async fn propose(&self, request: Request<pb::Cmd>) -> Result<Response<pb::ProposeReply>, Status> {
         let cmd = request.into_inner();
+        // The decoding limit on the peer port must admit a full forward
+        // batch, so one command's own bound is checked here.
+        let len = prost::Message::encoded_len(&cmd);
+        if len > MAX_CMD_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "the command is {len} bytes encoded; a command may have at most {MAX_CMD_BYTES}"
+            )));
+        }
         let reply = self.client_request(|respond| Input::Propose { cmd, respond }).await?;
         let mut out = pb::ProposeReply::default();
         match reply {
@@ -164,7 +265,7 @@ impl TRaftAdmin for Service {
         let s = self.snapshot().await?;
         let leader_addr =
             s.leader.and_then(|l| s.config.members.get(&l.id)).map(|m| m.addr.clone()).unwrap_or_default();
-        let members = s
+        let mut members = s
             .peers
             .iter()
             .map(|p| pb::MemberStatus {
@@ -184,9 +285,25 @@ impl TRaftAdmin for Service {
                 .to_string(),
                 lag: p.lag,
                 reachable: p.reachable,
-                error: String::new(),
+                error: s.peer_errors.get(&p.id).cloned().unwrap_or_default(),
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Only a leader tracks its peers, but any member can say which it
+        // cannot talk to (a certificate from the wrong CA keeps a member out
+        // of every quorum, and it never becomes leader to report it).
+        for (id, error) in &s.peer_errors {
+            if !s.peers.iter().any(|p| p.id == *id) {
+                let info = s.config.members.get(id).or_else(|| s.config.learners.get(id)).cloned();
+                let role = if s.config.learners.contains_key(id) { "learner" } else { "follower" };
+                members.push(pb::MemberStatus {
+                    info,
+                    role: role.into(),
+                    reachable: false,
+                    error: error.clone(),
+                    ..Default::default()
+                });
+            }
+        }
         Ok(Response::new(pb::StatusReply {
             id: s.id,
             status: Some(s.status),
@@ -202,6 +319,7 @@ impl TRaftAdmin for Service {
             compacted_below: s.compacted_below,
             snapshots_installed: s.snapshots_installed as i64,
             log_records: s.log_records as i64,
+            cluster_id: super::format_cluster_id(self.cluster_id),
         }))
     }
 

@@ -10,6 +10,8 @@ use super::StorageError;
 pub(super) const FORMAT_FILE: &str = "FORMAT";
 pub(super) const FORMAT_MARKER: &str = "traftctl-data v1";
 pub(super) const LOCK_FILE: &str = "LOCK";
+/// The cluster this directory's member belongs to (see [`super::Storage::cluster_id`]).
+pub(super) const CLUSTER_ID_FILE: &str = "CLUSTER_ID";
 pub(super) const TMP_SUFFIX: &str = ".tmp";
 const SEGMENT_PREFIX: &str = "wal-";
 const SEGMENT_SUFFIX: &str = ".log";
@@ -179,6 +181,33 @@ pub(super) fn write_new_file(path: &Path, data: &[u8]) -> Result<(), StorageErro
     fs::rename(&tmp, path).map_err(io_error(path, "rename"))
 }
 
+/// The cluster id recorded in `dir`, if one is: 16 hex digits and a newline.
+pub(super) fn read_cluster_id(dir: &Path) -> Result<Option<u64>, StorageError> {
+    let path = dir.join(CLUSTER_ID_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => match u64::from_str_radix(text.trim_end(), 16) {
+            Ok(id) if id != 0 => Ok(Some(id)),
+            _ => Err(StorageError::Inconsistent {
+                dir: dir.to_path_buf(),
+                detail: format!(
+                    "{CLUSTER_ID_FILE} holds {:?}, not a cluster id",
+                    text.chars().take(32).collect::<String>()
+                ),
+            }),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(&path, "read")(e)),
+    }
+}
+
+/// Records the cluster id: the complete file under its name (temporary
+/// file, fsync, rename) and the name itself (directory fsync), so a crash
+/// leaves either no id or the whole id.
+pub(super) fn write_cluster_id(dir: &Path, id: u64) -> Result<(), StorageError> {
+    write_new_file(&dir.join(CLUSTER_ID_FILE), format!("{id:016x}\n").as_bytes())?;
+    sync_dir(dir)
+}
+
 pub(super) fn remove_if_present(path: &Path) -> Result<(), StorageError> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(path, "remove")(e)),
@@ -259,6 +288,19 @@ mod tests {
             // error path then.
             Ok(_) => assert!(dir.is_dir()),
         }
+    }
+
+    #[test]
+    fn a_cluster_id_round_trips_and_a_damaged_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_cluster_id(dir.path()).unwrap(), None);
+        write_cluster_id(dir.path(), 0x00ab_cdef_0123_4567).unwrap();
+        assert_eq!(read_cluster_id(dir.path()).unwrap(), Some(0x00ab_cdef_0123_4567));
+        assert_eq!(fs::read_to_string(dir.path().join(CLUSTER_ID_FILE)).unwrap(), "00abcdef01234567\n");
+        assert!(!dir.path().join(format!("{CLUSTER_ID_FILE}{TMP_SUFFIX}")).exists());
+        fs::write(dir.path().join(CLUSTER_ID_FILE), "not hex\n").unwrap();
+        let err = read_cluster_id(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(CLUSTER_ID_FILE), "{err}");
     }
 
     #[test]

@@ -115,7 +115,9 @@ use std::sync::OnceLock;
 use crate::replica::{DurableState, DurableWrite, Seq};
 use crate::snapshot::Snapshot;
 
-use self::layout::{FORMAT_FILE, FORMAT_MARKER, LOCK_FILE, LOST_FOUND, TMP_SUFFIX, io_error, segment_path};
+use self::layout::{
+    CLUSTER_ID_FILE, FORMAT_FILE, FORMAT_MARKER, LOCK_FILE, LOST_FOUND, TMP_SUFFIX, io_error, segment_path,
+};
 use self::lock::DirLock;
 use self::wal::{Mirror, PbHardState, WalEntry};
 
@@ -235,6 +237,18 @@ impl std::fmt::Debug for Storage {
 }
 
 impl Storage {
+    /// The cluster this member belongs to, chosen when it first started
+    /// (`None` before that). Kept apart from the WAL: it never changes, and
+    /// a checkpoint need not carry it.
+    pub fn cluster_id(&self) -> Result<Option<u64>, StorageError> {
+        layout::read_cluster_id(&self.dir)
+    }
+
+    /// Records the cluster id, durably, before the member talks to anyone.
+    pub fn record_cluster_id(&mut self, id: u64) -> Result<(), StorageError> {
+        layout::write_cluster_id(&self.dir, id)
+    }
+
     /// Opens (creating it and its missing parents durably if needed) and
     /// locks the data directory `dir`, and recovers its state. The warnings describe what recovery repaired; the
     /// caller should log them.
@@ -264,7 +278,7 @@ impl Storage {
                 warnings.push(format!("removed {}: an incomplete file left by a crash", path.display()));
             } else if let Some(number) = layout::parse_segment_name(&name) {
                 segments.push(number);
-            } else if ![FORMAT_FILE, LOCK_FILE, LOST_FOUND].contains(&name.as_str()) {
+            } else if ![FORMAT_FILE, LOCK_FILE, LOST_FOUND, CLUSTER_ID_FILE].contains(&name.as_str()) {
                 warnings.push(format!("ignoring unexpected file {} in the data directory", path.display()));
             }
         }

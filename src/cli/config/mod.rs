@@ -143,7 +143,7 @@ pub struct AddMember {
     #[arg(value_parser = clap::value_parser!(i64).range(1..))]
     pub id: i64,
     /// Where the new member listens (HOST:PORT), as given to its `traftctl node --listen`.
-    #[arg(value_parser = parse_member_addr, value_name = "HOST:PORT")]
+    #[arg(value_parser = parse_member_addr, value_name = "[https://]HOST:PORT")]
     pub addr: String,
     #[command(flatten)]
     pub change: ChangeOpts,
@@ -195,13 +195,14 @@ fn parse_quorum(s: &str) -> Result<Quorum, String> {
     Ok(Quorum(ids))
 }
 
-/// `HOST:PORT`: what peers dial, so no scheme.
+/// `HOST:PORT` or `https://HOST:PORT`: what peers dial.
 fn parse_member_addr(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let valid = s.rsplit_once(':').is_some_and(|(host, port)| {
-        !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok_and(|p| p > 0)
-    });
-    if valid { Ok(s.to_string()) } else { Err(format!("`{s}` is not HOST:PORT (e.g. 10.0.0.4:7001)")) }
+    if crate::cli::node::valid_member_addr(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` is not HOST:PORT or https://HOST:PORT (e.g. 10.0.0.4:7001)"))
+    }
 }
 
 pub async fn run(opts: &ClientOpts, cmd: Command) -> CliResult<u8> {
@@ -255,6 +256,7 @@ mod tests {
     fn member_addresses_are_host_port() {
         assert!(parse_member_addr("10.0.0.4:7001").is_ok());
         assert!(parse_member_addr("[::1]:7001").is_ok());
+        assert!(parse_member_addr("https://10.0.0.4:7001").is_ok());
         for bad in ["host", "host:0", ":7001", "http://h:1"] {
             assert!(parse_member_addr(bad).is_err(), "{bad}");
         }
