@@ -566,3 +566,30 @@ fn a_config_record_in_a_snapshot_tail_reaches_the_next_leader() {
     }
     wire.borrow().assert_one_leader_per_term();
 }
+
+/// A member removed while cut off still thinks it belongs (it never got
+/// the records that removed it) and campaigns. The members that remain
+/// refuse it as removed, before any other check (even with no lease to
+/// protect): it must not lead the cluster it left. A newcomer the voters
+/// have not heard of yet is not taken for a removed member.
+#[test]
+fn a_removed_member_that_missed_its_removal_is_refused_as_removed() {
+    let three = majority(&[1, 2, 3]);
+    let mut c = cluster(&[1, 2, 3], &three, |_, _| {});
+    c.run(1000);
+    assert_eq!(c.nodes[&1].role(), Role::Leader, "setup: 1 leads");
+    c.filter = Box::new(|from, to, _| from == 3 || to == 3);
+    let two = majority(&[1, 2]);
+    change(&mut c, 1, 100, &two);
+    assert!(run_until(&mut c, 5000, |c| acknowledged(c, 100)), "the change to {{1, 2}} completes without 3");
+    assert_eq!(*c.nodes[&2].config(), two, "setup: 2 has {{1, 2}} in force");
+    assert_eq!(*c.nodes[&3].config(), three, "setup: 3 never heard of its removal");
+
+    let now = c.now + 10_000_000_000;
+    let voter = c.nodes.get_mut(&2).unwrap();
+    let reply = story::ask_vote(voter, now, LeaderId::new(99, 3));
+    assert!(!reply.granted);
+    assert_eq!(reply.refusal, traftctl::pb::VoteRefusal::Removed as i32, "{reply:?}");
+    let stranger = story::ask_vote(voter, now, LeaderId::new(99, 4));
+    assert_ne!(stranger.refusal, traftctl::pb::VoteRefusal::Removed as i32, "{stranger:?}");
+}

@@ -147,6 +147,10 @@ impl Replica {
             Some(VoteRefusal::Restarting)
         } else if Some(candidate) < self.hard.voted_for() {
             Some(VoteRefusal::StaleTerm)
+        } else if self.was_removed(candidate.id) {
+            // A removed member that missed its removal must not lead the
+            // cluster it left; refusing costs nothing, no quorum needs it.
+            Some(VoteRefusal::Removed)
         } else if self.now < self.vote_lease_until
             && self.lease_leader != Some(candidate)
             && !(req.transfer_from.is_some() && req.transfer_from == self.lease_leader)

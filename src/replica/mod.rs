@@ -471,6 +471,23 @@ impl Replica {
         }
     }
 
+    /// Whether `id` belonged to an earlier configuration this replica knows
+    /// (the initial one, a held or installed config record) but is neither a
+    /// member nor a learner of the one in force, nor of the one a change in
+    /// flight moves to: a member the cluster removed. A member that is new,
+    /// rather than removed, appears in no earlier configuration.
+    pub(super) fn was_removed(&self, id: NodeId) -> bool {
+        let now = self.config();
+        let belongs = |c: &ClusterConfig| c.members.contains_key(&id) || c.learners.contains_key(&id);
+        if belongs(now) || now.next.as_deref().is_some_and(belongs) {
+            return false;
+        }
+        let held = self.config_seqs.iter().filter_map(|s| self.log.get(s));
+        let installed = self.snapshot_configs.values();
+        let earlier = held.chain(installed).filter_map(|r| r.cmd.as_ref().and_then(|c| c.config_value()));
+        belongs(&self.initial_config) || earlier.into_iter().any(belongs)
+    }
+
     /// Applied config records that came with an installed snapshot.
     pub fn snapshot_configs(&self) -> &BTreeMap<Seq, Record> {
         &self.snapshot_configs
