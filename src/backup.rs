@@ -90,7 +90,8 @@ impl Backup {
         let end = payload_end.saturating_add(TRAILER_LEN as u64);
         if have < payload_end {
             let what = "payload";
-            return Err(BackupError::Truncated { offset: HEADER_LEN as u64, what, have: have - 20, need: len });
+            let offset = HEADER_LEN as u64;
+            return Err(BackupError::Truncated { offset, what, have: have - offset, need: len });
         }
         if have < end {
             let (offset, what) = (payload_end, "checksum");

@@ -45,7 +45,9 @@ pub fn force_new_cluster(id: i64, addr: &str, data_dir: &Path) -> anyhow::Result
     let aside = set_aside_name(data_dir);
     std::fs::rename(data_dir, &aside)
         .with_context(|| format!("cannot move {} aside to {}", data_dir.display(), aside.display()))?;
-    restore_into(data_dir, &state).with_context(|| format!("cannot write the new {}", data_dir.display()))?;
+    restore_into(data_dir, &state).with_context(|| {
+        format!("cannot write the new {} (the old data is intact at {})", data_dir.display(), aside.display())
+    })?;
     eprintln!(
         "WARNING: --force-new-cluster: node {id} now forms a NEW ONE-MEMBER CLUSTER from its own data.\n\
          WARNING: the members of the old cluster {old_members:?} are no longer part of it; do not restart them \
