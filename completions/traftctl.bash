@@ -2007,13 +2007,17 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__watch)
-            opts="-v -o -h --addr --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-v -o -h --addr --kinds --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kinds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -346,6 +346,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from help" -f -a "transfer" -d 'Hand leadership to another voting member'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l addr -d 'Watch only this member (HOST:PORT) instead of every endpoint' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l kinds -d 'Print only these kinds of event (comma separated), e.g. --kinds vote_win,leader_change,config_change' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'

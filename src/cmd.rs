@@ -14,7 +14,7 @@ pub const OP_CONFIG: &str = "config";
 pub const OP_NOOP: &str = "noop";
 
 /// What the CLI accepts, listed in every parse error so the user can fix the call.
-pub const VALID_FORMS: &str = "valid forms: `set KEY VALUE`, `incr KEY [DELTA]`, `del KEY`";
+pub const VALID_FORMS: &str = "valid forms: `set KEY VALUE` (or `put`), `incr KEY [DELTA]`, `del KEY`";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CmdParseError {
@@ -112,7 +112,8 @@ impl Cmd {
             if k.is_empty() { Err(CmdParseError::EmptyKey) } else { Ok(k.to_string()) }
         };
         match op {
-            OP_SET => match args {
+            // `put` is what etcd operators type for `set`.
+            OP_SET | "put" => match args {
                 [k, v] => Ok(Cmd::set(key(k)?, parse_value(v))),
                 _ => Err(arity("a key and a value")),
             },
@@ -178,18 +179,14 @@ mod tests {
 
     #[test]
     fn wrong_words_list_the_valid_forms() {
-        for words in [
-            vec![],
-            vec!["put", "x", "1"],
-            vec!["set", "x"],
-            vec!["del"],
-            vec!["incr", "n", "two"],
-            vec!["set", "", "1"],
-        ] {
+        for words in
+            [vec![], vec!["get", "x"], vec!["set", "x"], vec!["del"], vec!["incr", "n", "two"], vec!["set", "", "1"]]
+        {
             let err = Cmd::parse_words(&words).unwrap_err().to_string();
             assert!(err.contains(VALID_FORMS), "{words:?}: {err}");
         }
-        assert_eq!(Cmd::parse_words(&["put", "x"]).unwrap_err(), CmdParseError::UnknownOp("put".into()));
+        assert_eq!(Cmd::parse_words(&["put", "x", "5"]), Cmd::parse_words(&["set", "x", "5"]), "put is set");
+        assert_eq!(Cmd::parse_words(&["get", "x"]).unwrap_err(), CmdParseError::UnknownOp("get".into()));
     }
 
     #[test]

@@ -860,6 +860,23 @@ fn bench_reports_throughput_and_latency() {
 }
 
 #[test]
+fn watch_kinds_prints_only_those_kinds() {
+    let c = shared();
+    let (_, leader) = c.leader();
+    let (_watch, rx, _) = spawn_watch(&["--addr", &leader, "-o", "json", "--kinds", "apply"]);
+    let line = propose_until_seen(|| c.cmd(), "watch-kinds", &rx, |l| l.contains("\"apply\""));
+    assert!(line.contains("\"apply\""), "{line}");
+    // Every line it printed is an apply: commits of the same writes were left out.
+    while let Ok(more) = rx.recv_timeout(Duration::from_millis(300)) {
+        let event: Value = serde_json::from_str(&more).expect("JSON");
+        assert_eq!(event["kind"], "apply", "{more}");
+    }
+    traftctl().args(["watch", "--kinds", "commit,nonsense"]).assert().code(2).stderr(
+        predicate::str::contains("`nonsense` is not an event kind").and(predicate::str::contains("leader_change")),
+    );
+}
+
+#[test]
 fn watch_help_names_every_event_kind() {
     let help = stdout_text(traftctl().args(["watch", "--help"]));
     let missing: Vec<&str> =
@@ -881,10 +898,10 @@ fn help_documents_the_exit_codes() {
 #[test]
 fn usage_errors_exit_2() {
     traftctl()
-        .args(["propose", "put", "x", "1", "--endpoints", "127.0.0.1:1"])
+        .args(["propose", "write", "x", "1", "--endpoints", "127.0.0.1:1"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("valid forms: `set KEY VALUE`, `incr KEY [DELTA]`, `del KEY`"));
+        .stderr(predicate::str::contains("valid forms: `set KEY VALUE` (or `put`), `incr KEY [DELTA]`, `del KEY`"));
     traftctl().args(["propose", "set", "x"]).assert().code(2).stderr(predicate::str::contains("valid forms"));
     traftctl().args(["get", "x", "--timeout", "5"]).assert().code(2).stderr(predicate::str::contains("500ms"));
     traftctl().args(["status", "-o", "xml"]).assert().code(2);

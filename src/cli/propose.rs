@@ -23,7 +23,7 @@ it, the record may or may not have been committed: traftctl says the outcome is 
 (4 for a timeout). Check with `traftctl get KEY` before retrying an `incr`."
 )]
 pub struct Args {
-    /// The operation and its arguments: `set KEY VALUE`, `incr KEY [DELTA]` or `del KEY`.
+    /// The operation and its arguments: `set KEY VALUE` (or `put KEY VALUE`), `incr KEY [DELTA]` or `del KEY`.
     #[arg(value_name = "OP KEY [VALUE]", num_args = 0.., allow_negative_numbers = true)]
     pub words: Vec<String>,
 }

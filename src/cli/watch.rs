@@ -22,6 +22,16 @@ pub struct Args {
     /// Watch only this member (HOST:PORT) instead of every endpoint.
     #[arg(long, value_name = "HOST:PORT")]
     pub addr: Option<String>,
+    /// Print only these kinds of event (comma separated), e.g. --kinds vote_win,leader_change,config_change.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind, value_name = "KIND,...")]
+    pub kinds: Vec<EventKind>,
+}
+
+fn parse_kind(s: &str) -> Result<EventKind, String> {
+    EventKind::parse(s.trim()).ok_or_else(|| {
+        let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("`{s}` is not an event kind; kinds: {}", known.join(", "))
+    })
 }
 
 /// What the per-member stream tasks report to the printer.
@@ -67,7 +77,13 @@ pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
         tokio::select! {
             _ = &mut interrupt => return Ok(exit::OK),
             report = rx.recv() => match report {
-                Some(Report::Event(e)) => print_event(format, &e)?,
+                // `lagged` always shows: it says events are missing.
+                Some(Report::Event(e)) if args.kinds.is_empty()
+                    || EventKind::parse(&e.kind).is_some_and(|k| k == EventKind::Lagged || args.kinds.contains(&k)) =>
+                {
+                    print_event(format, &e)?
+                }
+                Some(Report::Event(_)) => {}
                 Some(Report::Ended { addr, why }) => {
                     watching -= 1;
                     eprintln!("{addr} went away: {why}");
