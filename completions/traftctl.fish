@@ -53,6 +53,7 @@ complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "gen-docs" -d 'Wri
 complete -c traftctl -n "__fish_traftctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l base-port -d 'Member i listens on 127.0.0.1:(base-port + i - 1)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l data-dir -d 'Parent of the members\' data directories; running again on the same directory recovers the cluster with its data' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l metrics-base-port -d 'Member i serves /metrics, /livez and /readyz on 127.0.0.1:(metrics-base-port + i - 1)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l election-timeout-secs -d 'Give up if no leader is elected within this many seconds' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l snapshot-every -d 'Snapshot the state and compact the log after this many applied records (0: never, and the log grows without bound)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l compact-retain -d 'Applied records kept behind a snapshot, so a member that trails by less catches up from the log instead of a whole snapshot' -r
@@ -73,6 +74,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l id -d 'This m
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Address to listen on for peers and clients (one port for both; with TLS it presents the --cert-file set when given, else the --peer-cert-file set)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-client -d 'Address for clients (TRaftAdmin, and TRaft for Propose), instead of --listen' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-peer -d 'Address for peers (TRaft Vote and LogForward, TRaftSnapshot), instead of --listen; the address the other members list for this one' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-metrics -d 'Serve /metrics (Prometheus text format), /livez and /readyz over plain HTTP here' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peers -d 'Every initial member as ID=HOST:PORT (or ID=https://HOST:PORT), this one included, comma separated: the addresses members dial each other at' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l join -d 'Start as a new member of the running cluster that ADDR belongs to; it receives the log once the cluster adds it with `traftctl config add-member`' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l data-dir -d 'Where this member keeps its log and state' -r -F

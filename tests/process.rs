@@ -703,3 +703,81 @@ async fn get_serializable(addr: &str, key: &str) -> Option<i64> {
     let reply = c.get(req).await.ok()?.into_inner();
     int_value(&reply)
 }
+
+/// `GET path` over plain HTTP; the status code and the body.
+fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
+
+/// Polls `path` on `addr` until `wanted(code, body)`; the last answer.
+async fn poll_http(addr: &str, path: &str, wanted: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let start = Instant::now();
+    loop {
+        let answer = http_get(addr, path).unwrap_or((0, String::new()));
+        if wanted(answer.0, &answer.1) || start.elapsed() > ELECTION_BOUND {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_probes_follow_the_cluster() {
+    let mut cluster = Cluster::start(3);
+    let ports = free_ports(3);
+    let metrics: BTreeMap<i64, String> =
+        (1..=3).map(|i| (i, format!("127.0.0.1:{}", ports[(i - 1) as usize]))).collect();
+    for (id, addr) in &metrics {
+        let node = cluster.nodes.get_mut(id).unwrap();
+        node.kill9();
+        node.args.extend(["--listen-metrics".to_string(), addr.clone()]);
+        node.spawn();
+    }
+    let ids: Vec<i64> = cluster.nodes.keys().copied().collect();
+    wait_leader(&cluster, &ids, ELECTION_BOUND).await.expect("a leader");
+    assert!(propose_cli(&endpoints(&cluster), "m", 1));
+    for addr in metrics.values() {
+        assert_eq!(http_get(addr, "/livez").map(|a| a.0), Some(200));
+        let (code, body) = poll_http(addr, "/readyz", |c, _| c == 200).await;
+        assert_eq!(code, 200, "{addr} /readyz: {body}");
+    }
+    let mut leaders = 0.0;
+    for addr in metrics.values() {
+        // A follower learns of the commit with the leader's next forward.
+        let (code, body) =
+            poll_http(addr, "/metrics", |_, b| sample(b, "traft_committed_prefix").is_some_and(|v| v >= 1.0)).await;
+        assert_eq!(code, 200);
+        assert_eq!(sample(&body, "traft_has_leader"), Some(1.0), "{body}");
+        assert!(sample(&body, "traft_committed_prefix").is_some_and(|v| v >= 1.0), "{body}");
+        assert!(sample(&body, "traft_data_dir_bytes").is_some_and(|v| v > 0.0), "{body}");
+        assert!(body.contains("# TYPE traft_leader_changes_total counter"), "{body}");
+        leaders += sample(&body, "traft_is_leader").expect("traft_is_leader");
+    }
+    assert_eq!(leaders, 1.0, "exactly one member reports itself leader");
+    assert_eq!(http_get(&metrics[&1], "/nope").map(|a| a.0), Some(404));
+
+    // Without a quorum nobody is ready, with a reason; with it back, ready again.
+    for id in [2, 3] {
+        cluster.nodes.get_mut(&id).unwrap().kill9();
+    }
+    let (code, reason) = poll_http(&metrics[&1], "/readyz", |c, _| c == 503).await;
+    assert_eq!(code, 503, "{reason}");
+    assert!(reason.contains("lease"), "{reason}");
+    for id in [2, 3] {
+        cluster.nodes.get_mut(&id).unwrap().spawn();
+    }
+    let (code, body) = poll_http(&metrics[&1], "/readyz", |c, _| c == 200).await;
+    assert_eq!(code, 200, "{body}");
+}

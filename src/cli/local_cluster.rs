@@ -32,6 +32,9 @@ pub struct Args {
     /// in DATA_DIR/tls (and reused from there on the next run).
     #[arg(long)]
     pub tls: bool,
+    /// Member i serves /metrics, /livez and /readyz on 127.0.0.1:(metrics-base-port + i - 1).
+    #[arg(long, value_name = "PORT")]
+    pub metrics_base_port: Option<u16>,
     /// Give up if no leader is elected within this many seconds.
     #[arg(long, default_value_t = 15)]
     pub election_timeout_secs: u64,
@@ -70,6 +73,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         let dir = root.join(format!("node-{id}"));
         let mut node_config = NodeConfig::new(id, config.clone(), dir);
         node_config.tls = node_tls.clone();
+        if let Some(base) = args.metrics_base_port {
+            let port = u16::try_from(i64::from(base) + i as i64)
+                .with_context(|| format!("--metrics-base-port {base} leaves no room for {n} ports"))?;
+            node_config.metrics = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
         node_config.cluster_id = cluster_id;
         args.snapshots.apply(&mut node_config);
         match node::start(node_config, Listeners { client: listener, peer: None }).await {

@@ -29,6 +29,9 @@ pub struct Args {
     /// --listen; the address the other members list for this one.
     #[arg(long, value_name = "ADDR")]
     pub listen_peer: Option<SocketAddr>,
+    /// Serve /metrics (Prometheus text format), /livez and /readyz over plain HTTP here.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen_metrics: Option<SocketAddr>,
     /// Every initial member as ID=HOST:PORT (or ID=https://HOST:PORT), this one
     /// included, comma separated: the addresses members dial each other at.
     #[arg(
@@ -230,6 +233,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let mut node_config = NodeConfig::new(args.id, config, args.data_dir);
     node_config.tls = tls;
+    node_config.metrics = args.listen_metrics;
     node_config.cluster_id = cluster_id;
     args.snapshots.apply(&mut node_config);
     let handle = node::start(node_config, listeners).await?;

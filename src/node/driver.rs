@@ -54,6 +54,12 @@ pub struct StatusSnapshot {
     pub compacted_below: i64,
     pub snapshots_installed: u64,
     pub log_records: usize,
+    /// How much longer the lease this replica acknowledged to the leader it
+    /// knows runs (`None`: it heard from no leader within a lease).
+    pub follower_lease_remaining: Option<Duration>,
+    pub stats: crate::replica::Stats,
+    pub counters: Counters,
+    pub requests_pending: usize,
 }
 
 /// Sends the writes to a dedicated thread that appends every write waiting
@@ -108,6 +114,16 @@ pub(super) struct Driver {
     /// The replica answers every snapshot request, in order, per requester.
     snapshot_waiters: BTreeMap<NodeId, VecDeque<oneshot::Sender<Message>>>,
     forward_waiters: BTreeMap<(NodeId, u64), oneshot::Sender<Message>>,
+    counters: Counters,
+}
+
+/// What the driver counts for `/metrics`; the replica's own counters are
+/// in its `Stats`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    pub leader_changes: u64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
 }
 
 impl Driver {
@@ -133,6 +149,7 @@ impl Driver {
             vote_waiters: BTreeMap::new(),
             snapshot_waiters: BTreeMap::new(),
             forward_waiters: BTreeMap::new(),
+            counters: Counters::default(),
         }
     }
 
@@ -294,6 +311,10 @@ impl Driver {
     }
 
     fn complete(&mut self, request: RequestId, reply: ClientReply) {
+        match reply {
+            ClientReply::Failed(_) => self.counters.requests_failed += 1,
+            _ => self.counters.requests_ok += 1,
+        }
         if let Some(tx) = self.clients.remove(&request) {
             let _ = tx.send(ClientOutcome::Reply(reply));
         }
@@ -334,6 +355,7 @@ impl Driver {
                 tracing::info!(node, "election as {candidate} failed: {reason}");
             }
             Event::LeaderChange { leader } => {
+                self.counters.leader_changes += 1;
                 e.kind = EventKind::LeaderChange.to_string();
                 e.leader = Some(leader);
                 tracing::info!(node, "leader is now {leader}");
@@ -393,6 +415,14 @@ impl Driver {
             compacted_below: r.compacted_below(),
             snapshots_installed: r.stats().snapshots_installed,
             log_records: r.log().len(),
+            follower_lease_remaining: r
+                .lease_pin()
+                .filter(|(l, _)| Some(*l) == r.known_leader())
+                .map(|(_, until)| Duration::from_nanos(until.saturating_sub(now)))
+                .filter(|d| !d.is_zero()),
+            stats: r.stats().clone(),
+            counters: self.counters,
+            requests_pending: self.clients.len(),
         }
     }
 

@@ -12,6 +12,7 @@
 //! alone and everything else talks to it through bounded channels.
 
 mod driver;
+mod metrics;
 mod peers;
 mod service;
 mod wire_names;
@@ -29,6 +30,7 @@ use crate::storage::Storage;
 use crate::tls::{ClientTls, ServerTls};
 
 pub use driver::{ClientOutcome, StatusSnapshot};
+pub use metrics::readiness;
 pub use wire_names::{EventKind, MemberRole};
 
 /// Everything needed to run one member.
@@ -43,6 +45,8 @@ pub struct NodeConfig {
     /// Deadline of one peer RPC.
     pub rpc_timeout: Duration,
     pub tls: NodeTls,
+    /// Where to serve `/metrics`, `/livez` and `/readyz` over plain HTTP.
+    pub metrics: Option<SocketAddr>,
     /// The cluster id a brand-new data directory records (see
     /// [`cluster_id_from`]); a directory that has one keeps it.
     pub cluster_id: u64,
@@ -126,6 +130,7 @@ impl NodeConfig {
             options,
             rpc_timeout: Duration::from_secs(2),
             tls: NodeTls::default(),
+            metrics: None,
         }
     }
 }
@@ -297,6 +302,10 @@ fn restored_state(durable_writes: u64, recovered: DurableState) -> Option<Durabl
 pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<NodeHandle> {
     let addr = listeners.client.local_addr()?;
     let peer_addr = listeners.peer.as_ref().map(|l| l.local_addr()).transpose()?;
+    let metrics_listener = match config.metrics {
+        Some(addr) => Some(bind(addr).await.context("--listen-metrics")?),
+        None => None,
+    };
     let (mut storage, recovered, warnings) = Storage::open(&config.data_dir)
         .with_context(|| format!("node {}: cannot open data directory {}", config.id, config.data_dir.display()))?;
     let dir_error = || format!("node {}: data directory {}", config.id, config.data_dir.display());
@@ -365,6 +374,10 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
     let mut tasks: Vec<_> =
         servers.into_iter().map(|(router, l)| tokio::spawn(service::serve(router, l, shutdown_rx.clone()))).collect();
     tasks.push(driver_task);
+    if let Some(listener) = metrics_listener {
+        let serve = metrics::serve(listener, inputs_tx.clone(), config.data_dir.clone(), shutdown_rx.clone());
+        tasks.push(tokio::spawn(serve));
+    }
 
     Ok(NodeHandle {
         id: config.id,

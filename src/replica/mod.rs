@@ -443,6 +443,12 @@ impl Replica {
         }
     }
 
+    /// The leader this replica's lease (rule 2) pins it to, and until when
+    /// on its clock: for a follower, when it last heard from a leader.
+    pub fn lease_pin(&self) -> Option<(LeaderId, Nanos)> {
+        self.lease_leader.map(|l| (l, self.vote_lease_until))
+    }
+
     pub fn known_leader(&self) -> Option<LeaderId> {
         self.known_leader
     }
