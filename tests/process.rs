@@ -729,6 +729,25 @@ async fn poll_http(addr: &str, path: &str, wanted: impl Fn(u16, &str) -> bool) -
     }
 }
 
+/// Polls `grpc.health.v1.Health/Check` on `addr` until it reports `wanted`.
+async fn poll_health(addr: &str, wanted: tonic_health::pb::health_check_response::ServingStatus) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < ELECTION_BOUND {
+        let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
+        if let Ok(channel) = ep.connect().await {
+            let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+            let req = tonic_health::pb::HealthCheckRequest { service: String::new() };
+            if let Ok(reply) = client.check(req).await
+                && reply.get_ref().status() == wanted
+            {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 fn sample(metrics: &str, name: &str) -> Option<f64> {
     metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
@@ -767,6 +786,8 @@ async fn metrics_and_probes_follow_the_cluster() {
     }
     assert_eq!(leaders, 1.0, "exactly one member reports itself leader");
     assert_eq!(http_get(&metrics[&1], "/nope").map(|a| a.0), Some(404));
+    use tonic_health::pb::health_check_response::ServingStatus;
+    assert!(poll_health(&cluster.nodes[&1].addr, ServingStatus::Serving).await, "grpc.health.v1 SERVING");
 
     // Without a quorum nobody is ready, with a reason; with it back, ready again.
     for id in [2, 3] {
@@ -775,9 +796,11 @@ async fn metrics_and_probes_follow_the_cluster() {
     let (code, reason) = poll_http(&metrics[&1], "/readyz", |c, _| c == 503).await;
     assert_eq!(code, 503, "{reason}");
     assert!(reason.contains("lease"), "{reason}");
+    assert!(poll_health(&cluster.nodes[&1].addr, ServingStatus::NotServing).await, "NOT_SERVING without a quorum");
     for id in [2, 3] {
         cluster.nodes.get_mut(&id).unwrap().spawn();
     }
     let (code, body) = poll_http(&metrics[&1], "/readyz", |c, _| c == 200).await;
     assert_eq!(code, 200, "{body}");
+    assert!(poll_health(&cluster.nodes[&1].addr, ServingStatus::Serving).await, "SERVING again");
 }

@@ -342,18 +342,20 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
     // Built before anything is spawned: a certificate rustls refuses stops
     // the start with nothing running.
     let limits = service::Limits::new(&config.options);
+    let health = tonic_health::server::HealthReporter::new();
     let id = config.id;
     let tls_error = |which: &'static str| move |e: String| anyhow::anyhow!("node {id}: {which} TLS: {e}");
     let servers = match listeners.peer {
         None => {
             let tls = config.tls.client.as_ref().or(config.tls.peer.as_ref());
-            let router = service::router(&svc, service::Serves::Everything, tls, limits).map_err(tls_error("the"))?;
+            let router =
+                service::router(&svc, service::Serves::Everything, tls, limits, &health).map_err(tls_error("the"))?;
             vec![(router, listeners.client)]
         }
         Some(peer) => {
-            let clients = service::router(&svc, service::Serves::Clients, config.tls.client.as_ref(), limits)
+            let clients = service::router(&svc, service::Serves::Clients, config.tls.client.as_ref(), limits, &health)
                 .map_err(tls_error("client"))?;
-            let peers = service::router(&svc, service::Serves::Peers, config.tls.peer.as_ref(), limits)
+            let peers = service::router(&svc, service::Serves::Peers, config.tls.peer.as_ref(), limits, &health)
                 .map_err(tls_error("peer"))?;
             vec![(clients, listeners.client), (peers, peer)]
         }
@@ -374,6 +376,7 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
     let mut tasks: Vec<_> =
         servers.into_iter().map(|(router, l)| tokio::spawn(service::serve(router, l, shutdown_rx.clone()))).collect();
     tasks.push(driver_task);
+    tasks.push(tokio::spawn(service::report_health(health, inputs_tx.clone(), shutdown_rx.clone())));
     if let Some(listener) = metrics_listener {
         let serve = metrics::serve(listener, inputs_tx.clone(), config.data_dir.clone(), shutdown_rx.clone());
         tasks.push(tokio::spawn(serve));

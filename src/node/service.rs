@@ -78,6 +78,7 @@ pub(super) fn router(
     serves: Serves,
     tls: Option<&crate::tls::ServerTls>,
     limits: Limits,
+    health: &tonic_health::server::HealthReporter,
 ) -> Result<tonic::transport::server::Router, String> {
     let mut builder = tonic::transport::Server::builder()
         .tcp_nodelay(true)
@@ -93,12 +94,45 @@ pub(super) fn router(
     let router = builder.add_service(TRaftServer::new(svc.clone()).max_decoding_message_size(raft_limit));
     let snapshots = TRaftSnapshotServer::new(svc.clone()).max_decoding_message_size(CLIENT_MESSAGE_BYTES);
     let admin = TRaftAdminServer::new(svc.clone()).max_decoding_message_size(CLIENT_MESSAGE_BYTES);
+    let health = tonic_health::pb::health_server::HealthServer::new(
+        tonic_health::server::HealthService::from_health_reporter(health.clone()),
+    );
     Ok(match serves {
-        Serves::Everything => router.add_service(snapshots).add_service(admin),
-        Serves::Clients => router.add_service(admin),
+        Serves::Everything => router.add_service(snapshots).add_service(admin).add_service(health),
+        Serves::Clients => router.add_service(admin).add_service(health),
         Serves::Peers => router.add_service(snapshots),
     })
 }
+
+/// Keeps `grpc.health.v1` in step with [`readiness`](super::readiness): the
+/// whole server ("") and `TRaftAdmin` are SERVING exactly while `/readyz`
+/// would answer 200.
+pub(super) async fn report_health(
+    health: tonic_health::server::HealthReporter,
+    inputs: mpsc::Sender<Input>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use tonic::server::NamedService;
+    use tonic_health::ServingStatus;
+    let admin = <TRaftAdminServer<Service> as NamedService>::NAME;
+    loop {
+        let (tx, rx) = oneshot::channel();
+        let ready = match inputs.send(Input::Status { respond: tx }).await {
+            Ok(()) => rx.await.ok().is_some_and(|s| super::readiness(&s).is_ok()),
+            Err(_) => false,
+        };
+        let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
+        health.set_service_status("", status).await;
+        health.set_service_status(admin, status).await;
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = tokio::time::sleep(HEALTH_EVERY) => {}
+        }
+    }
+}
+
+/// How often the health status is brought up to date.
+const HEALTH_EVERY: Duration = Duration::from_millis(250);
 
 pub(super) async fn serve(
     router: tonic::transport::server::Router,
