@@ -84,17 +84,31 @@ pub async fn run(opts: &ClientOpts, cmd: Command) -> CliResult<u8> {
     let members: Vec<(i64, String)> =
         config.members.values().chain(config.learners.values()).map(|m| (m.id, m.addr.clone())).collect();
     loop {
-        let mut answers = Vec::new();
+        let mut answers: Vec<MemberHash> = Vec::new();
         let mut unreachable = Vec::new();
+        let hash_of = |addr: &str, r: pb::HashKvReply| MemberHash {
+            id: r.id,
+            addr: addr.to_string(),
+            applied: r.applied.unwrap_or_default(),
+            hash: r.hash,
+            keys: r.keys,
+        };
+        // The endpoints first: they are client ports. The configuration
+        // lists the addresses peers dial, which with --listen-peer do not
+        // serve HashKV; they are asked only for members no endpoint was.
+        for addr in &client.endpoints {
+            if let Ok(r) = ask(&client, addr).await
+                && !answers.iter().any(|a| a.id == r.id)
+            {
+                answers.push(hash_of(addr, r));
+            }
+        }
         for (id, addr) in &members {
+            if answers.iter().any(|a| a.id == *id) {
+                continue;
+            }
             match ask(&client, addr).await {
-                Ok(r) => answers.push(MemberHash {
-                    id: *id,
-                    addr: addr.clone(),
-                    applied: r.applied.unwrap_or_default(),
-                    hash: r.hash,
-                    keys: r.keys,
-                }),
+                Ok(r) => answers.push(hash_of(addr, r)),
                 Err(f) => unreachable.push(f.describe()),
             }
         }

@@ -217,6 +217,12 @@ impl NodeHandle {
             ClientOutcome::Reply(crate::replica::ClientReply::Transferred { to, .. }) => {
                 tracing::info!(node = self.id, "handing leadership to node {to} before stopping");
             }
+            // A one-member cluster, or no other member reachable: nobody to
+            // hand over to, which is not a fault.
+            ClientOutcome::Reply(crate::replica::ClientReply::Failed(err)) => {
+                tracing::info!(node = self.id, "not handing leadership over before stopping: {err}");
+                return None;
+            }
             other => {
                 tracing::warn!(node = self.id, "could not hand leadership over before stopping: {other:?}");
                 return None;
