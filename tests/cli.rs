@@ -391,6 +391,11 @@ fn status_shows_every_member() {
     assert_eq!(one["role"], json!("leader"));
     assert_eq!(one["config"]["members"].as_array().map(Vec::len), Some(3));
     assert_eq!(one["members"].as_array().map(Vec::len), Some(2), "the leader lists its followers: {one}");
+    assert_eq!(one["version"], json!(env!("CARGO_PKG_VERSION")), "{one}");
+    assert!(one["uptime_ms"].as_i64().is_some_and(|u| u > 0), "{one}");
+    assert!(one["data_dir_bytes"].as_i64().is_some_and(|b| b > 0), "{one}");
+    assert_eq!(one["learners"], json!([]), "{one}");
+    assert_eq!(one["change"], json!(null), "no change in flight: {one}");
     let one_table = stdout_text(c.cmd().args(["status", "--addr", &c.follower()]));
     assert!(one_table.contains("follower") && one_table.contains("quorums"), "{one_table}");
 }

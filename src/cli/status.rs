@@ -55,6 +55,11 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
             "compacted_below": s.compacted_below,
             "snapshots_installed": s.snapshots_installed,
             "log_records": s.log_records,
+            "version": s.version,
+            "uptime_ms": s.uptime_ms,
+            "data_dir_bytes": s.data_dir_bytes,
+            "learners": config.learners.keys().collect::<Vec<_>>(),
+            "change": change_stage(&config),
             "config": output::config_json(&config),
             "members": members,
         }))?;
@@ -78,6 +83,11 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         ("log", format!("{} records, compacted below seq {}", s.log_records, s.compacted_below)),
         ("snapshots installed", s.snapshots_installed.to_string()),
         ("config", config.to_string()),
+        ("learners", output::id_set(&config.learners.keys().copied().collect::<Vec<_>>())),
+        ("change in progress", change_stage(&config).unwrap_or("none").to_string()),
+        ("version", s.version.clone()),
+        ("uptime", format_uptime(s.uptime_ms)),
+        ("data directory", format!("{} bytes", s.data_dir_bytes)),
     ];
     output::print_fields(format, fields)?;
     if !s.members.is_empty() {
@@ -94,6 +104,30 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         output::print_rows(format, ["id", "address", "role", "committer", "accepted", "lag", "reachable"], rows)?;
     }
     Ok(exit::OK)
+}
+
+/// The stage of a configuration change in flight: new members catching up
+/// as learners, or the joint configuration in force.
+fn change_stage(config: &ClusterConfig) -> Option<&'static str> {
+    if !config.learners.is_empty() {
+        Some("learners catching up")
+    } else if config.next.is_some() {
+        Some("joint configuration")
+    } else {
+        None
+    }
+}
+
+/// `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
+fn format_uptime(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec}s"),
+        (0, 0, _) => format!("{m}m {sec}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
 }
 
 fn leader_text(s: &StatusReply) -> String {
@@ -335,5 +369,18 @@ impl Row {
             "lag": self.seen_by_leader.map(|(lag, _)| lag),
             "leader_sees_reachable": self.seen_by_leader.map(|(_, r)| r),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_reads_at_a_glance() {
+        assert_eq!(format_uptime(12_345), "12s");
+        assert_eq!(format_uptime(250_000), "4m 10s");
+        assert_eq!(format_uptime(2 * 3_600_000 + 5 * 60_000), "2h 5m");
+        assert_eq!(format_uptime(3 * 86_400_000 + 4 * 3_600_000), "3d 4h");
     }
 }

@@ -125,7 +125,7 @@ pub fn readiness(s: &StatusSnapshot) -> Result<(), String> {
 }
 
 /// Every file under `dir`, in bytes.
-fn dir_bytes(dir: &Path) -> u64 {
+pub(super) fn dir_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .filter_map(|e| e.ok())

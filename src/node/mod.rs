@@ -344,6 +344,8 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         rpc_timeout: config.rpc_timeout,
         shutdown: shutdown_rx.clone(),
         cluster_id,
+        started: std::time::Instant::now(),
+        data_dir: config.data_dir.clone(),
     };
     // Built before anything is spawned: a certificate rustls refuses stops
     // the start with nothing running.

@@ -26,6 +26,8 @@ pub(super) struct Service {
     /// shutdown open forever.
     pub shutdown: watch::Receiver<bool>,
     pub cluster_id: u64,
+    pub started: std::time::Instant,
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The largest command a client may propose, encoded. A forward batch
@@ -354,6 +356,9 @@ impl TRaftAdmin for Service {
             snapshots_installed: s.snapshots_installed as i64,
             log_records: s.log_records as i64,
             cluster_id: super::format_cluster_id(self.cluster_id),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_ms: self.started.elapsed().as_millis() as i64,
+            data_dir_bytes: super::metrics::dir_bytes(&self.data_dir) as i64,
         }))
     }
 
