@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::{Input, MemberRole, StatusSnapshot};
 use crate::replica::Role;
@@ -69,7 +69,7 @@ async fn answer(mut stream: TcpStream, inputs: &mpsc::Sender<Input>, data_dir: &
     } else {
         match path {
             "/livez" => (200, "ok\n".to_string()),
-            "/readyz" | "/metrics" => match status(inputs).await {
+            "/readyz" | "/metrics" => match super::ask_status(inputs).await {
                 None => (503, "the node is shutting down\n".to_string()),
                 Some(s) if path == "/readyz" => match readiness(&s) {
                     Ok(()) => (200, "ok\n".to_string()),
@@ -94,12 +94,6 @@ async fn answer(mut stream: TcpStream, inputs: &mpsc::Sender<Input>, data_dir: &
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     stream.shutdown().await
-}
-
-async fn status(inputs: &mpsc::Sender<Input>) -> Option<StatusSnapshot> {
-    let (tx, rx) = oneshot::channel();
-    inputs.send(Input::Status { respond: tx }).await.ok()?;
-    rx.await.ok()
 }
 
 /// Ready: this member knows a leader whose lease holds (its own, if it

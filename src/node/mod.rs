@@ -177,6 +177,13 @@ pub(crate) enum Input {
     },
 }
 
+/// The replica's status, asked of the driver; `None` once it has stopped.
+async fn ask_status(inputs: &mpsc::Sender<Input>) -> Option<StatusSnapshot> {
+    let (tx, rx) = oneshot::channel();
+    inputs.send(Input::Status { respond: tx }).await.ok()?;
+    rx.await.ok()
+}
+
 /// A running member. Dropping it does not stop it; call [`NodeHandle::shutdown`].
 pub struct NodeHandle {
     pub id: NodeId,
@@ -194,12 +201,7 @@ pub struct NodeHandle {
 
 impl NodeHandle {
     pub async fn status(&self) -> anyhow::Result<StatusSnapshot> {
-        let (tx, rx) = oneshot::channel();
-        self.inputs
-            .send(Input::Status { respond: tx })
-            .await
-            .map_err(|_| anyhow::anyhow!("node {} stopped", self.id))?;
-        rx.await.map_err(|_| anyhow::anyhow!("node {} stopped", self.id))
+        ask_status(&self.inputs).await.ok_or_else(|| anyhow::anyhow!("node {} stopped", self.id))
     }
 
     /// If this node leads, hands leadership to the most caught-up member

@@ -15,7 +15,7 @@ use crate::pb;
 use crate::pb::t_raft_admin_server::{TRaftAdmin, TRaftAdminServer};
 use crate::pb::t_raft_server::{TRaft, TRaftServer};
 use crate::pb::t_raft_snapshot_server::{TRaftSnapshot, TRaftSnapshotServer};
-use crate::replica::{ClientReply, Message, ReadConsistency};
+use crate::replica::{ClientReply, Message, NodeId, ReadConsistency};
 
 #[derive(Clone)]
 pub(super) struct Service {
@@ -118,11 +118,7 @@ pub(super) async fn report_health(
     use tonic_health::ServingStatus;
     let admin = <TRaftAdminServer<Service> as NamedService>::NAME;
     loop {
-        let (tx, rx) = oneshot::channel();
-        let ready = match inputs.send(Input::Status { respond: tx }).await {
-            Ok(()) => rx.await.ok().is_some_and(|s| super::readiness(&s).is_ok()),
-            Err(_) => false,
-        };
+        let ready = super::ask_status(&inputs).await.is_some_and(|s| super::readiness(&s).is_ok());
         let status = if ready { ServingStatus::Serving } else { ServingStatus::NotServing };
         health.set_service_status("", status).await;
         health.set_service_status(admin, status).await;
@@ -196,6 +192,16 @@ impl Service {
         }
     }
 
+    /// One chunk of the replica's snapshot, asked for as member `from`.
+    async fn snapshot_chunk(&self, from: NodeId, req: pb::SnapshotReq) -> Result<Response<pb::SnapshotChunk>, Status> {
+        let reply =
+            self.ask(|tx| Input::Peer { from, msg: Message::SnapshotReq(req), respond: Some(tx) }, "snapshot").await?;
+        match reply {
+            Message::SnapshotChunk(c) => Ok(Response::new(c)),
+            _ => Err(Status::internal("the replica answered a snapshot request with something else")),
+        }
+    }
+
     async fn snapshot(&self) -> Result<StatusSnapshot, Status> {
         self.ask(|respond| Input::Status { respond }, "status").await
     }
@@ -214,13 +220,7 @@ impl TRaftSnapshot for Service {
     async fn fetch(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
         self.same_cluster(&request)?;
         let req = request.into_inner();
-        let from = req.id;
-        let reply =
-            self.ask(|tx| Input::Peer { from, msg: Message::SnapshotReq(req), respond: Some(tx) }, "snapshot").await?;
-        match reply {
-            Message::SnapshotChunk(c) => Ok(Response::new(c)),
-            _ => Err(Status::internal("the replica answered a snapshot request with something else")),
-        }
+        self.snapshot_chunk(req.id, req).await
     }
 }
 
@@ -470,14 +470,7 @@ impl TRaftAdmin for Service {
     async fn snapshot_save(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
         // Served as to a peer, under id 0, which no member has: the same
         // blob and chunking, so a backup is what a member would install.
-        let req = pb::SnapshotReq { id: 0, ..request.into_inner() };
-        let reply = self
-            .ask(|tx| Input::Peer { from: 0, msg: Message::SnapshotReq(req), respond: Some(tx) }, "snapshot")
-            .await?;
-        match reply {
-            Message::SnapshotChunk(c) => Ok(Response::new(c)),
-            _ => Err(Status::internal("the replica answered a snapshot request with something else")),
-        }
+        self.snapshot_chunk(0, pb::SnapshotReq { id: 0, ..request.into_inner() }).await
     }
 
     async fn hash_kv(&self, _request: Request<pb::HashKvReq>) -> Result<Response<pb::HashKvReply>, Status> {

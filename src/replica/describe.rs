@@ -10,7 +10,7 @@ use super::{DurableWrite, Message};
 
 /// `s`, cut to at most `max` bytes (on a character boundary) and marked
 /// with `...` when cut.
-fn clip(s: String, max: usize) -> String {
+pub fn clip(s: String, max: usize) -> String {
     if s.len() <= max {
         return s;
     }

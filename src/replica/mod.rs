@@ -92,6 +92,7 @@ mod hard;
 mod leader;
 mod membership;
 
+pub use describe::clip;
 pub use leader::PeerProgress;
 pub use membership::{CATCH_UP_BOUND, plan_change};
 

@@ -35,7 +35,7 @@ use traftctl::leader_id::short_opt;
 use traftctl::pb::{ClusterConfig, Record, TailBitmap, VoteRefusal};
 use traftctl::replica::{
     Action, ClientReply, DurableState, DurableWrite, Event, HardState, Message, NodeId, ReadConsistency, Replica,
-    RequestId, Seq,
+    RequestId, Seq, clip,
 };
 use traftctl::snapshot::Snapshot;
 
@@ -51,9 +51,7 @@ mod faults;
 mod operator;
 
 pub use crate::params::{ALL_SHAPES, Shape, SimParams};
-use crate::trace::{
-    TRACE_FIELD, Trace, apply_backlog, apply_cycle_through_config, bm, clip, describe_msg, installed_tails,
-};
+use crate::trace::{TRACE_FIELD, Trace, apply_backlog, apply_cycle_through_config, bm, describe_msg, installed_tails};
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -201,6 +199,28 @@ pub struct Node {
     /// The prefix of the newest snapshot this incarnation loaded or wrote,
     /// seen in its writes: the replica's compaction point may not exceed it.
     pub snapshot_prefix: Seq,
+}
+
+impl Node {
+    /// A node not started yet, starting from `initial_config`.
+    pub fn new(id: NodeId, index: usize, clock: Clock, initial_config: ClusterConfig) -> Node {
+        Node {
+            id,
+            index,
+            replica: None,
+            clock,
+            initial_config,
+            retired: false,
+            storage: Storage::default(),
+            incarnation: 0,
+            held: Vec::new(),
+            next_persist_id: None,
+            restarts: 0,
+            dead_stats: (0, 0),
+            dead_snapshots: (0, 0),
+            snapshot_prefix: 0,
+        }
+    }
 }
 
 // ---- events ----------------------------------------------------------------
@@ -456,24 +476,12 @@ impl Sim {
         let nodes = ids
             .iter()
             .enumerate()
-            .map(|(index, &id)| Node {
-                id,
-                index,
-                replica: None,
-                clock: Clock {
+            .map(|(index, &id)| {
+                let clock = Clock {
                     offset_ns: clock_rng.range(SEC, 1000 * SEC),
                     drift_ppm: clock_rng.range_i64(-params.drift_max_ppm, params.drift_max_ppm),
-                },
-                initial_config: config.clone(),
-                retired: false,
-                storage: Storage::default(),
-                incarnation: 0,
-                held: Vec::new(),
-                next_persist_id: None,
-                restarts: 0,
-                dead_stats: (0, 0),
-                dead_snapshots: (0, 0),
-                snapshot_prefix: 0,
+                };
+                Node::new(id, index, clock, config.clone())
             })
             .collect();
         let net = Network::new(params.net.clone(), rng.fork(2));

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use traftctl::pb::{Record, TailBitmap};
-use traftctl::replica::{Action, Event, Message, Replica, Seq};
+use traftctl::replica::{Action, Event, Message, Replica, Seq, clip};
 
 const MS: u64 = 1_000_000;
 
@@ -41,17 +41,6 @@ impl Trace {
         }
         s
     }
-}
-
-pub fn clip(s: String, max: usize) -> String {
-    if s.len() <= max {
-        return s;
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}...", &s[..cut])
 }
 
 pub fn bm(b: &Option<TailBitmap>) -> String {

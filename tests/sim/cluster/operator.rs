@@ -13,22 +13,7 @@ impl Sim {
             offset_ns: self.join_rng.range(SEC, 1000 * SEC),
             drift_ppm: self.join_rng.range_i64(-drift, drift),
         };
-        self.nodes.push(Node {
-            id,
-            index,
-            replica: None,
-            clock,
-            initial_config: config.clone(),
-            retired: false,
-            storage: Storage::default(),
-            incarnation: 0,
-            held: Vec::new(),
-            next_persist_id: None,
-            restarts: 0,
-            dead_stats: (0, 0),
-            dead_snapshots: (0, 0),
-            snapshot_prefix: 0,
-        });
+        self.nodes.push(Node::new(id, index, clock, config.clone()));
         self.checker.add_node();
         self.workload.add_node(id);
         let seed = self.jitter_seed(index);
