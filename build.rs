@@ -8,5 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Deterministic iteration keeps encodings, tables and JSON stable.
         .btree_map(".")
         .compile_fds(descriptors)?;
+    // Only the side-by-side benchmark (examples/side_by_side.rs) uses etcd's
+    // API; a client is all it needs.
+    let etcd = protox::compile(["etcd/kv.proto"], ["proto"])?;
+    tonic_prost_build::configure().build_server(false).compile_fds(etcd)?;
     Ok(())
 }
