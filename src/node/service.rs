@@ -137,15 +137,31 @@ pub(super) async fn serve(
     listener: tokio::net::TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let result = router
-        .serve_with_incoming_shutdown(incoming, async move {
+        .serve_with_incoming_shutdown(accept_nodelay(listener), async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
         .await;
     if let Err(e) = result {
         tracing::error!("gRPC server stopped: {e}");
     }
+}
+
+/// Accepted connections with Nagle's algorithm off. `Server::tcp_nodelay`
+/// only reaches sockets tonic accepts itself, not an incoming stream given
+/// to it, and with Nagle on a small response written while the client's
+/// delayed ACK is pending waits up to 40 ms.
+fn accept_nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        // Only fails on a connection already gone, which the server then
+        // finds out about by itself.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    })
 }
 
 fn unavailable(what: &str) -> Status {
@@ -518,5 +534,21 @@ impl TRaftAdmin for Service {
         });
         let stream = tokio_stream::wrappers::ReceiverStream::new(out);
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() {
+        use tokio_stream::StreamExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = Box::pin(accept_nodelay(listener));
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let accepted = incoming.next().await.unwrap().unwrap();
+        assert!(accepted.nodelay().unwrap(), "an accepted connection still delays small writes (Nagle)");
     }
 }
