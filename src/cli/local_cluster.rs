@@ -80,7 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
         node_config.cluster_id = cluster_id;
         args.snapshots.apply(&mut node_config);
-        match node::start(node_config, Listeners { client: listener, peer: None }).await {
+        match node::start_on_thread(node_config, Listeners { client: listener, peer: None }).await {
             Ok(h) => handles.push(h),
             Err(e) => {
                 for h in handles {

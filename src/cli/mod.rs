@@ -190,7 +190,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> CliResult<u8> {
     let mut opts = cli.client;
     opts.load_tls()?;
-    let rt = runtime()?;
+    let rt = runtime(&cli.command)?;
     match cli.command {
         Command::LocalCluster(args) => Ok(rt.block_on(local_cluster::run(args))?),
         Command::Node(args) => Ok(rt.block_on(node::run(args))?),
@@ -215,8 +215,15 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+/// One thread for everything but `bench`, whose clients want every core: a
+/// one-shot command starts faster without a thread pool, and members run
+/// on threads of their own (`node::start_on_thread`).
+fn runtime(command: &Command) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match command {
+        Command::Bench(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    Ok(builder.enable_all().build()?)
 }
 
 fn init_logging(verbose: u8) {

@@ -236,7 +236,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     node_config.metrics = args.listen_metrics;
     node_config.cluster_id = cluster_id;
     args.snapshots.apply(&mut node_config);
-    let handle = node::start(node_config, listeners).await?;
+    let handle = node::start_on_thread(node_config, listeners).await?;
     match handle.peer_addr {
         Some(peer) => tracing::info!("node {} listening for clients on {} and peers on {peer}", handle.id, handle.addr),
         None => tracing::info!("node {} listening on {}", handle.id, handle.addr),

@@ -197,6 +197,9 @@ pub struct NodeHandle {
     storage_thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the node stopped by itself (storage failure).
     fatal: tokio::sync::watch::Receiver<Option<String>>,
+    /// The member's own thread and runtime ([`start_on_thread`]), and what
+    /// lets it end once the tasks above have finished.
+    thread: Option<(std::thread::JoinHandle<()>, oneshot::Sender<()>)>,
 }
 
 impl NodeHandle {
@@ -268,6 +271,10 @@ impl NodeHandle {
         drop(self.inputs);
         if let Some(t) = self.storage_thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        if let Some((thread, done)) = self.thread.take() {
+            let _ = done.send(());
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
 }
@@ -401,7 +408,66 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         tasks,
         storage_thread: Some(storage_thread),
         fatal: fatal_rx,
+        thread: None,
     })
+}
+
+/// Like [`start`], but the member runs on a thread of its own with a
+/// single-threaded runtime: its gRPC connections, driver and peer calls
+/// never hop between threads, and members embedded in one process
+/// (`local-cluster`) do not steal each other's tasks. Only the storage
+/// thread (fsync) runs beside it. The returned handle is used from the
+/// caller's runtime as usual; [`NodeHandle::shutdown`] also ends the
+/// thread, and dropping the handle without it stops the member abruptly.
+pub async fn start_on_thread(config: NodeConfig, listeners: Listeners) -> anyhow::Result<NodeHandle> {
+    // A tokio socket belongs to the runtime that registered it.
+    let client = listeners.client.into_std()?;
+    let peer = listeners.peer.map(|l| l.into_std()).transpose()?;
+    let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<NodeHandle>>();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let id = config.id;
+    let thread = std::thread::Builder::new()
+        .name(format!("traft-node-{id}"))
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(anyhow::Error::new(e).context("cannot start the member's runtime")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listeners = (|| {
+                    anyhow::Ok(Listeners {
+                        client: tokio::net::TcpListener::from_std(client)?,
+                        peer: peer.map(tokio::net::TcpListener::from_std).transpose()?,
+                    })
+                })();
+                match listeners {
+                    Ok(listeners) => match start(config, listeners).await {
+                        Ok(handle) => {
+                            let _ = ready_tx.send(Ok(handle));
+                            // Keeps driving the member's tasks until the
+                            // handle's shutdown has seen them finish.
+                            let _ = done_rx.await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    },
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .with_context(|| format!("node {id}: cannot start its thread"))?;
+    let mut handle = match ready_rx.await {
+        Ok(result) => result?,
+        Err(_) => anyhow::bail!("node {id}: its thread ended before the member started"),
+    };
+    handle.thread = Some((thread, done_tx));
+    Ok(handle)
 }
 
 #[cfg(test)]
