@@ -59,6 +59,9 @@ pub struct Options {
     pub compact_retain: i64,
     /// Bytes per snapshot chunk on the wire.
     pub snapshot_chunk_bytes: usize,
+    /// New commits ride on the next durable write; with no other write
+    /// coming, they get one of their own after waiting this long (0: at once).
+    pub commit_persist_ns: Nanos,
 }
 
 impl Options {
@@ -79,6 +82,7 @@ impl Options {
             snapshot_every: 10_000,
             compact_retain: 8192,
             snapshot_chunk_bytes: 1 << 20,
+            commit_persist_ns: 100_000_000,
         }
     }
 }
@@ -192,6 +196,8 @@ pub struct Replica {
 
     // ---- output ----
     write: DurableWrite,
+    /// When a durable write last carried the committed set.
+    commits_written_at: Nanos,
     last_persist_id: u64,
     durable_persist_id: u64,
     actions: Vec<Action>,
@@ -250,6 +256,7 @@ impl Replica {
             lease_leader: None,
             next_campaign_at: 0,
             write: DurableWrite::default(),
+            commits_written_at: now,
             last_persist_id: 0,
             durable_persist_id: 0,
             actions: Vec::new(),
@@ -516,13 +523,17 @@ impl Replica {
     /// Emits the pending write, if any, as one atomic `Persist`; returns the
     /// id a message that depends on the current state must wait for.
     fn flush_write(&mut self) -> u64 {
-        if let Some(hard) = self.hard.take_change() {
-            self.write.hard_state = Some(hard);
-        }
         // A record held and then dropped (compacted, or replaced by a
         // snapshot) within one write must not be put: storage deletes first.
         let log = &self.log;
         self.write.put.retain(|r| log.get(&r.seq).is_some_and(|held| held.same_identity(r)));
+        // New commits ride on a write made for something else, or get one
+        // once they have waited `commit_persist_ns`.
+        let due = self.now >= self.commits_written_at.saturating_add(self.opts.commit_persist_ns);
+        if let Some(hard) = self.hard.take_change(due || !self.write.is_empty()) {
+            self.write.hard_state = Some(hard);
+            self.commits_written_at = self.now;
+        }
         if !self.write.is_empty() {
             self.last_persist_id += 1;
             let id = self.last_persist_id;

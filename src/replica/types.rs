@@ -32,8 +32,10 @@ pub enum Message {
 pub struct HardState {
     pub voted_for: Option<LeaderId>,
     pub committer: Option<LeaderId>,
-    /// Seqs known committed. Kept so a restart does not forget commits the
-    /// leader may not repeat; re-learning them would also be safe.
+    /// Seqs known committed. Written lazily (a restart may forget the
+    /// newest ones and relearn them from the leader; docs/protocol.md,
+    /// "Durability"), but always with a snapshot, so a restart replays at
+    /// least what its snapshot applied.
     pub committed: TailBitmap,
     /// For the leader `committer`: the length of its base `B_L`. A restarted
     /// replica never resumes leading, but as a follower of itself it must

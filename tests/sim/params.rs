@@ -154,6 +154,8 @@ pub struct SimParams {
     pub snapshot_every: i64,
     pub compact_retain: i64,
     pub snapshot_chunk_bytes: usize,
+    /// How long new commits may wait for a write to carry them.
+    pub commit_persist_ns: u64,
 }
 
 impl SimParams {
@@ -221,6 +223,7 @@ impl SimParams {
             snapshot_chunk_bytes: *rng.pick(&[16, 256, 1 << 20]),
             // Drawn last, so the draws above mean what they meant before.
             transfer_mean_ns: *rng.pick(&[None, Some(2 * SEC), Some(500 * MS)]),
+            commit_persist_ns: *rng.pick(&[0, 20 * MS, 200 * MS]),
         }
     }
 
@@ -255,6 +258,7 @@ impl SimParams {
             compact_retain: 0,
             snapshot_chunk_bytes: 1 << 20,
             transfer_mean_ns: None,
+            commit_persist_ns: 0,
         }
     }
 
@@ -315,6 +319,7 @@ impl SimParams {
         o.snapshot_every = self.snapshot_every;
         o.compact_retain = self.compact_retain;
         o.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
+        o.commit_persist_ns = self.commit_persist_ns;
         o.jitter_seed = jitter_seed;
         o
     }
@@ -326,7 +331,7 @@ impl SimParams {
             "safety {}ms, lease {}ms, delay {:.1}-{:.1}ms (long {}ppm up to {}ms), drop {}ppm, dup {}ppm, crash \
              every ~{} ({}ppm the leader, restart <= {}ms), partition every ~{} (<= {}ms), fsync <= {:.1}ms, drift \
              <= {}ppm, transfer every ~{}, {} clients on {} keys (timeout {}ms, {}ppm to a random node), {} quiet spells; replica: \
-             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B)",
+             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B), commits written within {}ms",
             self.safety_ns / MS,
             self.lease_ns / MS,
             self.net.delay_min_ns as f64 / MS as f64,
@@ -355,6 +360,7 @@ impl SimParams {
             self.snapshot_every,
             self.compact_retain,
             self.snapshot_chunk_bytes,
+            self.commit_persist_ns / MS,
         )
     }
 }
