@@ -91,7 +91,8 @@ impl Hard {
     /// The hard state to put in the next durable write: if anything but the
     /// committed set changed, or if `with_commits` and new commits wait.
     pub fn take_change(&mut self, with_commits: bool) -> Option<HardState> {
-        if !self.dirty && !(with_commits && self.commits_unwritten) {
+        let write = self.dirty || (with_commits && self.commits_unwritten);
+        if !write {
             return None;
         }
         self.dirty = false;
