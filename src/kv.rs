@@ -1,7 +1,5 @@
 //! The key-value state machine that committed records are applied to.
 
-use std::collections::BTreeMap;
-
 use crate::cmd::{OP_DEL, OP_INCR, OP_SET};
 use crate::pb::Cmd;
 use crate::pb::cmd::Value;
@@ -21,9 +19,12 @@ pub enum ApplyResult {
     Overridden,
 }
 
+/// The key space, ordered by key. A persistent map: cloning it (for a
+/// snapshot) shares every node and costs O(1); the next writes copy only the
+/// paths they touch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KvState {
-    entries: BTreeMap<String, Value>,
+    entries: imbl::OrdMap<String, Value>,
 }
 
 impl KvState {

@@ -28,6 +28,7 @@
 //!                 }
 //!                 Action::Send { .. } => unreachable!("a one-member cluster has no one to talk to"),
 //!                 Action::Reply { request, reply, .. } => replies.push((request, reply)),
+//!                 Action::SaveSnapshot { .. } => {} // no snapshots with the default options here
 //!                 Action::Event(_) => {}
 //!             }
 //!         }

@@ -2,6 +2,7 @@
 //! out actions, and holds back messages until what they claim is durable.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -11,6 +12,7 @@ use super::{EventKind, Input};
 use crate::kv::ApplyResult;
 use crate::pb::{self, ClusterConfig, LeaderId};
 use crate::replica::{Action, ClientReply, DurableWrite, Event, Message, Nanos, NodeId, Replica, RequestId, Role};
+use crate::snapshot::Snapshot;
 use crate::storage::Storage;
 
 /// Monotonic nanoseconds since the node started: the replica's clock.
@@ -62,33 +64,59 @@ pub struct StatusSnapshot {
     pub requests_pending: usize,
 }
 
+/// What the driver asks of the storage thread.
+pub(super) enum StorageJob {
+    /// Make a write durable, then report `Input::Durable(id)`.
+    Write(u64, DurableWrite),
+    /// Save a snapshot on the side, then report `Input::SnapshotSaved(id)`.
+    SaveSnapshot(u64, Arc<Snapshot>),
+}
+
 /// Sends the writes to a dedicated thread that appends every write waiting
 /// at that moment and fsyncs once: group commit without a timer.
 pub(super) fn spawn_storage(
     mut storage: Storage,
     inputs: mpsc::Sender<Input>,
-) -> (mpsc::UnboundedSender<(u64, DurableWrite)>, std::thread::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(u64, DurableWrite)>();
+) -> (mpsc::UnboundedSender<StorageJob>, std::thread::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<StorageJob>();
     let thread = std::thread::Builder::new()
         .name("traft-storage".into())
         .spawn(move || {
             let mut batch: Vec<DurableWrite> = Vec::new();
-            while let Some((first_id, first)) = rx.blocking_recv() {
-                let mut last_id = first_id;
-                batch.push(first);
-                while let Ok((id, w)) = rx.try_recv() {
-                    last_id = id;
-                    batch.push(w);
+            let mut last_id = 0;
+            let mut saved = Vec::new();
+            while let Some(first) = rx.blocking_recv() {
+                let mut job = Some(first);
+                while let Some(j) = job.take().or_else(|| rx.try_recv().ok()) {
+                    match j {
+                        StorageJob::Write(id, w) => {
+                            last_id = id;
+                            batch.push(w);
+                        }
+                        // This storage keeps a snapshot in the WAL entry
+                        // of the write that stores it (the same `Arc`), so
+                        // there is nothing to save ahead of that write.
+                        StorageJob::SaveSnapshot(id, snapshot) => {
+                            drop(snapshot);
+                            saved.push(id);
+                        }
+                    }
                 }
-                let result = storage.append(&batch);
-                batch.clear();
-                let input = match result {
-                    Ok(()) => Input::Durable(last_id),
-                    Err(e) => Input::StorageFailed(e.to_string()),
-                };
-                let failed = matches!(input, Input::StorageFailed(_));
-                if inputs.blocking_send(input).is_err() || failed {
-                    return;
+                let mut reports = Vec::new();
+                if !batch.is_empty() {
+                    let result = storage.append(&batch);
+                    batch.clear();
+                    reports.push(match result {
+                        Ok(()) => Input::Durable(last_id),
+                        Err(e) => Input::StorageFailed(e.to_string()),
+                    });
+                }
+                reports.extend(saved.drain(..).map(Input::SnapshotSaved));
+                for input in reports {
+                    let failed = matches!(input, Input::StorageFailed(_));
+                    if inputs.blocking_send(input).is_err() || failed {
+                        return;
+                    }
                 }
             }
         })
@@ -99,7 +127,7 @@ pub(super) fn spawn_storage(
 pub(super) struct Driver {
     replica: Replica,
     clock: Clock,
-    storage: Option<mpsc::UnboundedSender<(u64, DurableWrite)>>,
+    storage: Option<mpsc::UnboundedSender<StorageJob>>,
     peers: Peers,
     events: broadcast::Sender<pb::Event>,
     fatal: watch::Sender<Option<String>>,
@@ -130,7 +158,7 @@ impl Driver {
     pub(super) fn new(
         replica: Replica,
         clock: Clock,
-        storage: mpsc::UnboundedSender<(u64, DurableWrite)>,
+        storage: mpsc::UnboundedSender<StorageJob>,
         peers: Peers,
         events: broadcast::Sender<pb::Event>,
         fatal: watch::Sender<Option<String>>,
@@ -230,6 +258,7 @@ impl Driver {
                 self.durable = self.durable.max(id);
                 self.replica.persisted(now, id);
             }
+            Input::SnapshotSaved(id) => self.replica.snapshot_saved(now, id),
             Input::StorageFailed(why) => {
                 // Nothing after the failed write can be acknowledged: stop.
                 tracing::error!(node = self.replica.id(), "storage failed, stopping the node: {why}");
@@ -257,13 +286,8 @@ impl Driver {
     fn act(&mut self) {
         for action in self.replica.take_actions() {
             match action {
-                Action::Persist { id, write } => {
-                    if let Some(s) = &self.storage
-                        && s.send((id, write)).is_err()
-                    {
-                        self.storage = None;
-                    }
-                }
+                Action::Persist { id, write } => self.submit_to_storage(StorageJob::Write(id, write)),
+                Action::SaveSnapshot { id, snapshot } => self.submit_to_storage(StorageJob::SaveSnapshot(id, snapshot)),
                 Action::Send { after_persist, .. } | Action::Reply { after_persist, .. }
                     if after_persist > self.durable =>
                 {
@@ -280,6 +304,14 @@ impl Driver {
                 Some((_, Action::Reply { request, reply, .. })) => self.complete(request, reply),
                 _ => {}
             }
+        }
+    }
+
+    fn submit_to_storage(&mut self, job: StorageJob) {
+        if let Some(s) = &self.storage
+            && s.send(job).is_err()
+        {
+            self.storage = None;
         }
     }
 
@@ -503,7 +535,7 @@ mod tests {
         inputs: mpsc::Sender<Input>,
         /// What the driver handed to "storage"; nothing is durable until
         /// the test calls `durable`.
-        writes: mpsc::UnboundedReceiver<(u64, DurableWrite)>,
+        writes: mpsc::UnboundedReceiver<StorageJob>,
         /// Requests that reached the peers over the wire.
         wire: mpsc::UnboundedReceiver<(NodeId, Message)>,
         shutdown: watch::Sender<bool>,
@@ -544,7 +576,12 @@ mod tests {
         }
 
         async fn next_write(&mut self) -> (u64, DurableWrite) {
-            timeout(BOUND, self.writes.recv()).await.expect("the replica wrote nothing").expect("driver stopped")
+            loop {
+                let job = timeout(BOUND, self.writes.recv()).await.expect("the replica wrote nothing");
+                if let StorageJob::Write(id, write) = job.expect("driver stopped") {
+                    return (id, write);
+                }
+            }
         }
 
         /// What the storage thread reports once `append` returned.

@@ -154,6 +154,8 @@ pub(crate) enum Input {
         respond: oneshot::Sender<ClientOutcome>,
     },
     Durable(u64),
+    /// The snapshot of `Action::SaveSnapshot { id, .. }` is durable.
+    SnapshotSaved(u64),
     StorageFailed(String),
     ChangeConfig {
         target: ClusterConfig,

@@ -59,16 +59,33 @@ impl Replica {
         }
     }
 
-    /// Snapshots the applied state once it has grown by `snapshot_every`,
-    /// and drops applied records below the snapshot minus `compact_retain`
-    /// in the same durable write.
+    /// Snapshots the applied state once it has grown by `snapshot_every`:
+    /// hands it to storage to save on the side (`Action::SaveSnapshot`); the
+    /// state is a persistent map, so taking it costs no copy, and the
+    /// replica goes on applying while it is encoded and written.
     pub(super) fn maybe_snapshot(&mut self) {
         let every = self.opts.snapshot_every;
-        if every <= 0 || self.applied.prefix_len() < self.snapshot_prefix + every {
+        if every <= 0 || self.saving.is_some() || self.applied.prefix_len() < self.snapshot_prefix + every {
             return;
         }
-        let snap = self.current_snapshot();
+        let snapshot = Arc::new(self.current_snapshot());
+        let id = self.next_save_id;
+        self.next_save_id += 1;
+        self.saving = Some((id, snapshot.clone()));
+        self.actions.push(Action::SaveSnapshot { id, snapshot });
+    }
+
+    /// Once the snapshot is durable: drops applied records below it minus
+    /// `compact_retain`, and makes it the stored snapshot, in one durable
+    /// write. Records only get dropped behind a snapshot already on disk,
+    /// and the state it captured is still applied here (applied sets only
+    /// grow; an install in between that went further makes it moot).
+    pub(super) fn compact_to_saved(&mut self, id: u64) {
+        let Some((_, snap)) = self.saving.take_if(|(saving, _)| *saving == id) else { return };
         let prefix = snap.prefix();
+        if prefix <= self.snapshot_prefix {
+            return;
+        }
         let below = (prefix - self.opts.compact_retain).max(self.compacted_below);
         // Config records stay: the configuration in force is the newest one
         // held, and elections read the history (rule 9). They are a few per
@@ -79,7 +96,7 @@ impl Replica {
             debug_assert!(self.applied.contains(seq), "only applied records are compacted");
             self.drop_record(seq);
         }
-        self.write.snapshot = Some(Arc::new(snap));
+        self.write.snapshot = Some(snap);
         // The snapshot vouches that its applied set is committed; writing the
         // hard state with it lets the floor rely on it (replayable prefix).
         self.hard.rewrite();

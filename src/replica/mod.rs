@@ -10,6 +10,7 @@
 //!   take_actions() -> Persist{id, write}   make durable, then persisted(id)
 //!                     Send{to, msg, after_persist}
 //!                     Reply{request, reply, after_persist}
+//!                     SaveSnapshot{id, snapshot}   save on the side, then snapshot_saved(id)
 //!                     Event(..)
 //! ```
 //!
@@ -101,6 +102,7 @@ pub use leader::PeerProgress;
 pub use membership::{CATCH_UP_BOUND, plan_change};
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::errors::TraftError;
 use crate::kv::KvState;
@@ -182,6 +184,10 @@ pub struct Replica {
     next_blob_id: u64,
     /// A snapshot this replica is fetching from a peer.
     pull: Option<Pull>,
+    /// Its own snapshot, handed out to be saved; the log is compacted once
+    /// it is durable.
+    saving: Option<(u64, Arc<crate::snapshot::Snapshot>)>,
+    next_save_id: u64,
 
     role: RoleState,
     adoption: Option<Adoption>,
@@ -248,6 +254,8 @@ impl Replica {
             serving: None,
             next_blob_id: 1,
             pull: None,
+            saving: None,
+            next_save_id: 1,
             role: RoleState::Follower,
             adoption: None,
             known_leader: None,
@@ -377,6 +385,13 @@ impl Replica {
             self.durable_committed_prefix = self.durable_committed_prefix.max(prefix);
         }
         self.leader_persisted(persist_id);
+    }
+
+    /// Storage saved the snapshot of `SaveSnapshot { id, .. }` durably: the
+    /// log below it can go.
+    pub fn snapshot_saved(&mut self, now: Nanos, id: u64) {
+        self.now = now;
+        self.compact_to_saved(id);
     }
 
     /// Everything the replica wants done since the last call, in order.

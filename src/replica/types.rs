@@ -175,5 +175,15 @@ pub enum Action {
         reply: ClientReply,
         after_persist: u64,
     },
+    /// Save `snapshot` durably on the side (it can be megabytes), without
+    /// holding back the writes that follow, then report it with
+    /// `Replica::snapshot_saved(id)`. Nothing depends on it until then: the
+    /// replica compacts its log only afterwards, in a `Persist` whose
+    /// `snapshot` is this same `Arc` (storage may recognise it and store only
+    /// a reference). Lost in a crash, it is simply not there.
+    SaveSnapshot {
+        id: u64,
+        snapshot: Arc<Snapshot>,
+    },
     Event(Event),
 }

@@ -105,6 +105,8 @@ struct Member {
     opts: Option<Options>,
     disk: DurableState,
     pending: Vec<(u64, DurableWrite)>,
+    /// Snapshots handed out to be saved; saved with the next `persist`.
+    saves: Vec<u64>,
     held: Vec<(u64, Held)>,
     durable_id: u64,
 }
@@ -348,6 +350,10 @@ impl Interaction {
                 Action::Reply { request, reply, after_persist } => {
                     self.hold(id, after_persist, Held::Reply { request, reply })
                 }
+                Action::SaveSnapshot { id: save, snapshot } => {
+                    self.say(format!("{id}: save snapshot {save}: prefix {}", snapshot.prefix()));
+                    self.members.get_mut(&id).expect("a member").saves.push(save);
+                }
                 Action::Event(e) => {
                     let line = render_event(&e);
                     self.say(format!("{id}: {line}"));
@@ -377,7 +383,19 @@ impl Interaction {
 
     fn persist(&mut self, id: NodeId) {
         let Some(member) = self.members.get_mut(&id) else { return };
-        let Some(&(last, _)) = member.pending.last() else { return };
+        let saves = std::mem::take(&mut member.saves);
+        let now = self.now;
+        for save in saves {
+            self.say(format!("{id}: snapshot {save} saved"));
+            if let Some(r) = self.replicas.get_mut(&id) {
+                r.snapshot_saved(now, save);
+            }
+        }
+        let Some(member) = self.members.get_mut(&id) else { return };
+        let Some(&(last, _)) = member.pending.last() else {
+            self.collect(id);
+            return;
+        };
         for (_, write) in member.pending.drain(..) {
             member.disk.apply(write);
         }
@@ -436,8 +454,12 @@ impl Interaction {
 
     fn stabilize(&mut self) -> Result<(), String> {
         for _ in 0..10_000 {
-            let pending: Vec<NodeId> =
-                self.members.iter().filter(|(_, m)| !m.pending.is_empty()).map(|(id, _)| *id).collect();
+            let pending: Vec<NodeId> = self
+                .members
+                .iter()
+                .filter(|(_, m)| !m.pending.is_empty() || !m.saves.is_empty())
+                .map(|(id, _)| *id)
+                .collect();
             if pending.is_empty() && self.queue.is_empty() {
                 return Ok(());
             }

@@ -147,11 +147,16 @@ impl Storage {
         }
     }
 
-    fn durable_state(&self) -> DurableState {
+    /// What a restart reads. With `drop_covered`, like a storage that keeps
+    /// only what its snapshot does not speak for (`src/storage` may), the
+    /// records at seqs the snapshot applied are left out.
+    fn durable_state(&self, drop_covered: bool) -> DurableState {
+        let applied = self.snapshot.as_ref().map(|s| &s.applied);
+        let kept = |r: &&Record| !(drop_covered && applied.is_some_and(|a| a.contains(r.seq)));
         DurableState {
             hard_state: self.hard.clone(),
             snapshot: self.snapshot.clone(),
-            records: self.records.values().cloned().collect(),
+            records: self.records.values().filter(kept).cloned().collect(),
         }
     }
 }
@@ -233,6 +238,12 @@ enum Ev {
     },
     Deliver(Envelope),
     Fsync {
+        node: usize,
+        incarnation: u64,
+        id: u64,
+    },
+    /// A snapshot the node handed out to be saved on the side is durable.
+    SnapshotSaved {
         node: usize,
         incarnation: u64,
         id: u64,
@@ -766,6 +777,17 @@ impl Sim {
             }
             Ev::Deliver(env) => self.deliver(env),
             Ev::Fsync { node, incarnation, id } => self.complete_fsync(node, incarnation, id),
+            Ev::SnapshotSaved { node, incarnation, id } => {
+                if self.nodes[node].incarnation != incarnation {
+                    return Ok(());
+                }
+                let n = &mut self.nodes[node];
+                let local = n.clock.local(self.now_ns);
+                let id_ = n.id;
+                n.replica.as_mut().expect("an incarnation with a save in flight is up").snapshot_saved(local, id);
+                self.note(format!("node {id_} saved snapshot {id}"));
+                self.after_input(node, false)
+            }
             Ev::CrashFault => {
                 if self.phase != Phase::Safety {
                     return Ok(());
@@ -1164,6 +1186,15 @@ impl Sim {
                     } else {
                         self.nodes[i].held.push(Held::Reply { request, reply, after: after_persist });
                     }
+                }
+                Action::SaveSnapshot { id, snapshot } => {
+                    // Saved on the side, while the writes behind it go on;
+                    // it takes longer than a write.
+                    let delay = self.disk_rng.range(self.params.fsync_min_ns, 4 * self.params.fsync_max_ns);
+                    let incarnation = self.nodes[i].incarnation;
+                    let node_id = self.nodes[i].id;
+                    self.note(format!("node {node_id} saves snapshot {id} (prefix {})", snapshot.prefix()));
+                    self.schedule(self.now_ns + delay, Ev::SnapshotSaved { node: i, incarnation, id });
                 }
                 Action::Event(e) => {
                     if matches!(e, Event::VoteWin { .. }) {

@@ -75,6 +75,7 @@ impl Cluster {
     pub fn collect(&mut self, id: NodeId) {
         let actions = self.nodes.get_mut(&id).unwrap().take_actions();
         let mut durable = 0;
+        let mut saved = Vec::new();
         for a in actions {
             match a {
                 Action::Persist { id: pid, write } => {
@@ -85,11 +86,18 @@ impl Cluster {
                 Action::Reply { request, reply, .. } => {
                     self.replies.insert(request, reply);
                 }
+                // Saved at once, like the writes here.
+                Action::SaveSnapshot { id: save, .. } => saved.push(save),
                 Action::Event(_) => {}
             }
         }
         if durable > 0 {
             self.nodes.get_mut(&id).unwrap().persisted(self.now, durable);
+        }
+        for save in &saved {
+            self.nodes.get_mut(&id).unwrap().snapshot_saved(self.now, *save);
+        }
+        if durable > 0 || !saved.is_empty() {
             self.collect(id);
         }
     }

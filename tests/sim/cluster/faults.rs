@@ -34,7 +34,9 @@ impl Sim {
         let node = &mut self.nodes[i];
         let opts = self.params.options(node.id, seed);
         let local = node.clock.local(self.now_ns);
-        let state = node.storage.durable_state();
+        // Every other restart reads a disk that kept only what its snapshot
+        // does not cover: both are what real storage may return.
+        let state = node.storage.durable_state(node.restarts % 2 == 1);
         node.snapshot_prefix = state.snapshot.as_ref().map_or(0, |s| s.prefix());
         node.restarts += 1;
         let desc = format!(
