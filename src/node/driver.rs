@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::peers::Peers;
-use super::{EventKind, Input};
+use super::{EventKind, Input, Responder};
 use crate::kv::ApplyResult;
 use crate::pb::{self, ClusterConfig, LeaderId};
 use crate::replica::{Action, ClientReply, DurableWrite, Event, Message, Nanos, NodeId, Replica, RequestId, Role};
@@ -141,7 +141,7 @@ pub(super) struct Driver {
     vote_waiters: BTreeMap<NodeId, VecDeque<oneshot::Sender<Message>>>,
     /// The replica answers every snapshot request, in order, per requester.
     snapshot_waiters: BTreeMap<NodeId, VecDeque<oneshot::Sender<Message>>>,
-    forward_waiters: BTreeMap<(NodeId, u64), oneshot::Sender<Message>>,
+    forward_waiters: BTreeMap<(NodeId, u64), Responder>,
     counters: Counters,
 }
 
@@ -217,15 +217,17 @@ impl Driver {
         let now = self.clock.now();
         match input {
             Input::Peer { from, msg, respond } => {
-                if let Some(tx) = respond {
-                    match &msg {
-                        Message::Vote(_) => self.vote_waiters.entry(from).or_default().push_back(tx),
-                        Message::SnapshotReq(_) => self.snapshot_waiters.entry(from).or_default().push_back(tx),
-                        Message::Forward(f) => {
-                            self.forward_waiters.insert((from, f.forward_id), tx);
-                        }
-                        _ => {}
+                match (&msg, respond) {
+                    (Message::Vote(_), Some(Responder::Once(tx))) => {
+                        self.vote_waiters.entry(from).or_default().push_back(tx)
                     }
+                    (Message::SnapshotReq(_), Some(Responder::Once(tx))) => {
+                        self.snapshot_waiters.entry(from).or_default().push_back(tx)
+                    }
+                    (Message::Forward(f), Some(respond)) => {
+                        self.forward_waiters.insert((from, f.forward_id), respond);
+                    }
+                    _ => {}
                 }
                 self.replica.step(now, from, msg);
             }
@@ -322,11 +324,19 @@ impl Driver {
                     let _ = tx.send(msg);
                 }
             }
-            Message::ForwardReply(ref r) => {
-                if let Some(tx) = self.forward_waiters.remove(&(to, r.forward_id)) {
+            Message::ForwardReply(ref r) => match self.forward_waiters.remove(&(to, r.forward_id)) {
+                Some(Responder::Once(tx)) => {
                     let _ = tx.send(msg);
                 }
-            }
+                Some(Responder::Stream(tx)) => {
+                    if let Message::ForwardReply(r) = msg {
+                        // A full stream is a stalled leader; the reply is
+                        // lost like any message, and it retransmits.
+                        let _ = tx.try_send(Ok(r));
+                    }
+                }
+                None => {}
+            },
             Message::SnapshotChunk(_) => {
                 if let Some(tx) = self.snapshot_waiters.get_mut(&to).and_then(|q| q.pop_front()) {
                     let _ = tx.send(msg);
@@ -639,7 +649,8 @@ mod tests {
             accepted: Some(TailBitmap::empty()),
             ..Default::default()
         };
-        h.inputs.send(Input::Peer { from: 2, msg: Message::Vote(req), respond: Some(tx) }).await.unwrap();
+        let respond = Some(Responder::Once(tx));
+        h.inputs.send(Input::Peer { from: 2, msg: Message::Vote(req), respond }).await.unwrap();
 
         let (id, write) = h.next_write().await;
         assert_eq!(write.hard_state.and_then(|s| s.voted_for), Some(candidate));

@@ -135,6 +135,15 @@ impl NodeConfig {
     }
 }
 
+/// Where the driver sends its answer to a peer's request.
+pub(crate) enum Responder {
+    /// A unary call waits for this one answer.
+    Once(oneshot::Sender<crate::replica::Message>),
+    /// A replication stream (`TRaftReplication.Replicate`): forward replies
+    /// go out on it as each becomes due.
+    Stream(mpsc::Sender<Result<pb::LogForwardReply, tonic::Status>>),
+}
+
 /// Inputs to the driver task.
 pub(crate) enum Input {
     /// A request from a peer (with where to send the reply) or the reply to
@@ -142,7 +151,7 @@ pub(crate) enum Input {
     Peer {
         from: NodeId,
         msg: crate::replica::Message,
-        respond: Option<oneshot::Sender<crate::replica::Message>>,
+        respond: Option<Responder>,
     },
     Propose {
         cmd: pb::Cmd,

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
@@ -10,9 +11,10 @@ use tonic::transport::Channel;
 
 use super::Input;
 use super::{CLUSTER_ID_HEADER, CLUSTER_MISMATCH, format_cluster_id};
-use crate::pb::ClusterConfig;
 use crate::pb::t_raft_client::TRaftClient;
+use crate::pb::t_raft_replication_client::TRaftReplicationClient;
 use crate::pb::t_raft_snapshot_client::TRaftSnapshotClient;
+use crate::pb::{self, ClusterConfig};
 use crate::replica::{Message, NodeId};
 use crate::tls::ClientTls;
 use tonic::metadata::{Ascii, MetadataValue};
@@ -25,6 +27,16 @@ struct Peer {
     addr: String,
     client: TRaftClient<Channel>,
     snapshots: TRaftSnapshotClient<Channel>,
+    replication: TRaftReplicationClient<Channel>,
+    /// The open replication stream, if any: forwards are written to it.
+    stream: Option<mpsc::Sender<pb::LogForwardReq>>,
+    /// Not before this may a stream be opened again: one that failed
+    /// without an answer backs off, so a dead member is not redialed per
+    /// forward.
+    reopen_at: Arc<std::sync::Mutex<Option<(tokio::time::Instant, Duration)>>>,
+    /// The member does not serve `TRaftReplication` (a reference member):
+    /// forwards go as `LogForward` calls.
+    unary_only: Arc<AtomicBool>,
     calls: Arc<Semaphore>,
     /// Why the last call to this peer was refused, until one succeeds: a
     /// certificate from the wrong CA or a member of another cluster fails
@@ -75,7 +87,11 @@ impl Peers {
                     let peer = Peer {
                         addr: m.addr.clone(),
                         client: TRaftClient::new(channel.clone()),
-                        snapshots: TRaftSnapshotClient::new(channel),
+                        snapshots: TRaftSnapshotClient::new(channel.clone()),
+                        replication: TRaftReplicationClient::new(channel),
+                        stream: None,
+                        reopen_at: Arc::default(),
+                        unary_only: Arc::default(),
                         calls: Arc::new(Semaphore::new(MAX_CALLS_PER_PEER)),
                         refusal: Arc::default(),
                     };
@@ -88,13 +104,21 @@ impl Peers {
 
     /// The peers whose last call was refused, and why.
     pub(super) fn refusals(&self) -> BTreeMap<NodeId, String> {
-        let refusal = |p: &Peer| p.refusal.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let refusal = |p: &Peer| lock(&p.refusal).clone();
         self.peers.iter().filter_map(|(id, p)| refusal(p).map(|e| (*id, e))).collect()
     }
 
     /// Sends a request; its reply arrives later as `Input::Peer`. A lost
     /// call is simply dropped: the replica retransmits on its own timers.
+    /// Forwards go on the member's replication stream when it has one.
     pub(super) fn send(&mut self, to: NodeId, msg: Message) {
+        let msg = match msg {
+            Message::Forward(req) => match self.stream_forward(to, req) {
+                Some(req) => Message::Forward(req),
+                None => return,
+            },
+            other => other,
+        };
         let Some(peer) = self.peers.get(&to) else { return };
         let Ok(permit) = peer.calls.clone().try_acquire_owned() else { return };
         let mut client = peer.client.clone();
@@ -120,21 +144,128 @@ impl Peers {
             match reply {
                 Ok(msg) => {
                     // A fixed refusal is worth a warning again if it comes back.
-                    *refusal.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    *lock(&refusal) = None;
                     let _ = inputs.send(Input::Peer { from: to, msg, respond: None }).await;
                 }
-                Err(status) => match lasting_cause(&status) {
-                    Some(cause) => {
-                        let mut last = refusal.lock().unwrap_or_else(|e| e.into_inner());
-                        if last.as_deref() != Some(cause.as_str()) {
-                            tracing::warn!(peer = to, "member {to} at {addr} refused us: {cause}");
-                            *last = Some(cause);
-                        }
-                    }
-                    None => tracing::debug!(peer = to, "call to {addr} failed: {}", status.message()),
-                },
+                Err(status) => note_failure(to, &addr, &refusal, &status),
             }
         });
+    }
+}
+
+impl Peers {
+    /// Writes a forward to `to`'s replication stream, opening one if none is
+    /// open; hands the forward back when it must go as a `LogForward` call.
+    fn stream_forward(&mut self, to: NodeId, req: pb::LogForwardReq) -> Option<pb::LogForwardReq> {
+        let peer = self.peers.get_mut(&to)?;
+        if peer.unary_only.load(Ordering::Relaxed) {
+            return Some(req);
+        }
+        if peer.stream.as_ref().is_none_or(|s| s.is_closed()) {
+            peer.stream = None;
+            let now = tokio::time::Instant::now();
+            let backing_off = lock(&peer.reopen_at).is_some_and(|(at, _)| now < at);
+            if backing_off {
+                // Lost like any message to an unreachable member.
+                return None;
+            }
+            peer.stream = Some(open_stream(to, peer, self.inputs.clone(), self.cluster_id.clone()));
+        }
+        let stream = peer.stream.as_ref()?;
+        match stream.try_send(req) {
+            Ok(()) => None,
+            // More forwards queued than any leader keeps in flight: the
+            // stream is stuck, and these are lost like any message.
+            Err(mpsc::error::TrySendError::Full(_)) => None,
+            Err(mpsc::error::TrySendError::Closed(req)) => {
+                peer.stream = None;
+                Some(req)
+            }
+        }
+    }
+}
+
+/// Forwards a stream may have queued before they are written to the wire.
+const STREAM_QUEUE: usize = 256;
+
+/// How long to wait before reopening a stream that failed without an
+/// answer, at first and at most; doubled on each failure in a row.
+const REOPEN_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_millis(500));
+
+/// Opens a replication stream to `to`: forwards written to the returned
+/// sender go out in order; replies come back as `Input::Peer`. The stream
+/// ends on any error, and the sender then reports closed, so the next
+/// forward opens another (unanswered forwards are retransmitted by the
+/// replica).
+fn open_stream(
+    to: NodeId,
+    peer: &Peer,
+    inputs: mpsc::Sender<Input>,
+    cluster_id: MetadataValue<Ascii>,
+) -> mpsc::Sender<pb::LogForwardReq> {
+    let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+    let mut client = peer.replication.clone();
+    let (addr, refusal, unary_only, reopen_at) =
+        (peer.addr.clone(), peer.refusal.clone(), peer.unary_only.clone(), peer.reopen_at.clone());
+    tokio::spawn(async move {
+        let request = with_id(tokio_stream::wrappers::ReceiverStream::new(rx), cluster_id);
+        let mut answered = false;
+        let failure = match client.replicate(request).await {
+            Ok(response) => {
+                let mut replies = response.into_inner();
+                loop {
+                    match replies.message().await {
+                        Ok(Some(reply)) => {
+                            if !answered {
+                                answered = true;
+                                *lock(&reopen_at) = None;
+                                *lock(&refusal) = None;
+                            }
+                            let msg = Message::ForwardReply(reply);
+                            if inputs.send(Input::Peer { from: to, msg, respond: None }).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break None,
+                        Err(status) => break Some(status),
+                    }
+                }
+            }
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                tracing::info!(peer = to, "member {to} at {addr} has no replication stream; forwarding call by call");
+                unary_only.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(status) => Some(status),
+        };
+        if let Some(status) = failure {
+            note_failure(to, &addr, &refusal, &status);
+        }
+        if !answered {
+            let mut at = lock(&reopen_at);
+            let backoff = at.map_or(REOPEN_BACKOFF.0, |(_, b)| (b * 2).min(REOPEN_BACKOFF.1));
+            *at = Some((tokio::time::Instant::now() + backoff, backoff));
+        }
+    });
+    tx
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Logs a failed call: once per cause for a refusal that retrying will
+/// not change (shown by `status` while it lasts), at debug level otherwise.
+fn note_failure(to: NodeId, addr: &str, refusal: &std::sync::Mutex<Option<String>>, status: &tonic::Status) {
+    match lasting_cause(status) {
+        Some(cause) => {
+            let mut last = lock(refusal);
+            if last.as_deref() != Some(cause.as_str()) {
+                tracing::warn!(peer = to, "member {to} at {addr} refused us: {cause}");
+                *last = Some(cause);
+            }
+        }
+        None => tracing::debug!(peer = to, "call to {addr} failed: {}", status.message()),
     }
 }
 

@@ -8,11 +8,12 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::driver::ClientOutcome;
-use super::{EventKind, Input, MemberRole, StatusSnapshot};
+use super::{EventKind, Input, MemberRole, Responder, StatusSnapshot};
 use crate::errors::TraftError;
 use crate::kv::ApplyResult;
 use crate::pb;
 use crate::pb::t_raft_admin_server::{TRaftAdmin, TRaftAdminServer};
+use crate::pb::t_raft_replication_server::{TRaftReplication, TRaftReplicationServer};
 use crate::pb::t_raft_server::{TRaft, TRaftServer};
 use crate::pb::t_raft_snapshot_server::{TRaftSnapshot, TRaftSnapshotServer};
 use crate::replica::{ClientReply, Message, NodeId, ReadConsistency};
@@ -95,14 +96,17 @@ pub(super) fn router(
     };
     let router = builder.add_service(TRaftServer::new(svc.clone()).max_decoding_message_size(raft_limit));
     let snapshots = TRaftSnapshotServer::new(svc.clone()).max_decoding_message_size(CLIENT_MESSAGE_BYTES);
+    let replication = TRaftReplicationServer::new(svc.clone()).max_decoding_message_size(limits.peer_message_bytes);
     let admin = TRaftAdminServer::new(svc.clone()).max_decoding_message_size(CLIENT_MESSAGE_BYTES);
     let health = tonic_health::pb::health_server::HealthServer::new(
         tonic_health::server::HealthService::from_health_reporter(health.clone()),
     );
     Ok(match serves {
-        Serves::Everything => router.add_service(snapshots).add_service(admin).add_service(health),
+        Serves::Everything => {
+            router.add_service(snapshots).add_service(replication).add_service(admin).add_service(health)
+        }
         Serves::Clients => router.add_service(admin).add_service(health),
-        Serves::Peers => router.add_service(snapshots),
+        Serves::Peers => router.add_service(snapshots).add_service(replication),
     })
 }
 
@@ -210,8 +214,12 @@ impl Service {
 
     /// One chunk of the replica's snapshot, asked for as member `from`.
     async fn snapshot_chunk(&self, from: NodeId, req: pb::SnapshotReq) -> Result<Response<pb::SnapshotChunk>, Status> {
-        let reply =
-            self.ask(|tx| Input::Peer { from, msg: Message::SnapshotReq(req), respond: Some(tx) }, "snapshot").await?;
+        let reply = self
+            .ask(
+                |tx| Input::Peer { from, msg: Message::SnapshotReq(req), respond: Some(Responder::Once(tx)) },
+                "snapshot",
+            )
+            .await?;
         match reply {
             Message::SnapshotChunk(c) => Ok(Response::new(c)),
             _ => Err(Status::internal("the replica answered a snapshot request with something else")),
@@ -231,6 +239,52 @@ fn redirect(err: &TraftError) -> (Option<pb::LeaderId>, String) {
     }
 }
 
+/// Forward replies a replication stream may have waiting to be sent: above
+/// any leader's forwards in flight, so a live leader never finds it full.
+const REPLICATION_QUEUE: usize = 1024;
+
+#[tonic::async_trait]
+impl TRaftReplication for Service {
+    type ReplicateStream = tokio_stream::wrappers::ReceiverStream<Result<pb::LogForwardReply, Status>>;
+
+    /// Feeds each forward to the driver as it arrives; the driver puts the
+    /// reply on the return stream once what it acknowledges is durable.
+    async fn replicate(
+        &self,
+        request: Request<tonic::Streaming<pb::LogForwardReq>>,
+    ) -> Result<Response<Self::ReplicateStream>, Status> {
+        self.same_cluster(&request)?;
+        let mut forwards = request.into_inner();
+        let (replies, out) = mpsc::channel(REPLICATION_QUEUE);
+        let inputs = self.inputs.clone();
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    next = forwards.message() => next,
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                };
+                let req = match next {
+                    Ok(Some(req)) => req,
+                    // The leader hung up, or the connection broke: it opens
+                    // another stream and resends what went unanswered.
+                    Ok(None) | Err(_) => return,
+                };
+                let Some(from) = req.committer.map(|c| c.id) else {
+                    let _ = replies.send(Err(Status::invalid_argument("LogForwardReq without a Committer"))).await;
+                    return;
+                };
+                let respond = Some(Responder::Stream(replies.clone()));
+                if inputs.send(Input::Peer { from, msg: Message::Forward(req), respond }).await.is_err() {
+                    let _ = replies.send(Err(unavailable("forward"))).await;
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(out)))
+    }
+}
+
 #[tonic::async_trait]
 impl TRaftSnapshot for Service {
     async fn fetch(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
@@ -246,7 +300,9 @@ impl TRaft for Service {
         self.same_cluster(&request)?;
         let req = request.into_inner();
         let from = req.candidate.ok_or_else(|| Status::invalid_argument("VoteReq without a Candidate"))?.id;
-        let reply = self.ask(|tx| Input::Peer { from, msg: Message::Vote(req), respond: Some(tx) }, "vote").await?;
+        let reply = self
+            .ask(|tx| Input::Peer { from, msg: Message::Vote(req), respond: Some(Responder::Once(tx)) }, "vote")
+            .await?;
         match reply {
             Message::VoteReply(r) => Ok(Response::new(r)),
             _ => Err(Status::internal("the replica answered a vote with something else")),
@@ -257,8 +313,9 @@ impl TRaft for Service {
         self.same_cluster(&request)?;
         let req = request.into_inner();
         let from = req.committer.ok_or_else(|| Status::invalid_argument("LogForwardReq without a Committer"))?.id;
-        let reply =
-            self.ask(|tx| Input::Peer { from, msg: Message::Forward(req), respond: Some(tx) }, "forward").await?;
+        let reply = self
+            .ask(|tx| Input::Peer { from, msg: Message::Forward(req), respond: Some(Responder::Once(tx)) }, "forward")
+            .await?;
         match reply {
             Message::ForwardReply(r) => Ok(Response::new(r)),
             _ => Err(Status::internal("the replica answered a forward with something else")),
