@@ -92,6 +92,37 @@ fn a_lost_record_does_not_hold_back_unrelated_ones() {
 }
 
 #[test]
+fn a_forward_reported_lost_is_sent_again_at_once() {
+    let mut c = Cluster::new(3);
+    c.run(3000);
+    let leader = c.leader().unwrap();
+    // A connection reset takes the forwards carrying `x` to both followers.
+    let lost = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = lost.clone();
+    c.filter = Box::new(move |from, to, m| match m {
+        Message::Forward(f)
+            if from == leader && f.logs.iter().any(|r| r.cmd.as_ref().is_some_and(|c| c.key == "x")) =>
+        {
+            seen.borrow_mut().push((to, f.forward_id));
+            true
+        }
+        _ => false,
+    });
+    c.propose(1, &["set", "x", "1"]);
+    c.run(10);
+    assert!(!c.replies.contains_key(&1), "x cannot commit: both forwards were lost");
+    c.filter = Box::new(|_, _, _| false);
+    // The transport says so; the leader sends x again with its next
+    // forwards, well before its retransmit time (300 ms) would have.
+    for (to, id) in lost.borrow().iter() {
+        c.nodes.get_mut(&leader).unwrap().forward_lost(c.now, *to, Some(*id));
+    }
+    c.collect(leader);
+    c.run(20);
+    assert!(matches!(c.replies.get(&1), Some(ClientReply::Proposed { .. })), "{:?}", c.replies.get(&1));
+}
+
+#[test]
 fn a_one_member_cluster_keeps_leading_and_serves_reads() {
     let mut c = Cluster::new(1);
     c.run(3000);

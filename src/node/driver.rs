@@ -261,6 +261,7 @@ impl Driver {
                 self.replica.persisted(now, id);
             }
             Input::SnapshotSaved(id) => self.replica.snapshot_saved(now, id),
+            Input::ForwardLost { peer, forward_id } => self.replica.forward_lost(now, peer, forward_id),
             Input::StorageFailed(why) => {
                 // Nothing after the failed write can be acknowledged: stop.
                 tracing::error!(node = self.replica.id(), "storage failed, stopping the node: {why}");

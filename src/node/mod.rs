@@ -162,6 +162,12 @@ pub(crate) enum Input {
         consistency: ReadConsistency,
         respond: oneshot::Sender<ClientOutcome>,
     },
+    /// The transport lost the forward `forward_id` to `peer`, or (`None`)
+    /// every forward in flight on a connection that broke.
+    ForwardLost {
+        peer: NodeId,
+        forward_id: Option<u64>,
+    },
     Durable(u64),
     /// The snapshot of `Action::SaveSnapshot { id, .. }` is durable.
     SnapshotSaved(u64),

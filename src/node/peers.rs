@@ -238,8 +238,17 @@ fn open_stream(
             }
             Err(status) => Some(status),
         };
+        let lasting = failure.as_ref().is_some_and(|status| lasting_cause(status).is_some());
         if let Some(status) = failure {
             note_failure(to, &addr, &refusal, &status);
+        }
+        // A stream that worked and then broke (a reset connection) lost the
+        // forwards on it: say so, so the replica resends them on the next
+        // stream now rather than after its retransmit time. Not for one that
+        // never worked, which would have the replica resend to a dead member
+        // as fast as the dial fails.
+        if answered && !lasting {
+            let _ = inputs.send(Input::ForwardLost { peer: to, forward_id: None }).await;
         }
         if !answered {
             let mut at = lock(&reopen_at);

@@ -671,6 +671,22 @@ impl Replica {
         self.after_leader_progress();
     }
 
+    /// What `leader_tick` does for a forward whose retransmit time passed,
+    /// done at once because the transport says it is gone.
+    pub(super) fn leader_forward_lost(&mut self, peer: NodeId, forward_id: Option<u64>) {
+        let Some(l) = self.leader_mut() else { return };
+        let Some(p) = l.progress.get_mut(&peer) else { return };
+        let lost: Vec<u64> = match forward_id {
+            Some(id) => vec![id],
+            None => p.inflight.keys().copied().collect(),
+        };
+        for id in lost {
+            if let Some((_, seqs)) = p.inflight.remove(&id) {
+                p.resend.extend(seqs.into_iter().filter(|&s| !(p.adopted && p.accepted.contains(s))));
+            }
+        }
+    }
+
     pub(super) fn leader_tick(&mut self) {
         let now = self.now;
         let (retransmit, heartbeat, stale) =

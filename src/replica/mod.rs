@@ -387,6 +387,16 @@ impl Replica {
         self.leader_persisted(persist_id);
     }
 
+    /// The transport lost forward `forward_id` to `peer` (`None`: every
+    /// forward in flight to it), e.g. when its connection broke: the leader
+    /// sends those records again with its next forwards instead of waiting
+    /// for `retransmit_ns` to pass. A notice about a forward that did arrive
+    /// costs only a duplicate, which followers ignore.
+    pub fn forward_lost(&mut self, now: Nanos, peer: NodeId, forward_id: Option<u64>) {
+        self.now = now;
+        self.leader_forward_lost(peer, forward_id);
+    }
+
     /// Storage saved the snapshot of `SaveSnapshot { id, .. }` durably: the
     /// log below it can go.
     pub fn snapshot_saved(&mut self, now: Nanos, id: u64) {

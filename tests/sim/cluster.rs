@@ -242,6 +242,14 @@ enum Ev {
         incarnation: u64,
         id: u64,
     },
+    /// The node's transport reports a forward it sent lost, as a broken
+    /// connection does (sometimes wrongly: the forward arrived anyway).
+    ForwardLost {
+        node: usize,
+        incarnation: u64,
+        peer: NodeId,
+        forward_id: u64,
+    },
     /// A snapshot the node handed out to be saved on the side is durable.
     SnapshotSaved {
         node: usize,
@@ -436,6 +444,8 @@ pub struct Sim {
     pub checker: Checker,
     fault_rng: Rng,
     disk_rng: Rng,
+    /// Decides which forwards the transport reports lost (`forward_lost`).
+    notice_rng: Rng,
     pub trace: Trace,
     pub wire: WireStats,
     pub phase: Phase,
@@ -529,6 +539,7 @@ impl Sim {
             checker,
             fault_rng: rng.fork(4),
             disk_rng: rng.fork(5),
+            notice_rng: rng.fork(9),
             trace: Trace::new(300, verbose),
             wire: WireStats::default(),
             phase: Phase::Safety,
@@ -777,6 +788,15 @@ impl Sim {
             }
             Ev::Deliver(env) => self.deliver(env),
             Ev::Fsync { node, incarnation, id } => self.complete_fsync(node, incarnation, id),
+            Ev::ForwardLost { node, incarnation, peer, forward_id } => {
+                let n = &mut self.nodes[node];
+                let Some(r) = n.replica.as_mut().filter(|_| n.incarnation == incarnation) else { return Ok(()) };
+                let local = n.clock.local(self.now_ns);
+                r.forward_lost(local, peer, Some(forward_id));
+                let id = n.id;
+                self.note(format!("node {id} hears forward #{forward_id} to {peer} was lost"));
+                self.after_input(node, false)
+            }
             Ev::SnapshotSaved { node, incarnation, id } => {
                 if self.nodes[node].incarnation != incarnation {
                     return Ok(());
@@ -1282,6 +1302,16 @@ impl Sim {
         let delays = self.net.route(&env);
         if delays.is_empty() && self.trace.verbose {
             self.note(format!("dropped {}->{} {}", env.from, env.to, describe_msg(&env.msg)));
+        }
+        // The transport tells the sender of most lost forwards, and of a few
+        // that arrived after all.
+        if let Message::Forward(f) = &env.msg {
+            let ppm = if delays.is_empty() { self.params.lost_notice_ppm } else { self.params.lost_notice_ppm / 20 };
+            if self.notice_rng.chance_ppm(ppm) {
+                let at = self.now_ns + self.notice_rng.range(MS / 10, 5 * MS);
+                let incarnation = self.nodes[i].incarnation;
+                self.schedule(at, Ev::ForwardLost { node: i, incarnation, peer: to, forward_id: f.forward_id });
+            }
         }
         for d in delays {
             let at = self.now_ns + d.max(1);

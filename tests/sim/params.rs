@@ -156,6 +156,9 @@ pub struct SimParams {
     pub snapshot_chunk_bytes: usize,
     /// How long new commits may wait for a write to carry them.
     pub commit_persist_ns: u64,
+    /// Odds that a lost forward is reported lost to its sender (a twentieth
+    /// of that for one that arrived anyway).
+    pub lost_notice_ppm: u64,
 }
 
 impl SimParams {
@@ -224,6 +227,7 @@ impl SimParams {
             // Drawn last, so the draws above mean what they meant before.
             transfer_mean_ns: *rng.pick(&[None, Some(2 * SEC), Some(500 * MS)]),
             commit_persist_ns: *rng.pick(&[0, 20 * MS, 200 * MS]),
+            lost_notice_ppm: *rng.pick(&[0, 500_000, 1_000_000]),
         }
     }
 
@@ -259,6 +263,7 @@ impl SimParams {
             snapshot_chunk_bytes: 1 << 20,
             transfer_mean_ns: None,
             commit_persist_ns: 0,
+            lost_notice_ppm: 0,
         }
     }
 
@@ -331,7 +336,7 @@ impl SimParams {
             "safety {}ms, lease {}ms, delay {:.1}-{:.1}ms (long {}ppm up to {}ms), drop {}ppm, dup {}ppm, crash \
              every ~{} ({}ppm the leader, restart <= {}ms), partition every ~{} (<= {}ms), fsync <= {:.1}ms, drift \
              <= {}ppm, transfer every ~{}, {} clients on {} keys (timeout {}ms, {}ppm to a random node), {} quiet spells; replica: \
-             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B), commits written within {}ms",
+             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B), commits written within {}ms, {}ppm of lost forwards reported",
             self.safety_ns / MS,
             self.lease_ns / MS,
             self.net.delay_min_ns as f64 / MS as f64,
@@ -361,6 +366,7 @@ impl SimParams {
             self.compact_retain,
             self.snapshot_chunk_bytes,
             self.commit_persist_ns / MS,
+            self.lost_notice_ppm,
         )
     }
 }
