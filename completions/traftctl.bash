@@ -269,13 +269,17 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__bench)
-            opts="-v -o -h --clients --ops --duration --keys --value-size --read-ratio --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-v -o -h --clients --conns --ops --duration --keys --value-size --read-ratio --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --conns)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

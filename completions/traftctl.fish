@@ -361,6 +361,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s v -l verbose
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l clients -d 'Concurrent clients' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l conns -d 'Connections the clients share (HTTP/2 carries many requests at once on each)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l ops -d 'Total requests across all clients [default: 1000, unless --duration is given]' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l duration -d 'Run for this long instead of a number of requests (e.g. 10s)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l keys -d 'Spread requests over this many keys (`bench-0` ...)' -r

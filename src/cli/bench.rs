@@ -1,29 +1,27 @@
 //! `traftctl bench`: concurrent clients against the leader; throughput,
 //! latency percentiles, and how many records committed out of order.
 //!
-//! The out-of-order share is not in `Status`, so it is reconstructed from
-//! the leader's event stream: watch first, then read the leader's committed
-//! set; from then on every `commit` event arrives in the order the leader
-//! committed, and a seq committed while some lower seq was not yet committed
-//! is "out of order" (the same rule as the replica's own counter). When the
-//! stream drops events or leadership changes, the share is reported as
-//! unavailable rather than guessed.
+//! The clients share `--conns` connections, as etcd's `benchmark` tool does,
+//! so that its figures compare with the side-by-side client
+//! (`bench/side-by-side.sh`). The out-of-order share is the leader's own
+//! count (`Status.CommittedOutOfOrder`) over the records it committed during
+//! the run, read before and after; it is reported as unavailable when
+//! leadership changed in between.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde_json::{Value as Json, json};
-use tokio_stream::StreamExt;
+use tonic::transport::Channel;
 
 use super::client::{Client, ClientOpts, LeaderReply, Verdict, admin, fmt_duration, parse_duration, raft, verdict};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit};
-use traftctl::node::{EventKind, MemberRole};
-use traftctl::pb::{self, Cmd, TailBitmap};
+use traftctl::pb::{self, Cmd};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -32,12 +30,18 @@ linearizable `get` with probability --read-ratio, otherwise `set` of a --value-s
 --keys keys. Stops after --ops requests in total (default 1000) or after --duration. --timeout bounds
 each request. A progress bar is drawn on stderr when it is a terminal.
 
+The clients share --conns connections to the leader, round robin (etcd's benchmark tool does the
+same).
+
 Reports throughput, latency percentiles (p50, p90, p99, p99.9, max), errors by kind, and the share of
-the bench's records that the leader committed while a lower seq was still uncommitted.")]
+the records the leader committed during the run while a lower seq was still uncommitted.")]
 pub struct Args {
     /// Concurrent clients.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub clients: u64,
+    /// Connections the clients share (HTTP/2 carries many requests at once on each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub conns: u64,
     /// Total requests across all clients [default: 1000, unless --duration is given].
     #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
     pub ops: Option<u64>,
@@ -59,10 +63,6 @@ const DEFAULT_OPS: u64 = 1000;
 
 /// Latencies are recorded in microseconds, up to a minute.
 const LATENCY_MAX_US: u64 = 60_000_000;
-
-/// After the last reply, how long the out-of-order tracker may take to see
-/// the last commit events (they were emitted before the replies were sent).
-const TRACKER_GRACE: Duration = Duration::from_secs(2);
 
 fn parse_ratio(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -92,7 +92,6 @@ struct Tally {
     writes: u64,
     reads: u64,
     errors: BTreeMap<String, u64>,
-    seqs: Vec<i64>,
 }
 
 impl Tally {
@@ -102,7 +101,6 @@ impl Tally {
             writes: 0,
             reads: 0,
             errors: BTreeMap::new(),
-            seqs: Vec::new(),
         }
     }
 
@@ -120,7 +118,6 @@ impl Tally {
         for (k, n) in other.errors {
             *self.errors.entry(k).or_default() += n;
         }
-        self.seqs.extend(other.seqs);
     }
 }
 
@@ -144,7 +141,11 @@ impl Rng {
 pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
     let client = Client::new(opts);
     let (leader_addr, leader) = client.find_leader().await?;
-    let tracker = Tracker::start(&client.renewed(), &leader_addr, leader.id).await;
+    let before = client.renewed().status_of(&leader_addr).await.ok();
+    let mut conns = Vec::new();
+    for _ in 0..args.conns {
+        conns.push(client.renewed().channel(&leader_addr).await.map_err(|f| f.into_error(client.timeout))?);
+    }
 
     let budget = Arc::new(match args.duration {
         Some(d) => Budget::Until(Instant::now() + d),
@@ -157,6 +158,7 @@ pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
         let worker = Worker {
             client: client.clone(),
             addr: leader_addr.clone(),
+            channel: Some(conns[i as usize % conns.len()].clone()),
             budget: budget.clone(),
             progress: progress.clone(),
             keys: args.keys,
@@ -174,10 +176,8 @@ pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
-    let ooo = match tracker {
-        Ok(t) => t.finish(&total.seqs).await,
-        Err(why) => Err(why),
-    };
+    let after = client.renewed().status_of(&leader_addr).await.ok();
+    let ooo = out_of_order(before.as_ref(), after.as_ref(), leader.id);
     render(opts.output, &args, &leader_addr, leader.id, &total, elapsed, &ooo)?;
     let done = total.writes + total.reads;
     if done == 0 {
@@ -185,6 +185,30 @@ pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
         return Err(CliError::msg(exit::ERROR, format!("every request failed; the first error: {why}")));
     }
     Ok(exit::OK)
+}
+
+/// The share of the records the leader committed during the run that it
+/// committed while a lower seq was still uncommitted.
+fn out_of_order(
+    before: Option<&pb::StatusReply>,
+    after: Option<&pb::StatusReply>,
+    leader: i64,
+) -> Result<OutOfOrder, String> {
+    let (Some(before), Some(after)) = (before, after) else {
+        return Err("the leader's status could not be read before and after the run".into());
+    };
+    let ballot = |s: &pb::StatusReply| s.status.as_ref().and_then(|st| st.committer);
+    if before.id != leader || after.id != leader || ballot(before) != ballot(after) || after.leader != before.leader {
+        return Err("leadership changed during the run".into());
+    }
+    let committed =
+        |s: &pb::StatusReply| s.status.as_ref().and_then(|st| st.committed.as_ref()).map_or(0, |c| c.count_ones());
+    let records = committed(after) - committed(before);
+    if records <= 0 {
+        return Err("the run committed no records".into());
+    }
+    let out_of_order = (after.committed_out_of_order - before.committed_out_of_order).clamp(0, records);
+    Ok(OutOfOrder { records: records as usize, out_of_order: out_of_order as usize })
 }
 
 fn progress_bar(args: &Args) -> Option<indicatif::ProgressBar> {
@@ -210,6 +234,9 @@ fn progress_bar(args: &Args) -> Option<indicatif::ProgressBar> {
 struct Worker {
     client: Client,
     addr: String,
+    /// A shared connection to the leader; after a redirect, the worker's own
+    /// to the new one.
+    channel: Option<Channel>,
     budget: Arc<Budget>,
     progress: Option<indicatif::ProgressBar>,
     keys: u64,
@@ -220,7 +247,7 @@ struct Worker {
 
 /// What one request came to.
 enum Outcome {
-    Wrote(i64),
+    Wrote,
     Read,
     /// Not the leader: retry at this address.
     Redirect(String),
@@ -230,7 +257,7 @@ enum Outcome {
 impl Worker {
     async fn run(mut self) -> Tally {
         let mut tally = Tally::new();
-        let mut channel = None;
+        let mut channel = self.channel.take();
         while self.budget.claim() {
             let key = format!("bench-{}", self.rng.next() % self.keys);
             let read = self.rng.unit() < self.read_ratio;
@@ -256,10 +283,9 @@ impl Worker {
             }
             let latency_us = started.elapsed().as_micros() as u64;
             match outcome {
-                Outcome::Wrote(seq) => {
+                Outcome::Wrote => {
                     tally.latency_us.saturating_record(latency_us.max(1));
                     tally.writes += 1;
-                    tally.seqs.push(seq);
                 }
                 Outcome::Read => {
                     tally.latency_us.saturating_record(latency_us.max(1));
@@ -302,107 +328,17 @@ impl Worker {
                 Ok(Err(status)) => Outcome::Failed(status.message().to_string()),
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
-                    if r.ok { Outcome::Wrote(r.seq) } else { refused(r) }
+                    if r.ok { Outcome::Wrote } else { refused(r) }
                 }
             }
         }
     }
-}
-
-/// Out-of-order commits as the leader's event stream shows them.
-#[derive(Default)]
-struct TrackerState {
-    /// The leader's committed set, as of the last event processed.
-    committed: TailBitmap,
-    /// Seqs whose commit event was seen, and those of them that were out of order.
-    seen: BTreeSet<i64>,
-    out_of_order: BTreeSet<i64>,
-    /// Why the numbers cannot be trusted, if they cannot.
-    broken: Option<String>,
-}
-
-struct Tracker {
-    state: Arc<Mutex<TrackerState>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 /// The share of the bench's records that committed out of order.
 struct OutOfOrder {
     records: usize,
     out_of_order: usize,
-}
-
-impl Tracker {
-    async fn start(client: &Client, addr: &str, leader_id: i64) -> Result<Tracker, String> {
-        let unavailable = |why: String| format!("could not watch the leader's commits: {why}");
-        // Subscribe first: every commit after the status below is then in the stream.
-        let mut stream = client
-            .call(addr, async |ch| admin(ch).watch(pb::WatchReq {}).await.map(|r| r.into_inner()))
-            .await
-            .map_err(|f| unavailable(f.into_error(client.timeout).error.to_string()))?;
-        let status =
-            client.status_of(addr).await.map_err(|f| unavailable(f.into_error(client.timeout).error.to_string()))?;
-        if status.id != leader_id || MemberRole::parse(&status.role) != Some(MemberRole::Leader) {
-            return Err("leadership changed before the run started".into());
-        }
-        let committed = status.status.and_then(|s| s.committed).unwrap_or_default();
-        let state = Arc::new(Mutex::new(TrackerState { committed, ..Default::default() }));
-        let shared = state.clone();
-        let task = tokio::spawn(async move {
-            while let Some(event) = stream.next().await {
-                let mut s = shared.lock().expect("tracker state lock");
-                let Ok(e) = event else {
-                    s.broken = Some("the leader's event stream ended during the run".into());
-                    return;
-                };
-                match EventKind::parse(&e.kind) {
-                    Some(EventKind::Commit) if !s.committed.contains(e.seq) => {
-                        if e.seq > s.committed.prefix_len() {
-                            s.out_of_order.insert(e.seq);
-                        }
-                        s.committed.set(e.seq);
-                        s.seen.insert(e.seq);
-                    }
-                    Some(EventKind::Lagged) => {
-                        s.broken = Some("the leader dropped events for this slow watcher".into())
-                    }
-                    Some(kind) if kind.is_election() => {
-                        s.broken = Some("leadership changed during the run".into());
-                    }
-                    _ => {}
-                }
-            }
-            shared.lock().expect("tracker state lock").broken = Some("the leader's event stream ended".into());
-        });
-        Ok(Tracker { state, task })
-    }
-
-    async fn finish(self, seqs: &[i64]) -> Result<OutOfOrder, String> {
-        if seqs.is_empty() {
-            self.task.abort();
-            return Err("the run wrote no records".into());
-        }
-        let deadline = Instant::now() + TRACKER_GRACE;
-        let result = loop {
-            {
-                let s = self.state.lock().expect("tracker state lock");
-                if let Some(why) = &s.broken {
-                    break Err(why.clone());
-                }
-                let seen = seqs.iter().filter(|q| s.seen.contains(q)).count();
-                if seen == seqs.len() {
-                    let out_of_order = seqs.iter().filter(|q| s.out_of_order.contains(q)).count();
-                    break Ok(OutOfOrder { records: seqs.len(), out_of_order });
-                }
-                if Instant::now() >= deadline {
-                    break Err(format!("the event stream reported {seen} of the {} records' commits", seqs.len()));
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        self.task.abort();
-        result
-    }
 }
 
 fn ms(us: u64) -> f64 {
