@@ -1,7 +1,7 @@
 //! What one seed decides: the cluster shape and the parameters of the run.
 
 use traftctl::pb::ClusterConfig;
-use traftctl::replica::{NodeId, Options};
+use traftctl::replica::{CommitOrder, NodeId, Options};
 
 use crate::membership::PlanKind;
 use crate::network::NetParams;
@@ -154,6 +154,8 @@ pub struct SimParams {
     pub snapshot_every: i64,
     pub compact_retain: i64,
     pub snapshot_chunk_bytes: usize,
+    /// Never drawn: set with the `prefix` knob (`seeds_prefix_commit_order`).
+    pub commit_order: CommitOrder,
 }
 
 impl SimParams {
@@ -221,6 +223,7 @@ impl SimParams {
             snapshot_chunk_bytes: *rng.pick(&[16, 256, 1 << 20]),
             // Drawn last, so the draws above mean what they meant before.
             transfer_mean_ns: *rng.pick(&[None, Some(2 * SEC), Some(500 * MS)]),
+            commit_order: CommitOrder::Any,
         }
     }
 
@@ -255,6 +258,7 @@ impl SimParams {
             compact_retain: 0,
             snapshot_chunk_bytes: 1 << 20,
             transfer_mean_ns: None,
+            commit_order: CommitOrder::Any,
         }
     }
 
@@ -290,10 +294,11 @@ impl SimParams {
                 "retain" => self.compact_retain = v,
                 "chunk" => self.snapshot_chunk_bytes = n as usize,
                 "drop_ppm" => self.net.drop_ppm = n,
+                "prefix" => self.commit_order = if n > 0 { CommitOrder::Prefix } else { CommitOrder::Any },
                 other => {
                     return Err(format!(
                         "unknown knob `{other}`; known: batch, inflight, window, floor_lag, lease_ms, drop_ppm, \
-                         snapshot_every, retain, chunk"
+                         snapshot_every, retain, chunk, prefix"
                     ));
                 }
             }
@@ -316,6 +321,7 @@ impl SimParams {
         o.compact_retain = self.compact_retain;
         o.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
         o.jitter_seed = jitter_seed;
+        o.commit_order = self.commit_order;
         o
     }
 
@@ -326,7 +332,7 @@ impl SimParams {
             "safety {}ms, lease {}ms, delay {:.1}-{:.1}ms (long {}ppm up to {}ms), drop {}ppm, dup {}ppm, crash \
              every ~{} ({}ppm the leader, restart <= {}ms), partition every ~{} (<= {}ms), fsync <= {:.1}ms, drift \
              <= {}ppm, transfer every ~{}, {} clients on {} keys (timeout {}ms, {}ppm to a random node), {} quiet spells; replica: \
-             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B)",
+             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B), commit order {:?}",
             self.safety_ns / MS,
             self.lease_ns / MS,
             self.net.delay_min_ns as f64 / MS as f64,
@@ -355,6 +361,7 @@ impl SimParams {
             self.snapshot_every,
             self.compact_retain,
             self.snapshot_chunk_bytes,
+            self.commit_order,
         )
     }
 }
