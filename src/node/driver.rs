@@ -115,6 +115,8 @@ pub(super) struct Driver {
     snapshot_waiters: BTreeMap<NodeId, VecDeque<oneshot::Sender<Message>>>,
     forward_waiters: BTreeMap<(NodeId, u64), oneshot::Sender<Message>>,
     counters: Counters,
+    /// `NodeHandle::pause`: while true the loop waits, reading nothing.
+    paused: Option<watch::Receiver<bool>>,
 }
 
 /// What the driver counts for `/metrics`; the replica's own counters are
@@ -150,7 +152,13 @@ impl Driver {
             snapshot_waiters: BTreeMap::new(),
             forward_waiters: BTreeMap::new(),
             counters: Counters::default(),
+            paused: None,
         }
+    }
+
+    pub(super) fn pausable(mut self, paused: watch::Receiver<bool>) -> Self {
+        self.paused = Some(paused);
+        self
     }
 
     pub(super) async fn run(mut self, mut inputs: mpsc::Receiver<Input>, mut shutdown: watch::Receiver<bool>) {
@@ -158,6 +166,14 @@ impl Driver {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.peers.update(&self.replica.config().clone());
         loop {
+            if let Some(paused) = self.paused.as_mut()
+                && *paused.borrow()
+            {
+                tokio::select! {
+                    _ = paused.wait_for(|p| !*p) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
             tokio::select! {
                 _ = ticker.tick() => {
                     let now = self.clock.now();
