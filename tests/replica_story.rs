@@ -139,7 +139,7 @@ fn missing_record_follower_story(order: CommitOrder) -> (usize, bool) {
         if let Message::Forward(f) = m
             && to == lossy
         {
-            f.logs.retain(|r| !r.cmd.as_ref().is_some_and(|c| c.key == "a"));
+            f.logs.retain(|r| r.cmd.as_ref().is_none_or(|c| c.key != "a"));
         }
         false
     });
