@@ -183,7 +183,7 @@ impl LocalCluster {
         let start = Instant::now();
         loop {
             let got = json_of(self.cmd_at(&[id]).args(["get", key, "--consistency", "serializable", "-o", "json"]));
-            if got.as_ref().is_some_and(|g| g["value"] == Value::from(value)) {
+            if got.as_ref().is_some_and(|g| g["value"] == value) {
                 return;
             }
             assert!(start.elapsed() < WAIT, "node {id} never applied {key} = {value} (last read: {got:?})");

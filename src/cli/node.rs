@@ -58,12 +58,17 @@ pub struct Args {
     pub snapshots: SnapshotArgs,
     #[command(flatten)]
     pub order: OrderArgs,
-    /// Dial member ID at HOST:PORT instead of its address in the
-    /// configuration; repeatable. For tests that put a fault proxy between
-    /// separate node processes (`traftctl::chaos`): the configuration, and
-    /// so status, redirects and the cluster id, keep the real addresses.
-    /// Hidden: it is not an operator's flag.
-    #[arg(long, value_name = "ID=HOST:PORT", hide = true)]
+    // Hidden, as it is not an operator's flag: process-level tests put a
+    // fault proxy (`traftctl::chaos`) between separate node processes by
+    // telling each to dial its peers at the proxy's listeners. The
+    // configuration, and so status, redirects and the cluster id, keep the
+    // real addresses (`NodeConfig::dial_overrides`).
+    #[arg(
+        long,
+        value_name = "ID=HOST:PORT",
+        hide = true,
+        help = "Dial member ID at HOST:PORT instead of its configured address (for tests; repeatable)"
+    )]
     pub dial_via: Vec<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
