@@ -96,6 +96,16 @@ pub(super) fn spawn_storage(
     (tx, thread)
 }
 
+/// `NodeHandle::pause`: while paused, waits, reading and ticking nothing.
+/// False if the node shuts down meanwhile.
+async fn until_resumed(paused: &mut Option<watch::Receiver<bool>>, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let Some(paused) = paused.as_mut().filter(|p| *p.borrow()) else { return true };
+    tokio::select! {
+        _ = paused.wait_for(|p| !*p) => true,
+        _ = shutdown.changed() => false,
+    }
+}
+
 pub(super) struct Driver {
     replica: Replica,
     clock: Clock,
@@ -166,25 +176,29 @@ impl Driver {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.peers.update(&self.replica.config().clone());
         loop {
-            if let Some(paused) = self.paused.as_mut()
-                && *paused.borrow()
-            {
-                tokio::select! {
-                    _ = paused.wait_for(|p| !*p) => {}
-                    _ = shutdown.changed() => break,
-                }
-            }
             tokio::select! {
                 _ = ticker.tick() => {
+                    if !until_resumed(&mut self.paused, &mut shutdown).await {
+                        break;
+                    }
                     let now = self.clock.now();
                     self.replica.tick(now);
                 }
                 input = inputs.recv() => {
                     let Some(input) = input else { break };
+                    // Checked here, not before the select: an input that
+                    // arrives after the pause must wait even if the loop was
+                    // already waiting when the pause began.
+                    if !until_resumed(&mut self.paused, &mut shutdown).await {
+                        break;
+                    }
                     self.handle(input);
                     // Drain what is already queued before acting, so one
                     // flush carries a whole burst of proposals.
                     for _ in 0..256 {
+                        if self.paused.as_ref().is_some_and(|p| *p.borrow()) {
+                            break;
+                        }
                         match inputs.try_recv() {
                             Ok(input) => self.handle(input),
                             Err(_) => break,
