@@ -71,6 +71,7 @@ pub mod pb {
 
 pub mod backup;
 pub mod bitmap;
+pub mod chaos;
 pub mod cmd;
 pub mod config;
 pub mod errors;

@@ -8,7 +8,7 @@ use story::{Cluster, ask_vote};
 use traftctl::kv::ApplyResult;
 use traftctl::pb::cmd::Value;
 use traftctl::pb::{ClusterConfig, LeaderId, TailBitmap, VoteRefusal};
-use traftctl::replica::{ClientReply, DurableState, Message, NodeId, Options, ReadConsistency, Replica};
+use traftctl::replica::{ClientReply, CommitOrder, DurableState, Message, NodeId, Options, ReadConsistency, Replica};
 
 #[test]
 fn three_nodes_elect_a_leader_commit_and_apply_everywhere() {
@@ -89,6 +89,87 @@ fn a_lost_record_does_not_hold_back_unrelated_ones() {
     c.filter = Box::new(|_, _, _| false);
     c.run(1000);
     assert!(matches!(c.replies.get(&1), Some(ClientReply::Proposed { .. })));
+}
+
+/// The story above under both commit orders: every forward carrying `a` is
+/// lost, then five writes on `b` are proposed. Returns how many of them were
+/// acknowledged while `a` was lost, and whether all six were once the loss
+/// stopped.
+fn lost_record_story(order: CommitOrder) -> (usize, bool) {
+    let mut c = Cluster::with(3, |o| o.commit_order = order);
+    c.run(3000);
+    c.filter = Box::new(
+        |_, _, m| matches!(m, Message::Forward(f) if f.logs.iter().any(|r| r.cmd.as_ref().is_some_and(|c| c.key == "a"))),
+    );
+    c.propose(1, &["set", "a", "1"]);
+    c.run(10);
+    for i in 0..5 {
+        c.propose(10 + i, &["set", "b", &i.to_string()]);
+    }
+    c.run(50);
+    let acked = |c: &Cluster, r: u64| matches!(c.replies.get(&r), Some(ClientReply::Proposed { .. }));
+    let b_acked_while_lost = (0..5).filter(|i| acked(&c, 10 + i)).count();
+    assert!(!acked(&c, 1), "a cannot commit without a quorum");
+    c.filter = Box::new(|_, _, _| false);
+    c.run(1000);
+    (b_acked_while_lost, acked(&c, 1) && (0..5).all(|i| acked(&c, 10 + i)))
+}
+
+#[test]
+fn a_lost_record_holds_back_later_commits_only_under_prefix_order() {
+    assert_eq!(lost_record_story(CommitOrder::Any), (5, true), "out of order, b commits while a is lost");
+    assert_eq!(
+        lost_record_story(CommitOrder::Prefix),
+        (0, true),
+        "in seq order, no b commits before a, and all commit once a does"
+    );
+}
+
+/// A follower that misses one record (every copy of `a` sent to it loses
+/// that record; the rest of each forward arrives) while the other follower
+/// gets everything: `a` and the `b` records commit either way. Returns the
+/// `b` seqs that follower applied while it lacked `a`, and whether it
+/// applied `a` and all of `b` once the loss stopped.
+fn missing_record_follower_story(order: CommitOrder) -> (usize, bool) {
+    let mut c = Cluster::with(3, |o| o.commit_order = order);
+    c.run(3000);
+    let leader = c.leader().unwrap();
+    let lossy = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    c.filter = Box::new(move |_, to, m| {
+        if let Message::Forward(f) = m
+            && to == lossy
+        {
+            f.logs.retain(|r| r.cmd.as_ref().is_none_or(|c| c.key != "a"));
+        }
+        false
+    });
+    c.propose(1, &["set", "a", "1"]);
+    c.run(10);
+    for i in 0..5 {
+        c.propose(10 + i, &["set", "b", &i.to_string()]);
+    }
+    // Heartbeats bring the follower the commit of what it holds.
+    c.run(1000);
+    let seqs: Vec<i64> =
+        (0..6).map(|r| c.acknowledged_seq(if r == 0 { 1 } else { 9 + r }).expect("committed")).collect();
+    let (a_seq, b_seqs) = (seqs[0], &seqs[1..]);
+    let f = &c.nodes[&lossy];
+    assert!(!f.applied().contains(a_seq), "the lossy follower never received a");
+    let b_applied_without_a = b_seqs.iter().filter(|&&s| f.applied().contains(s)).count();
+    c.filter = Box::new(|_, _, _| false);
+    c.run(1000);
+    let f = &c.nodes[&lossy];
+    (b_applied_without_a, seqs.iter().all(|&s| f.applied().contains(s)))
+}
+
+#[test]
+fn a_follower_missing_a_record_applies_later_ones_only_under_any_order() {
+    assert_eq!(missing_record_follower_story(CommitOrder::Any), (5, true), "out of order, b applies without a");
+    assert_eq!(
+        missing_record_follower_story(CommitOrder::Prefix),
+        (0, true),
+        "in seq order, no b applies before a, and all apply once a arrives"
+    );
 }
 
 #[test]

@@ -155,7 +155,7 @@ impl Failure {
     /// Worth trying another endpoint: this one cannot serve at all. Only
     /// safe for requests that are harmless to repeat; `propose` decides
     /// for itself (see `Failure::maybe_arrived`).
-    fn try_next(&self) -> bool {
+    pub fn try_next(&self) -> bool {
         match self {
             Failure::Unreachable { .. } | Failure::Tls { .. } | Failure::Broken { .. } => true,
             Failure::Rpc { status, .. } => status.code() == tonic::Code::Unavailable,

@@ -1,19 +1,37 @@
 //! `traftctl local-cluster N`: the front door. N embedded members on
-//! 127.0.0.1, each with its own data directory, until Ctrl-C.
+//! 127.0.0.1, each with its own data directory, until Ctrl-C. With
+//! `--chaos`, every member-to-member connection goes through the fault proxy
+//! (`traftctl::chaos`); `traftctl chaos` and `traftctl local` change the
+//! faults and the members' lives while it runs, through any member's admin
+//! service.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
 
-use crate::cli::{exit, interrupted};
+use crate::cli::{CliError, CliResult, exit, interrupted};
+use traftctl::chaos::{Chaos, FaultSpec};
+use traftctl::node::local::{LocalControl, LocalControlHandle, NOT_CHAOS};
 use traftctl::node::{self, Listeners, MemberRole, NodeConfig, NodeHandle, NodeTls};
-use traftctl::pb::ClusterConfig;
+use traftctl::pb::{self, ClusterConfig, LocalAction};
 use traftctl::tls::{CLIENT_FLAGS, ClientTls, PEER_DIAL_FLAGS, ServerFiles, ServerTls, ThrowawayCa};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Faults (--chaos SPEC, repeatable; see `traftctl chaos --help` for SPEC):
+  traftctl local-cluster 3 --chaos delay=5ms --chaos link=1-2,reset-every=200ms
+  traftctl local-cluster 3 --chaos none          # the proxy in place, no faults yet
+Every member-to-member connection then goes through an in-process proxy, one listener per
+direction of each pair; clients still connect to the members directly. While it runs:
+  traftctl chaos set partition=1|2,3 | clear | show
+  traftctl local kill|pause|resume|restart ID, traftctl local list
+(`local` works with or without --chaos.)")]
 pub struct Args {
     /// How many members to start.
     #[arg(default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=9))]
@@ -38,11 +56,121 @@ pub struct Args {
     /// Give up if no leader is elected within this many seconds.
     #[arg(long, default_value_t = 15)]
     pub election_timeout_secs: u64,
+    /// Put every member-to-member connection through a fault proxy with
+    /// these faults (repeatable, one rule each; `none`: the proxy without
+    /// faults, to add some later with `traftctl chaos set`).
+    #[arg(long, value_name = "SPEC", value_parser = parse_spec)]
+    pub chaos: Vec<FaultSpec>,
+    /// Seed of the proxy's random draws (jitter, drop), to repeat a run
+    /// (default: from the clock; the banner shows it).
+    #[arg(long, value_name = "SEED", requires = "chaos")]
+    pub chaos_seed: Option<u64>,
     #[command(flatten)]
     pub snapshots: super::node::SnapshotArgs,
+    #[command(flatten)]
+    pub order: super::node::OrderArgs,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<u8> {
+fn parse_spec(s: &str) -> Result<FaultSpec, String> {
+    FaultSpec::parse(s).map_err(|e| e.to_string())
+}
+
+/// One member of the local cluster and what the process knows of it.
+struct Member {
+    id: i64,
+    addr: SocketAddr,
+    config: NodeConfig,
+    /// `None` once killed.
+    handle: Option<NodeHandle>,
+    paused: bool,
+    /// A kill that is still releasing the data directory.
+    stopping: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Member {
+    fn state(&self) -> &'static str {
+        match (&self.handle, self.paused) {
+            (None, _) => "killed",
+            (Some(_), true) => "paused",
+            (Some(_), false) => "running",
+        }
+    }
+}
+
+/// A `LocalMember` request, carried out by the loop that owns the members.
+struct MemberRequest {
+    req: pb::LocalMemberReq,
+    respond: oneshot::Sender<Result<pb::LocalMemberReply, Status>>,
+}
+
+/// What the members' admin services call for `traftctl chaos` and
+/// `traftctl local`.
+struct Control {
+    chaos: Option<Chaos>,
+    requests: mpsc::Sender<MemberRequest>,
+}
+
+#[tonic::async_trait]
+impl LocalControl for Control {
+    async fn chaos(&self, req: pb::ChaosReq) -> Result<pb::ChaosReply, Status> {
+        let chaos = self.chaos.as_ref().ok_or_else(|| {
+            Status::unimplemented(format!(
+                "{NOT_CHAOS}: restart it with --chaos SPEC (--chaos none puts the proxy in place without faults)"
+            ))
+        })?;
+        match pb::ChaosOp::try_from(req.op) {
+            Ok(pb::ChaosOp::Show) => {}
+            Ok(pb::ChaosOp::Clear) => {
+                chaos.clear();
+                eprintln!("local-cluster: faults cleared");
+            }
+            Ok(pb::ChaosOp::Set) => {
+                let rules =
+                    traftctl::chaos::parse_all(&req.specs).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                chaos.set(rules).map_err(|e| Status::invalid_argument(e.to_string()))?;
+                eprintln!("local-cluster: faults now {}", describe_rules(&chaos.rules()));
+            }
+            Err(_) => return Err(Status::invalid_argument(format!("unknown chaos operation {}", req.op))),
+        }
+        Ok(chaos_reply(chaos))
+    }
+
+    async fn member(&self, req: pb::LocalMemberReq) -> Result<pb::LocalMemberReply, Status> {
+        let (respond, reply) = oneshot::channel();
+        self.requests
+            .send(MemberRequest { req, respond })
+            .await
+            .map_err(|_| Status::unavailable("the local cluster is shutting down"))?;
+        reply.await.map_err(|_| Status::unavailable("the local cluster is shutting down"))?
+    }
+}
+
+fn chaos_reply(chaos: &Chaos) -> pb::ChaosReply {
+    let status = chaos.status();
+    let links = status
+        .links
+        .iter()
+        .map(|l| {
+            let (from, to) = l.ends.unwrap_or_default();
+            pb::ChaosLink {
+                from,
+                to,
+                listen: l.listen.to_string(),
+                target: l.target.clone(),
+                faults: l.faults.to_string(),
+                accepted: l.accepted,
+                cut: l.cut,
+            }
+        })
+        .collect();
+    pb::ChaosReply { rules: status.rules, seed: status.seed, links }
+}
+
+fn describe_rules(rules: &[String]) -> String {
+    if rules.is_empty() { "none".to_string() } else { rules.join("; ") }
+}
+
+pub async fn run(args: Args) -> CliResult<u8> {
     let n = i64::from(args.members);
     let temp = if args.ephemeral { Some(tempdir()?) } else { None };
     let root = temp.clone().unwrap_or_else(|| args.data_dir.clone());
@@ -62,12 +190,24 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let tls = if args.tls { Some(LocalTls::ensure(&root.join("tls"))?) } else { None };
     let node_tls = tls.as_ref().map(LocalTls::load).transpose()?.unwrap_or_default();
     let scheme = if tls.is_some() { "https://" } else { "" };
-    let config = ClusterConfig::majority((1..=n).map(|id| (id, format!("{scheme}{}", addrs[(id - 1) as usize]))))?;
+    let config = ClusterConfig::majority((1..=n).map(|id| (id, format!("{scheme}{}", addrs[(id - 1) as usize]))))
+        .map_err(anyhow::Error::from)?;
     // A fresh cluster gets an id of its own; a recovered one keeps the id
     // its directories recorded.
     let token = format!("local-cluster {} {:?}", std::process::id(), std::time::SystemTime::now());
     let cluster_id = node::cluster_id_from(&token, &config);
-    let mut handles: Vec<NodeHandle> = Vec::new();
+
+    // The proxy first: every member dials its peers through it from the start.
+    let chaos = if args.chaos.is_empty() {
+        None
+    } else {
+        let seed = args.chaos_seed.unwrap_or_else(clock_seed);
+        Some(start_chaos(seed, &addrs, args.chaos.clone()).await?)
+    };
+    let (requests_tx, mut requests) = mpsc::channel(16);
+    let control = LocalControlHandle(Arc::new(Control { chaos: chaos.clone(), requests: requests_tx }));
+
+    let mut members: Vec<Member> = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let id = i as i64 + 1;
         let dir = root.join(format!("node-{id}"));
@@ -79,45 +219,189 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             node_config.metrics = Some(SocketAddr::from(([127, 0, 0, 1], port)));
         }
         node_config.cluster_id = cluster_id;
+        node_config.local_control = Some(control.clone());
+        if let Some(chaos) = &chaos {
+            node_config.dial_overrides = chaos
+                .status()
+                .links
+                .iter()
+                .filter_map(|l| l.ends.filter(|(from, _)| *from == id).map(|(_, to)| (to, l.listen.to_string())))
+                .collect();
+        }
         args.snapshots.apply(&mut node_config);
-        match node::start_on_thread(node_config, Listeners { client: listener, peer: None }).await {
-            Ok(h) => handles.push(h),
+        args.order.apply(&mut node_config);
+        match node::start_on_thread(node_config.clone(), Listeners { client: listener, peer: None }).await {
+            Ok(h) => members.push(Member {
+                id,
+                addr: addrs[i],
+                config: node_config,
+                handle: Some(h),
+                paused: false,
+                stopping: None,
+            }),
             Err(e) => {
-                for h in handles {
-                    h.shutdown().await;
+                for m in members {
+                    if let Some(h) = m.handle {
+                        h.shutdown().await;
+                    }
                 }
-                return Err(e);
+                return Err(e.into());
             }
         }
     }
 
+    let handles: Vec<&NodeHandle> = members.iter().filter_map(|m| m.handle.as_ref()).collect();
     let result = wait_for_leader(&handles, Duration::from_secs(args.election_timeout_secs)).await;
     match result {
         Ok(leader) => {
-            print_banner(&handles, &root, leader, args.ephemeral, tls.as_ref()).await;
-            tokio::select! {
-                _ = interrupted() => eprintln!("\nshutting down..."),
-                _ = any_fatal(&handles) => {}
+            print_banner(&handles, &root, leader, args.ephemeral, tls.as_ref(), chaos.as_ref()).await;
+            loop {
+                tokio::select! {
+                    _ = interrupted() => {
+                        eprintln!("\nshutting down...");
+                        break;
+                    }
+                    _ = any_fatal(&members) => break,
+                    Some(request) = requests.recv() => {
+                        let reply = act(&mut members, request.req).await;
+                        let _ = request.respond.send(reply);
+                    }
+                }
             }
         }
         Err(e) => eprintln!("error: {e:#}"),
     }
-    let fatal: Vec<String> =
-        handles.iter().filter_map(|h| h.fatal_error().map(|e| format!("node {}: {e}", h.id))).collect();
-    for h in &handles {
+    let fatal: Vec<String> = members
+        .iter()
+        .filter_map(|m| m.handle.as_ref().and_then(|h| h.fatal_error()).map(|e| format!("node {}: {e}", m.id)))
+        .collect();
+    for h in members.iter().filter_map(|m| m.handle.as_ref()) {
         h.begin_shutdown();
     }
-    for h in handles {
-        h.shutdown().await;
+    for m in members {
+        if let Some(h) = m.handle {
+            h.shutdown().await;
+        }
+        if let Some(stopping) = m.stopping {
+            let _ = stopping.await;
+        }
     }
+    drop(chaos);
     if let Some(dir) = temp {
         let _ = std::fs::remove_dir_all(dir);
     }
     if !fatal.is_empty() {
-        bail!("{}", fatal.join("; "));
+        return Err(anyhow::anyhow!("{}", fatal.join("; ")).into());
     }
     Ok(exit::OK)
 }
+
+/// A seed that differs from run to run.
+fn clock_seed() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (now.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// One proxy listener per ordered pair of members, forwarding to the
+/// target's real address, with `rules` in force. A rule that names a member
+/// the cluster lacks is a usage error.
+async fn start_chaos(seed: u64, addrs: &[SocketAddr], rules: Vec<FaultSpec>) -> CliResult<Chaos> {
+    let chaos = Chaos::new(seed);
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    for (i, _) in addrs.iter().enumerate() {
+        for (j, target) in addrs.iter().enumerate() {
+            if i != j {
+                let ends = (i as i64 + 1, j as i64 + 1);
+                chaos
+                    .add_link(Some(ends), any_port, target.to_string())
+                    .await
+                    .with_context(|| format!("cannot listen for the proxy of link {}>{}", ends.0, ends.1))?;
+            }
+        }
+    }
+    chaos.set(rules.into_iter().filter(|r| !r.is_empty()).collect()).map_err(CliError::usage)?;
+    Ok(chaos)
+}
+
+/// Carries out one `traftctl local` request; answers with every member's
+/// state.
+async fn act(members: &mut [Member], req: pb::LocalMemberReq) -> Result<pb::LocalMemberReply, Status> {
+    let action = LocalAction::try_from(req.action)
+        .map_err(|_| Status::invalid_argument(format!("unknown local action {}", req.action)))?;
+    if action != LocalAction::List {
+        let ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
+        let m = members.iter_mut().find(|m| m.id == req.id).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "no member {} in this local cluster (members: {})",
+                req.id,
+                ids.join(", ")
+            ))
+        })?;
+        act_on(m, action).await?;
+    }
+    let members = members
+        .iter()
+        .map(|m| pb::LocalMember { id: m.id, address: m.addr.to_string(), state: m.state().to_string() })
+        .collect();
+    Ok(pb::LocalMemberReply { members })
+}
+
+async fn act_on(m: &mut Member, action: LocalAction) -> Result<(), Status> {
+    let id = m.id;
+    let state = m.state();
+    let wrong_state = |what: &str| Status::failed_precondition(format!("node {id} is {state}: {what}"));
+    match action {
+        LocalAction::List => {}
+        LocalAction::Kill => {
+            let h = m.handle.take().ok_or_else(|| wrong_state("restart it with `traftctl local restart`"))?;
+            // The replica is gone now; the rest runs while the reply leaves.
+            m.stopping = Some(tokio::spawn(h.kill()));
+            m.paused = false;
+            eprintln!("local-cluster: killed node {id}");
+        }
+        LocalAction::Pause | LocalAction::Resume => {
+            let pause = action == LocalAction::Pause;
+            let h = m.handle.as_ref().ok_or_else(|| wrong_state("restart it with `traftctl local restart`"))?;
+            if m.paused == pause {
+                return Err(wrong_state(if pause { "resume it first" } else { "only a paused member resumes" }));
+            }
+            h.pause(pause);
+            m.paused = pause;
+            eprintln!("local-cluster: {} node {id}", if pause { "paused" } else { "resumed" });
+        }
+        LocalAction::Restart => {
+            if let Some(h) = m.handle.take() {
+                h.kill().await;
+            }
+            m.paused = false;
+            if let Some(stopping) = m.stopping.take() {
+                let _ = stopping.await;
+            }
+            let handle = restart(m).await.map_err(|e| Status::internal(format!("node {id} did not restart: {e:#}")))?;
+            m.handle = Some(handle);
+            eprintln!("local-cluster: restarted node {id} from {}", m.config.data_dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// Starts a stopped member again from its data directory, on its port. The
+/// old instance's listener closes as it winds down, so the port may still
+/// be held for a moment.
+async fn restart(m: &Member) -> anyhow::Result<NodeHandle> {
+    let start = Instant::now();
+    let listener = loop {
+        match node::bind(m.addr).await {
+            Ok(l) => break l,
+            Err(e) if start.elapsed() > RESTART_BIND_WAIT => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    node::start_on_thread(m.config.clone(), Listeners { client: listener, peer: None }).await
+}
+
+/// How long a restart waits for the old instance to free its port.
+const RESTART_BIND_WAIT: Duration = Duration::from_secs(5);
 
 fn tempdir() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("traft-local-{}", std::process::id()));
@@ -125,7 +409,7 @@ fn tempdir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-async fn wait_for_leader(handles: &[NodeHandle], limit: Duration) -> anyhow::Result<i64> {
+async fn wait_for_leader(handles: &[&NodeHandle], limit: Duration) -> anyhow::Result<i64> {
     let spinner = if std::io::stderr().is_terminal() {
         let s = indicatif::ProgressBar::new_spinner();
         s.set_message(format!("starting {} members, electing a leader...", handles.len()));
@@ -165,11 +449,12 @@ async fn wait_for_leader(handles: &[NodeHandle], limit: Duration) -> anyhow::Res
 }
 
 async fn print_banner(
-    handles: &[NodeHandle],
+    handles: &[&NodeHandle],
     root: &std::path::Path,
     leader: i64,
     ephemeral: bool,
     tls: Option<&LocalTls>,
+    chaos: Option<&Chaos>,
 ) {
     let scheme = if tls.is_some() { "https://" } else { "" };
     let mut rows = Vec::new();
@@ -186,6 +471,15 @@ async fn print_banner(
     let endpoints = endpoints.join(",");
     println!("traft local cluster: {} members, leader is node {leader}", handles.len());
     println!("{table}");
+    if let Some(chaos) = chaos {
+        println!(
+            "member-to-member links go through the fault proxy (seed {}); faults: {}",
+            chaos.seed(),
+            describe_rules(&chaos.rules())
+        );
+        println!("  change them with `traftctl chaos set SPEC`, `traftctl chaos clear`, `traftctl chaos show`");
+    }
+    println!("crash, freeze or restart members with `traftctl local kill|pause|resume|restart ID`");
     if ephemeral {
         println!("data is ephemeral and is removed on exit");
     } else {
@@ -221,9 +515,9 @@ async fn print_banner(
     println!("Press Ctrl-C to stop the cluster.");
 }
 
-async fn any_fatal(handles: &[NodeHandle]) {
+async fn any_fatal(members: &[Member]) {
     loop {
-        if handles.iter().any(|h| h.fatal_error().is_some()) {
+        if members.iter().filter_map(|m| m.handle.as_ref()).any(|h| h.fatal_error().is_some()) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -5,12 +5,14 @@
 //! tables, plain text and JSON, so the commands stay a screen long.
 
 mod bench;
+mod chaos;
 mod check;
 mod client;
 mod completions;
 mod config;
 mod get;
 mod leader;
+mod local;
 mod local_cluster;
 mod log;
 mod node;
@@ -157,6 +159,13 @@ pub enum Command {
     Watch(watch::Args),
     /// Load the cluster with concurrent clients and report throughput and latency.
     Bench(bench::Args),
+    /// Change the faults of a running `local-cluster --chaos`: `set SPEC...`, `clear`, `show`.
+    #[command(subcommand, after_help = chaos::AFTER_HELP)]
+    Chaos(chaos::Command),
+    /// Crash, freeze, thaw or restart a member of a running `local-cluster`:
+    /// `kill|pause|resume|restart ID`, `list`.
+    #[command(subcommand, after_help = local::AFTER_HELP)]
+    Local(local::Command),
     /// Print a shell completion script to stdout.
     Completions(completions::Args),
     /// Write the completion scripts and man pages into a directory (for packaging
@@ -192,7 +201,7 @@ fn run(cli: Cli) -> CliResult<u8> {
     opts.load_tls()?;
     let rt = runtime(&cli.command)?;
     match cli.command {
-        Command::LocalCluster(args) => Ok(rt.block_on(local_cluster::run(args))?),
+        Command::LocalCluster(args) => rt.block_on(local_cluster::run(args)),
         Command::Node(args) => Ok(rt.block_on(node::run(args))?),
         Command::Propose(args) => rt.block_on(propose::run(&opts, args)),
         Command::Get(args) => rt.block_on(get::run(&opts, args)),
@@ -204,6 +213,8 @@ fn run(cli: Cli) -> CliResult<u8> {
         Command::Snapshot(cmd) => rt.block_on(snapshot::run(&opts, cmd)),
         Command::Watch(args) => rt.block_on(watch::run(&opts, args)),
         Command::Bench(args) => rt.block_on(bench::run(&opts, args)),
+        Command::Chaos(cmd) => rt.block_on(chaos::run(&opts, cmd)),
+        Command::Local(cmd) => rt.block_on(local::run(&opts, cmd)),
         Command::Completions(args) => completions::run(args),
         Command::GenDocs(args) => completions::gen_docs(args),
     }

@@ -57,6 +57,20 @@ pub struct Args {
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
     #[command(flatten)]
+    pub order: OrderArgs,
+    // Hidden, as it is not an operator's flag: process-level tests put a
+    // fault proxy (`traftctl::chaos`) between separate node processes by
+    // telling each to dial its peers at the proxy's listeners. The
+    // configuration, and so status, redirects and the cluster id, keep the
+    // real addresses (`NodeConfig::dial_overrides`).
+    #[arg(
+        long,
+        value_name = "ID=HOST:PORT",
+        hide = true,
+        help = "Dial member ID at HOST:PORT instead of its configured address (for tests; repeatable)"
+    )]
+    pub dial_via: Vec<String>,
+    #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
     pub recovery: crate::cli::recover::ForceNewClusterArgs,
@@ -148,6 +162,51 @@ impl SnapshotArgs {
     }
 }
 
+/// Whether records commit and apply out of order.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OrderArgs {
+    /// `any`: traft's out-of-order commit and apply (each record commits on
+    /// its own quorum and applies once its dependencies have). `prefix`: the
+    /// leader commits strictly in seq order and every member applies in seq
+    /// order, as Raft does. `prefix` is a diagnostic, not a production mode:
+    /// it exists to measure what out-of-order commit buys, with the same
+    /// binary under the same faults.
+    #[arg(long, value_enum, default_value_t = CommitOrderArg::Any, value_name = "ORDER")]
+    pub commit_order: CommitOrderArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CommitOrderArg {
+    Any,
+    Prefix,
+}
+
+impl OrderArgs {
+    pub fn apply(&self, config: &mut NodeConfig) {
+        config.options.commit_order = match self.commit_order {
+            CommitOrderArg::Any => traftctl::replica::CommitOrder::Any,
+            CommitOrderArg::Prefix => traftctl::replica::CommitOrder::Prefix,
+        };
+    }
+}
+
+/// Parses `--dial-via ID=HOST:PORT` pairs.
+fn parse_dial_via(pairs: &[String]) -> anyhow::Result<BTreeMap<i64, String>> {
+    let mut out = BTreeMap::new();
+    for p in pairs {
+        let bad = || anyhow::anyhow!("bad --dial-via `{p}`: expected ID=HOST:PORT");
+        let (id, addr) = p.split_once('=').ok_or_else(bad)?;
+        let id: i64 = id.trim().parse().ok().filter(|id| *id > 0).ok_or_else(bad)?;
+        if !valid_member_addr(addr.trim()) || addr.contains("://") {
+            return Err(bad());
+        }
+        if out.insert(id, addr.trim().to_string()).is_some() {
+            bail!("--dial-via names member {id} twice");
+        }
+    }
+    Ok(out)
+}
+
 /// `HOST:PORT` or `https://HOST:PORT`: what peers dial. An explicit
 /// `http://` is refused, since without TLS flags a bare address is already
 /// plaintext and with them plaintext is not what the operator asked for.
@@ -178,6 +237,7 @@ pub fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<i64, String>> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let dial_overrides = parse_dial_via(&args.dial_via)?;
     let tls = args.tls.load()?;
     let (config, cluster_id) = match &args.join {
         Some(addr) => {
@@ -235,7 +295,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     node_config.tls = tls;
     node_config.metrics = args.listen_metrics;
     node_config.cluster_id = cluster_id;
+    node_config.dial_overrides = dial_overrides;
     args.snapshots.apply(&mut node_config);
+    args.order.apply(&mut node_config);
     let handle = node::start_on_thread(node_config, listeners).await?;
     match handle.peer_addr {
         Some(peer) => tracing::info!("node {} listening for clients on {} and peers on {peer}", handle.id, handle.addr),

@@ -124,6 +124,16 @@ pub(super) fn spawn_storage(
     (tx, thread)
 }
 
+/// `NodeHandle::pause`: while paused, waits, reading and ticking nothing.
+/// False if the node shuts down meanwhile.
+async fn until_resumed(paused: &mut Option<watch::Receiver<bool>>, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let Some(paused) = paused.as_mut().filter(|p| *p.borrow()) else { return true };
+    tokio::select! {
+        _ = paused.wait_for(|p| !*p) => true,
+        _ = shutdown.changed() => false,
+    }
+}
+
 pub(super) struct Driver {
     replica: Replica,
     clock: Clock,
@@ -143,6 +153,8 @@ pub(super) struct Driver {
     snapshot_waiters: BTreeMap<NodeId, VecDeque<oneshot::Sender<Message>>>,
     forward_waiters: BTreeMap<(NodeId, u64), Responder>,
     counters: Counters,
+    /// `NodeHandle::pause`: while true the loop waits, reading nothing.
+    paused: Option<watch::Receiver<bool>>,
 }
 
 /// What the driver counts for `/metrics`; the replica's own counters are
@@ -178,7 +190,13 @@ impl Driver {
             snapshot_waiters: BTreeMap::new(),
             forward_waiters: BTreeMap::new(),
             counters: Counters::default(),
+            paused: None,
         }
+    }
+
+    pub(super) fn pausable(mut self, paused: watch::Receiver<bool>) -> Self {
+        self.paused = Some(paused);
+        self
     }
 
     pub(super) async fn run(mut self, mut inputs: mpsc::Receiver<Input>, mut shutdown: watch::Receiver<bool>) {
@@ -188,15 +206,27 @@ impl Driver {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
+                    if !until_resumed(&mut self.paused, &mut shutdown).await {
+                        break;
+                    }
                     let now = self.clock.now();
                     self.replica.tick(now);
                 }
                 input = inputs.recv() => {
                     let Some(input) = input else { break };
+                    // Checked here, not before the select: an input that
+                    // arrives after the pause must wait even if the loop was
+                    // already waiting when the pause began.
+                    if !until_resumed(&mut self.paused, &mut shutdown).await {
+                        break;
+                    }
                     self.handle(input);
                     // Drain what is already queued before acting, so one
                     // flush carries a whole burst of proposals.
                     for _ in 0..256 {
+                        if self.paused.as_ref().is_some_and(|p| *p.borrow()) {
+                            break;
+                        }
                         match inputs.try_recv() {
                             Ok(input) => self.handle(input),
                             Err(_) => break,

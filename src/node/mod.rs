@@ -12,11 +12,13 @@
 //! alone and everything else talks to it through bounded channels.
 
 mod driver;
+pub mod local;
 mod metrics;
 mod peers;
 mod service;
 mod wire_names;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +52,13 @@ pub struct NodeConfig {
     /// The cluster id a brand-new data directory records (see
     /// [`cluster_id_from`]); a directory that has one keeps it.
     pub cluster_id: u64,
+    /// Where to dial a peer instead of its address in the configuration
+    /// (`HOST:PORT`, e.g. a fault proxy's listener; the member address's
+    /// `https://` carries over). The configuration, and so status, redirects
+    /// and the cluster id, keep the real addresses.
+    pub dial_overrides: BTreeMap<NodeId, String>,
+    /// Set by `local-cluster`: serves `TRaftAdmin.Chaos` and `LocalMember`.
+    pub local_control: Option<local::LocalControlHandle>,
 }
 
 /// `--initial-cluster-token`'s default.
@@ -66,6 +75,16 @@ pub(crate) const CLUSTER_MISMATCH: &str = "cluster id mismatch";
 /// 16 hex digits: how ids are shown and sent.
 pub fn format_cluster_id(id: u64) -> String {
     format!("{id:016x}")
+}
+
+/// What to dial for the member at `addr`: `via` when given, with `addr`'s
+/// `https://` if it has one and `via` has none.
+pub(crate) fn dial_address(addr: &str, via: Option<&String>) -> String {
+    match via {
+        None => addr.to_string(),
+        Some(via) if addr.starts_with("https://") && !via.starts_with("https://") => format!("https://{via}"),
+        Some(via) => via.clone(),
+    }
 }
 
 pub fn parse_cluster_id(s: &str) -> Option<u64> {
@@ -131,6 +150,8 @@ impl NodeConfig {
             rpc_timeout: Duration::from_secs(2),
             tls: NodeTls::default(),
             metrics: None,
+            dial_overrides: BTreeMap::new(),
+            local_control: None,
         }
     }
 }
@@ -210,6 +231,9 @@ pub struct NodeHandle {
     pub peer_addr: Option<SocketAddr>,
     inputs: mpsc::Sender<Input>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// While true, the driver neither reads its inputs nor ticks.
+    paused: tokio::sync::watch::Sender<bool>,
+    driver: Option<tokio::task::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     storage_thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the node stopped by itself (storage failure).
@@ -273,11 +297,52 @@ impl NodeHandle {
         let _ = self.shutdown.send(true);
     }
 
+    /// Freezes the member as SIGSTOP would: the replica stops processing
+    /// (no input is read, no timer fires) and so stops answering; its
+    /// sockets stay open and requests queue. `false` thaws it, and what
+    /// queued is processed.
+    pub fn pause(&self, paused: bool) {
+        let _ = self.paused.send(paused);
+    }
+
+    /// Stops the member as SIGKILL would: the replica and everything in its
+    /// memory go at once (no hand-over, no reply to what is in flight);
+    /// then the listeners close and the data directory is released. Writes
+    /// already handed to storage may still land, as they may after a crash.
+    ///
+    /// The replica is gone when this returns; the future finishes once the
+    /// data directory is released (so the member may be started again),
+    /// leaving the connections to close in the background as their requests
+    /// fail: waiting for them could wait for the very request that asked
+    /// for the kill.
+    pub fn kill(mut self) -> impl std::future::Future<Output = ()> {
+        if let Some(driver) = self.driver.take() {
+            driver.abort();
+        }
+        let _ = self.shutdown.send(true);
+        async move {
+            let tasks = std::mem::take(&mut self.tasks);
+            tokio::spawn(async move {
+                for mut t in tasks {
+                    if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
+                        t.abort();
+                    }
+                }
+            });
+            drop(self.inputs);
+            if let Some(t) = self.storage_thread.take() {
+                let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            }
+        }
+    }
+
     /// Stops serving, lets in-flight writes finish, and releases the data
     /// directory.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for mut t in self.tasks.drain(..) {
+        let _ = self.paused.send(false);
+        let driver = self.driver.take();
+        for mut t in self.tasks.drain(..).chain(driver) {
             // A graceful server shutdown waits for every connection to close,
             // and a peer's long-lived channel may never close: cut it short.
             if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
@@ -372,6 +437,7 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         cluster_id,
         started: std::time::Instant::now(),
         data_dir: config.data_dir.clone(),
+        local: config.local_control.clone(),
     };
     // Built before anything is spawned: a certificate rustls refuses stops
     // the start with nothing running.
@@ -402,14 +468,16 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
     }
 
     let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
-    let peers =
+    let mut peers =
         peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone(), config.tls.dial.clone(), cluster_id);
-    let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx);
+    peers.dial_overrides = config.dial_overrides.clone();
+    let (paused_tx, paused_rx) = tokio::sync::watch::channel(false);
+    let driver =
+        driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx).pausable(paused_rx);
     let driver_task = tokio::spawn(driver.run(inputs_rx, shutdown_rx.clone()));
 
     let mut tasks: Vec<_> =
         servers.into_iter().map(|(router, l)| tokio::spawn(service::serve(router, l, shutdown_rx.clone()))).collect();
-    tasks.push(driver_task);
     tasks.push(tokio::spawn(service::report_health(health, inputs_tx.clone(), shutdown_rx.clone())));
     if let Some(listener) = metrics_listener {
         let serve = metrics::serve(listener, inputs_tx.clone(), config.data_dir.clone(), shutdown_rx.clone());
@@ -422,6 +490,8 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         peer_addr,
         inputs: inputs_tx,
         shutdown: shutdown_tx,
+        paused: paused_tx,
+        driver: Some(driver_task),
         tasks,
         storage_thread: Some(storage_thread),
         fatal: fatal_rx,

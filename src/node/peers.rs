@@ -53,6 +53,8 @@ pub(super) struct Peers {
     tls: ClientTls,
     /// Sent with every call as [`CLUSTER_ID_HEADER`].
     cluster_id: MetadataValue<Ascii>,
+    /// `NodeConfig::dial_overrides`.
+    pub(super) dial_overrides: BTreeMap<NodeId, String>,
 }
 
 impl Peers {
@@ -64,7 +66,7 @@ impl Peers {
         cluster_id: u64,
     ) -> Self {
         let cluster_id = format_cluster_id(cluster_id).parse().expect("hex digits are valid metadata");
-        Peers { self_id, timeout, inputs, peers: BTreeMap::new(), tls, cluster_id }
+        Peers { self_id, timeout, inputs, peers: BTreeMap::new(), tls, cluster_id, dial_overrides: BTreeMap::new() }
     }
 
     /// Opens channels to new members (lazily: nothing connects until the
@@ -74,7 +76,7 @@ impl Peers {
             if m.id == self.self_id || self.peers.get(&m.id).is_some_and(|p| p.addr == m.addr) {
                 continue;
             }
-            match self.tls.endpoint(&m.addr) {
+            match self.tls.endpoint(&super::dial_address(&m.addr, self.dial_overrides.get(&m.id))) {
                 Ok(dial) => {
                     let channel = dial
                         .map(|ep| {

@@ -29,6 +29,7 @@ pub(super) struct Service {
     pub cluster_id: u64,
     pub started: std::time::Instant,
     pub data_dir: std::path::PathBuf,
+    pub local: Option<super::local::LocalControlHandle>,
 }
 
 /// The largest command a client may propose, encoded. A forward batch
@@ -591,6 +592,19 @@ impl TRaftAdmin for Service {
         });
         let stream = tokio_stream::wrappers::ReceiverStream::new(out);
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn chaos(&self, request: Request<pb::ChaosReq>) -> Result<Response<pb::ChaosReply>, Status> {
+        let local = self.local.as_ref().ok_or_else(|| Status::unimplemented(super::local::NOT_CHAOS))?;
+        local.0.chaos(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn local_member(
+        &self,
+        request: Request<pb::LocalMemberReq>,
+    ) -> Result<Response<pb::LocalMemberReply>, Status> {
+        let local = self.local.as_ref().ok_or_else(|| Status::unimplemented(super::local::NOT_LOCAL))?;
+        local.0.member(request.into_inner()).await.map(Response::new)
     }
 }
 

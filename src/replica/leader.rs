@@ -517,10 +517,15 @@ impl Replica {
             .collect();
         let reach = voters.iter().map(|(_, a)| a.len()).max().unwrap_or(0);
         let mut newly = Vec::new();
+        let in_order = self.opts.commit_order == CommitOrder::Prefix;
         for &s in l.uncommitted.range(..reach) {
             let bits = voters.iter().filter(|(_, a)| a.contains(s)).fold(0u64, |acc, (bit, _)| acc | bit);
             if config.is_quorum(bits) {
                 newly.push(s);
+            } else if in_order && !self.hard.committed().contains(s) {
+                // Every seq below the first one short of a quorum is
+                // committed or in `newly`: `uncommitted` holds every other.
+                break;
             }
         }
         for s in newly {

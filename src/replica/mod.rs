@@ -63,6 +63,27 @@ pub struct Options {
     /// New commits ride on the next durable write; with no other write
     /// coming, they get one of their own after waiting this long (0: at once).
     pub commit_persist_ns: Nanos,
+    /// [`CommitOrder::Prefix`] turns out-of-order commit and apply off: a
+    /// diagnostic baseline, not a production mode.
+    pub commit_order: CommitOrder,
+}
+
+/// Whether records commit and apply out of order (traft) or in seq order
+/// (as Raft does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitOrder {
+    /// Rules 7 and 8 as they stand: each seq commits on its own quorum and
+    /// applies once its dependencies have.
+    #[default]
+    Any,
+    /// The in-order baseline: the leader commits a seq only once it and every
+    /// lower seq reached a quorum, and every replica applies a record only
+    /// once every lower seq is applied (or is overridden by a committed
+    /// record it holds, whose apply stands in for it). It only delays what
+    /// rules 7 and 8 allow, so it is at least as safe; it exists to measure
+    /// what out-of-order commit buys on the same binary and the same faults
+    /// (docs/protocol.md, "The in-order baseline").
+    Prefix,
 }
 
 impl Options {
@@ -84,6 +105,7 @@ impl Options {
             compact_retain: 8192,
             snapshot_chunk_bytes: 1 << 20,
             commit_persist_ns: 100_000_000,
+            commit_order: CommitOrder::Any,
         }
     }
 }

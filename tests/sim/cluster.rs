@@ -515,7 +515,8 @@ impl Sim {
             pauses: Vec::new(),
         });
         let workload = Workload::new(workload_params, ids.clone(), rng.fork(3));
-        let checker = Checker::new(config.clone(), ids.len(), params.full_check_every);
+        let mut checker = Checker::new(config.clone(), ids.len(), params.full_check_every);
+        checker.in_order = params.commit_order == traftctl::replica::CommitOrder::Prefix;
         // Forked after every other stream, so that the shapes without
         // membership changes run exactly as they did before these existed.
         let join_rng = rng.fork(6);

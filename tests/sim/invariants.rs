@@ -167,6 +167,10 @@ struct Shadow {
     leading: Option<LeaderId>,
     /// The log the node appends to while it leads, for rule 6.
     appends: Option<AppendView>,
+    /// What `applies_in_order` saw after the node's last step: its applied
+    /// set and how many snapshots it had installed.
+    in_order_applied: TailBitmap,
+    in_order_installs: u64,
 }
 
 /// What the rule-6 check knows of the log a leader appends to: every record
@@ -333,6 +337,8 @@ pub struct Checker {
     pub now_ns: u64,
     /// Applied set (canonical encoding) -> the state first seen with it.
     applied_states: BTreeMap<(i64, Vec<u64>), (NodeId, KvState)>,
+    /// The replicas run with `--commit-order prefix`: `applies_in_order`.
+    pub in_order: bool,
 }
 
 fn canonical(b: &TailBitmap) -> TailBitmap {
@@ -475,6 +481,7 @@ impl Checker {
             leaders: BTreeMap::new(),
             now_ns: 0,
             applied_states: BTreeMap::new(),
+            in_order: false,
         }
     }
 
@@ -567,6 +574,7 @@ impl Checker {
         self.committed_is_global(node, r)?;
         self.accepted_covers_base(node, r)?;
         self.same_applied_same_state(node, r, restarted || full)?;
+        self.applies_in_order(node, r, restarted)?;
         self.removed_leader_steps_down(node, r)?;
 
         if let Some(l) = r.leader_ballot()
@@ -1294,6 +1302,42 @@ impl Checker {
                 self.applied_states.insert(key, (node.id, r.kv().clone()));
                 Ok(())
             }
+        }
+    }
+
+    /// `--commit-order prefix`: the highest seq a step newly applied has
+    /// every lower seq applied, or committed and explicitly overridden by a
+    /// committed record the node holds (whose apply will mark it). A step
+    /// after a restart or one that installed a snapshot is not judged: its
+    /// applied set was made elsewhere.
+    fn applies_in_order(&mut self, node: &Node, r: &Replica, restarted: bool) -> Check {
+        let sh = &mut self.shadows[node.index];
+        let before = std::mem::replace(&mut sh.in_order_applied, r.applied().clone());
+        let installs = r.stats().snapshots_installed;
+        let installed = std::mem::replace(&mut sh.in_order_installs, installs) != installs;
+        if !self.in_order || restarted || installed {
+            return Ok(());
+        }
+        let Some(top) = (r.applied() - &before).iter_from(0).last() else {
+            return Ok(());
+        };
+        self.checks += 1;
+        let stands_in = |d: Seq| {
+            r.committed().contains(d)
+                && r.log().values().any(|x| x.seq != d && r.committed().contains(x.seq) && vouches_for(x, d))
+        };
+        match r.applied().missing_below(top).find(|&d| !stands_in(d)) {
+            None => Ok(()),
+            Some(d) => Err(Failure::new(
+                "applies in seq order",
+                format!(
+                    "node {} (commit order prefix) applied seq {top} while seq {d} below it is neither applied nor \
+                     committed and overridden by a committed record it holds (Applied {}, Committed {})",
+                    node.id,
+                    short_bm(r.applied()),
+                    short_bm(r.committed())
+                ),
+            )),
         }
     }
 

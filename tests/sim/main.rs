@@ -91,9 +91,16 @@ fn env_u64(name: &str) -> Option<u64> {
     Some(v.trim().parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")))
 }
 
-fn replay_command(shape: Shape, seed: u64) -> String {
-    let opts = match std::env::var("TRAFT_SIM_OPTS") {
-        Ok(o) if !o.is_empty() => format!("TRAFT_SIM_OPTS={o} "),
+/// The replica knobs of a run: `TRAFT_SIM_OPTS`, then the test's own
+/// (`seeds_prefix_commit_order`), which the replay command carries too.
+fn knobs(test_knobs: &str) -> String {
+    let env = std::env::var("TRAFT_SIM_OPTS").unwrap_or_default();
+    [env.as_str(), test_knobs].iter().filter(|k| !k.is_empty()).copied().collect::<Vec<_>>().join(",")
+}
+
+fn replay_command(shape: Shape, seed: u64, test_knobs: &str) -> String {
+    let opts = match knobs(test_knobs) {
+        o if !o.is_empty() => format!("TRAFT_SIM_OPTS={o} "),
         _ => String::new(),
     };
     format!(
@@ -103,7 +110,7 @@ fn replay_command(shape: Shape, seed: u64) -> String {
 }
 
 /// Everything needed to understand and replay a failed run.
-fn failure_report(sim: &Sim, f: &Failure) -> String {
+fn failure_report(sim: &Sim, f: &Failure, test_knobs: &str) -> String {
     format!(
         "\n==== traft simulation FAILED: seed {seed}, shape {shape} ====\n\
          invariant: {inv}\n\
@@ -122,25 +129,25 @@ fn failure_report(sim: &Sim, f: &Failure) -> String {
         params = sim.params.describe(),
         nodes = sim.describe_nodes(),
         trace = sim.trace.dump(),
-        cmd = replay_command(sim.shape, sim.seed),
+        cmd = replay_command(sim.shape, sim.seed, test_knobs),
     )
 }
 
 /// One seeded run, including the linearizability check of its history.
 /// On failure: the broken invariant and the full report.
-fn run_seed(shape: Shape, seed: u64, verbose: bool) -> Result<RunReport, (&'static str, String)> {
-    let overrides = std::env::var("TRAFT_SIM_OPTS").unwrap_or_default();
+fn run_seed(shape: Shape, seed: u64, verbose: bool, test_knobs: &str) -> Result<RunReport, (&'static str, String)> {
+    let overrides = knobs(test_knobs);
     let mut sim =
         Sim::random(shape, seed, verbose, &overrides).unwrap_or_else(|e| panic!("TRAFT_SIM_OPTS={overrides:?}: {e}"));
     let outcome = catch_unwind(AssertUnwindSafe(|| sim.run()));
     let report = match outcome {
         Ok(Ok(report)) => report,
         // The history up to the stall must still be linearizable.
-        Ok(Err(f)) if f.invariant == APPLY_CYCLE => match check_history(&sim, shape, seed) {
+        Ok(Err(f)) if f.invariant == APPLY_CYCLE => match check_history(&sim, shape, seed, test_knobs) {
             Err(lin) => return Err(lin),
-            Ok(()) => return Err((f.invariant, failure_report(&sim, &f))),
+            Ok(()) => return Err((f.invariant, failure_report(&sim, &f, test_knobs))),
         },
-        Ok(Err(f)) => return Err((f.invariant, failure_report(&sim, &f))),
+        Ok(Err(f)) => return Err((f.invariant, failure_report(&sim, &f, test_knobs))),
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<String>()
@@ -150,14 +157,14 @@ fn run_seed(shape: Shape, seed: u64, verbose: bool) -> Result<RunReport, (&'stat
             let mut f = Failure::new("panic", format!("the replica or the simulator panicked: {msg}"));
             f.step = sim.steps;
             f.at_ns = sim.now_ns;
-            return Err((f.invariant, failure_report(&sim, &f)));
+            return Err((f.invariant, failure_report(&sim, &f, test_knobs)));
         }
     };
-    check_history(&sim, shape, seed).map(|()| report)
+    check_history(&sim, shape, seed, test_knobs).map(|()| report)
 }
 
 /// The linearizability check of a run's client history.
-fn check_history(sim: &Sim, shape: Shape, seed: u64) -> Result<(), (&'static str, String)> {
+fn check_history(sim: &Sim, shape: Shape, seed: u64, test_knobs: &str) -> Result<(), (&'static str, String)> {
     // The checker panics on a malformed history, which would be a bug of the
     // workload: report it with the seed too.
     let history = &sim.workload.history;
@@ -175,7 +182,7 @@ fn check_history(sim: &Sim, shape: Shape, seed: u64) -> Result<(), (&'static str
             );
             f.step = sim.steps;
             f.at_ns = sim.now_ns;
-            Err((f.invariant, failure_report(sim, &f)))
+            Err((f.invariant, failure_report(sim, &f, test_knobs)))
         }
     }
 }
@@ -252,6 +259,12 @@ impl Summary {
 /// Runs `count` seeds from `first`, cycling through `shapes`; panics with
 /// the full report of the first failure. Returns the summary.
 fn run_seeds(label: &str, shapes: &[Shape], first: u64, count: u64) -> Summary {
+    run_seeds_with(label, shapes, first, count, "")
+}
+
+/// [`run_seeds`] with replica knobs of the test's own (see
+/// `SimParams::override_knobs`).
+fn run_seeds_with(label: &str, shapes: &[Shape], first: u64, count: u64, test_knobs: &str) -> Summary {
     let keep_going = std::env::var_os("TRAFT_SIM_KEEP_GOING").is_some();
     let started = Instant::now();
     let mut sum = Summary::default();
@@ -259,7 +272,7 @@ fn run_seeds(label: &str, shapes: &[Shape], first: u64, count: u64) -> Summary {
     for k in 0..count {
         let seed = first + k;
         let shape = shapes[(k % shapes.len() as u64) as usize];
-        match run_seed(shape, seed, false) {
+        match run_seed(shape, seed, false, test_knobs) {
             Ok(r) => sum.add(&r),
             Err((invariant, report)) => {
                 failures.push((shape, seed, invariant, report));
@@ -326,8 +339,10 @@ fn run_seeds(label: &str, shapes: &[Shape], first: u64, count: u64) -> Summary {
         );
     }
     if let Some((_, _, _, report)) = failures.first() {
-        let list: Vec<String> =
-            failures.iter().map(|(sh, seed, inv, _)| format!("  {inv}: {}", replay_command(*sh, *seed))).collect();
+        let list: Vec<String> = failures
+            .iter()
+            .map(|(sh, seed, inv, _)| format!("  {inv}: {}", replay_command(*sh, *seed, test_knobs)))
+            .collect();
         panic!("{report}\n{} failing seed(s):\n{}", failures.len(), list.join("\n"));
     }
     sum
@@ -344,6 +359,8 @@ const DEFAULT_SEEDS_QUORUMS: u64 = 500;
 const DEFAULT_SEEDS_MEMBERSHIP: u64 = 150;
 /// 100 seeds of each snapshot-tail shape.
 const DEFAULT_SEEDS_TAIL: u64 = 200;
+/// 75 seeds of each of the four shapes run in seq order.
+const DEFAULT_SEEDS_PREFIX: u64 = 300;
 
 #[test]
 fn seeds_three_nodes() {
@@ -410,6 +427,18 @@ fn seeds_snapshot_tail() {
     }
 }
 
+/// The in-order baseline (`--commit-order prefix`): the same faults and
+/// invariants, with the leader committing and every replica applying in seq
+/// order, plus `applies_in_order`. Fewer seeds than the shapes' own tests:
+/// the mode is a diagnostic, and the protocol code it runs is the same.
+#[test]
+fn seeds_prefix_commit_order() {
+    let count = env_u64("TRAFT_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS_PREFIX);
+    let shapes = [Shape::Three, Shape::Five, Shape::Hub, Shape::GrowShrink];
+    let sum = run_seeds_with("prefix (three+five+hub+grow_shrink)", &shapes, 0, count, "prefix=1");
+    assert!(sum.records_committed > 0, "the in-order runs committed nothing");
+}
+
 /// Replays `TRAFT_SIM_SEED` (shape `TRAFT_SIM_SHAPE`, default `three`) with
 /// every event printed. Ignored by default, so a plain `cargo test` never
 /// reports a replay as passed that did not run; without a seed it fails
@@ -425,7 +454,7 @@ fn replay() {
         let names: Vec<&str> = ALL_SHAPES.iter().map(|s| s.name()).collect();
         panic!("TRAFT_SIM_SHAPE={shape_name:?}: expected one of {}", names.join(", "))
     });
-    match run_seed(shape, seed, true) {
+    match run_seed(shape, seed, true, "") {
         Ok(r) => eprintln!("seed {seed} ({}) passed: {r:?}", shape.name()),
         Err((_, report)) => panic!("{report}"),
     }
@@ -450,7 +479,7 @@ fn seq_of(sim: &Sim, node: NodeId, key: &str, value: i64) -> Option<Seq> {
 }
 
 fn fail_scenario(sim: &Sim, f: Failure) -> ! {
-    panic!("{}", failure_report(sim, &f))
+    panic!("{}", failure_report(sim, &f, ""))
 }
 
 /// Out-of-order commit and apply, as a story: one lost record must not hold

@@ -1,7 +1,7 @@
 //! What one seed decides: the cluster shape and the parameters of the run.
 
 use traftctl::pb::ClusterConfig;
-use traftctl::replica::{NodeId, Options};
+use traftctl::replica::{CommitOrder, NodeId, Options};
 
 use crate::membership::PlanKind;
 use crate::network::NetParams;
@@ -159,6 +159,8 @@ pub struct SimParams {
     /// Odds that a lost forward is reported lost to its sender (a twentieth
     /// of that for one that arrived anyway).
     pub lost_notice_ppm: u64,
+    /// Never drawn: set with the `prefix` knob (`seeds_prefix_commit_order`).
+    pub commit_order: CommitOrder,
 }
 
 impl SimParams {
@@ -228,6 +230,7 @@ impl SimParams {
             transfer_mean_ns: *rng.pick(&[None, Some(2 * SEC), Some(500 * MS)]),
             commit_persist_ns: *rng.pick(&[0, 20 * MS, 200 * MS]),
             lost_notice_ppm: *rng.pick(&[0, 500_000, 1_000_000]),
+            commit_order: CommitOrder::Any,
         }
     }
 
@@ -264,6 +267,7 @@ impl SimParams {
             transfer_mean_ns: None,
             commit_persist_ns: 0,
             lost_notice_ppm: 0,
+            commit_order: CommitOrder::Any,
         }
     }
 
@@ -299,10 +303,11 @@ impl SimParams {
                 "retain" => self.compact_retain = v,
                 "chunk" => self.snapshot_chunk_bytes = n as usize,
                 "drop_ppm" => self.net.drop_ppm = n,
+                "prefix" => self.commit_order = if n > 0 { CommitOrder::Prefix } else { CommitOrder::Any },
                 other => {
                     return Err(format!(
                         "unknown knob `{other}`; known: batch, inflight, window, floor_lag, lease_ms, drop_ppm, \
-                         snapshot_every, retain, chunk"
+                         snapshot_every, retain, chunk, prefix"
                     ));
                 }
             }
@@ -326,6 +331,7 @@ impl SimParams {
         o.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
         o.commit_persist_ns = self.commit_persist_ns;
         o.jitter_seed = jitter_seed;
+        o.commit_order = self.commit_order;
         o
     }
 
@@ -336,7 +342,7 @@ impl SimParams {
             "safety {}ms, lease {}ms, delay {:.1}-{:.1}ms (long {}ppm up to {}ms), drop {}ppm, dup {}ppm, crash \
              every ~{} ({}ppm the leader, restart <= {}ms), partition every ~{} (<= {}ms), fsync <= {:.1}ms, drift \
              <= {}ppm, transfer every ~{}, {} clients on {} keys (timeout {}ms, {}ppm to a random node), {} quiet spells; replica: \
-             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B), commits written within {}ms, {}ppm of lost forwards reported",
+             batch {}, inflight {}, window {}, floor lag {}, snapshot every {} (retain {}, chunk {} B), commits written within {}ms, {}ppm of lost forwards reported, commit order {:?}",
             self.safety_ns / MS,
             self.lease_ns / MS,
             self.net.delay_min_ns as f64 / MS as f64,
@@ -367,6 +373,7 @@ impl SimParams {
             self.snapshot_chunk_bytes,
             self.commit_persist_ns / MS,
             self.lost_notice_ppm,
+            self.commit_order,
         )
     }
 }
