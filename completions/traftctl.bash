@@ -73,6 +73,9 @@ _traftctl() {
             traftctl__subcmd__check__subcmd__help,help)
                 cmd="traftctl__subcmd__check__subcmd__help__subcmd__help"
                 ;;
+            traftctl__subcmd__config,abort)
+                cmd="traftctl__subcmd__config__subcmd__abort"
+                ;;
             traftctl__subcmd__config,add-member)
                 cmd="traftctl__subcmd__config__subcmd__add__subcmd__member"
                 ;;
@@ -90,6 +93,9 @@ _traftctl() {
                 ;;
             traftctl__subcmd__config,show)
                 cmd="traftctl__subcmd__config__subcmd__show"
+                ;;
+            traftctl__subcmd__config__subcmd__help,abort)
+                cmd="traftctl__subcmd__config__subcmd__help__subcmd__abort"
                 ;;
             traftctl__subcmd__config__subcmd__help,add-member)
                 cmd="traftctl__subcmd__config__subcmd__help__subcmd__add__subcmd__member"
@@ -156,6 +162,9 @@ _traftctl() {
                 ;;
             traftctl__subcmd__help__subcmd__check,hash)
                 cmd="traftctl__subcmd__help__subcmd__check__subcmd__hash"
+                ;;
+            traftctl__subcmd__help__subcmd__config,abort)
+                cmd="traftctl__subcmd__help__subcmd__config__subcmd__abort"
                 ;;
             traftctl__subcmd__help__subcmd__config,add-member)
                 cmd="traftctl__subcmd__help__subcmd__config__subcmd__add__subcmd__member"
@@ -503,8 +512,50 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help show quorums add-member remove-member set-quorums help"
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help show quorums add-member remove-member set-quorums abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__config__subcmd__abort)
+            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -591,8 +642,22 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__help)
-            opts="show quorums add-member remove-member set-quorums help"
+            opts="show quorums add-member remove-member set-quorums abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__config__subcmd__help__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1023,8 +1088,22 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__help__subcmd__config)
-            opts="show quorums add-member remove-member set-quorums"
+            opts="show quorums add-member remove-member set-quorums abort"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__config__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

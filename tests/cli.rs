@@ -744,6 +744,48 @@ fn config_remove_member_with_another_member_down_is_refused_as_unsafe() {
     assert_eq!(c.config(), before, "a refused change changed the configuration");
 }
 
+#[test]
+fn config_abort_cancels_a_change_stuck_on_a_dead_member() {
+    let c = NodeCluster::start(3);
+    let before = c.config();
+    // Nothing listens at node 4's address: it never catches up.
+    let stderr = tempfile::NamedTempFile::new().expect("a temporary file");
+    let mut add = std::process::Command::new(BIN);
+    add.args(["--endpoints", &c.endpoints(), "config", "add-member", "4", &c.addr(4), "--change-timeout", "25s"])
+        .env_remove("TRAFTCTL_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr.reopen().expect("reopen the stderr file"));
+    let mut add = Guard(add.spawn().expect("spawn traftctl config add-member"));
+    let start = Instant::now();
+    while c.config()["learners"] != json!([{"id": 4, "address": c.addr(4)}]) {
+        assert!(start.elapsed() < WAIT, "node 4 never became a learner: {}", c.config());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let aborted = stdout_json(c.cmd().args(["config", "abort", "-o", "json"]));
+    assert_eq!(aborted["outcome"], json!("aborted"), "{aborted}");
+    assert_eq!(member_ids(&aborted["config"]), [1, 2, 3], "{aborted}");
+    assert_eq!(c.config(), before, "the configuration the change started from is in force again");
+
+    let code = loop {
+        if let Some(status) = add.0.try_wait().expect("poll add-member") {
+            break status.code();
+        }
+        assert!(start.elapsed() < WAIT, "add-member did not return after the abort");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let told = std::fs::read_to_string(stderr.path()).expect("read add-member's stderr");
+    assert_eq!(code, Some(1), "add-member of an aborted change fails: {told}");
+    assert!(told.contains("aborted"), "add-member says its change was aborted: {told}");
+
+    c.cmd()
+        .args(["config", "abort"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no configuration change is in flight"));
+}
+
 /// `text` mentions `id` as a number of its own, not inside an address.
 fn mentions_id(text: &str, id: i64) -> bool {
     let id = id.to_string();

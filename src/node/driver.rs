@@ -213,6 +213,10 @@ impl Driver {
                 let id = self.request_id(respond);
                 self.replica.change_config(now, id, target, force);
             }
+            Input::AbortChange { respond } => {
+                let id = self.request_id(respond);
+                self.replica.abort_change(now, id);
+            }
             Input::HashKv { respond } => {
                 let r = &self.replica;
                 let _ = respond.send(pb::HashKvReply {

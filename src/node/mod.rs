@@ -160,6 +160,9 @@ pub(crate) enum Input {
         force: bool,
         respond: oneshot::Sender<ClientOutcome>,
     },
+    AbortChange {
+        respond: oneshot::Sender<ClientOutcome>,
+    },
     HashKv {
         respond: oneshot::Sender<pb::HashKvReply>,
     },
