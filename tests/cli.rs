@@ -381,9 +381,19 @@ fn status_shows_every_member() {
     for word in ["voted for", "committer", "accepted", "committed", "applied", "lag", "leader", "follower"] {
         assert!(table.contains(word), "{word} missing from\n{table}");
     }
+    for word in ["version", "uptime", "data", "cluster id: ", "learners: none", "change in progress: none"] {
+        assert!(table.contains(word), "{word} missing from\n{table}");
+    }
     let plain = stdout_text(c.cmd().args(["status", "-o", "plain"]));
     assert_eq!(plain.lines().count(), 3, "{plain}");
-    assert!(plain.lines().all(|l| l.split('\t').count() == 11), "{plain}");
+    assert!(plain.lines().all(|l| l.split('\t').count() == 14), "{plain}");
+    for m in members {
+        assert_eq!(m["version"], json!(env!("CARGO_PKG_VERSION")), "{m}");
+        assert!(m["uptime_ms"].as_i64().is_some_and(|u| u > 0), "{m}");
+        assert!(m["data_dir_bytes"].as_i64().is_some_and(|b| b > 0), "{m}");
+    }
+    assert!(status["cluster_id"].as_str().is_some_and(|id| id.len() == 16), "{status}");
+    assert_eq!((&status["learners"], &status["change"]), (&json!([]), &Value::Null), "{status}");
 
     let (leader_id, leader_addr) = c.leader();
     let one = stdout_json(c.cmd().args(["status", "--addr", &leader_addr, "-o", "json"]));
@@ -398,6 +408,42 @@ fn status_shows_every_member() {
     assert_eq!(one["change"], json!(null), "no change in flight: {one}");
     let one_table = stdout_text(c.cmd().args(["status", "--addr", &c.follower()]));
     assert!(one_table.contains("follower") && one_table.contains("quorums"), "{one_table}");
+}
+
+/// An idle member that applied everything the leader committed has no lag:
+/// the lag column agrees with the applied columns next to it.
+#[test]
+fn status_lag_agrees_with_the_applied_columns() {
+    let c = NodeCluster::start(3);
+    for i in 0..5 {
+        c.cmd().args(["propose", "set", "lag-k", &i.to_string()]).assert().success();
+    }
+    let start = Instant::now();
+    loop {
+        let status = stdout_json(c.cmd().args(["status", "-o", "json"]));
+        let members = status["members"].as_array().expect("members").clone();
+        let leader = members.iter().find(|m| m["role"] == "leader").expect("a leader row");
+        let committed = leader["status"]["committed"].clone();
+        // Idle: every member applied exactly what the leader committed.
+        if members.iter().all(|m| m["status"]["applied"] == committed) {
+            for m in &members {
+                assert_eq!(m["lag"], json!(0), "member {} applied {committed}: {status}", m["id"]);
+            }
+            return;
+        }
+        assert!(start.elapsed() < WAIT, "the cluster never went idle: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn status_of_an_unreachable_member_exits_3() {
+    let addr = format!("127.0.0.1:{}", closed_port());
+    traftctl()
+        .args(["status", "--addr", &addr, "--timeout", "5s"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(format!("cannot reach {addr}")));
 }
 
 #[test]
@@ -762,6 +808,17 @@ fn config_abort_cancels_a_change_stuck_on_a_dead_member() {
         assert!(start.elapsed() < WAIT, "node 4 never became a learner: {}", c.config());
         std::thread::sleep(Duration::from_millis(50));
     }
+
+    // The cluster view shows the change in flight and its learner.
+    let status = stdout_json(c.cmd().args(["status", "-o", "json"]));
+    assert_eq!(status["learners"], json!([4]), "{status}");
+    assert_eq!(status["change"]["stage"], json!("learners"), "{status}");
+    assert_eq!(member_ids(&status["change"]["target"]), [1, 2, 3, 4], "{status}");
+    let four = status["members"].as_array().expect("members").iter().find(|m| m["id"] == json!(4)).cloned();
+    let four = four.unwrap_or_else(|| panic!("a row for learner 4: {status}"));
+    assert_eq!((&four["role"], &four["reachable"]), (&Value::Null, &json!(false)), "{four}");
+    let table = stdout_text(c.cmd().args(["status"]));
+    assert!(table.contains("learners: {4}") && table.contains("change in progress: learners catching up"), "{table}");
 
     let aborted = stdout_json(c.cmd().args(["config", "abort", "-o", "json"]));
     assert_eq!(aborted["outcome"], json!("aborted"), "{aborted}");
