@@ -804,3 +804,85 @@ async fn metrics_and_probes_follow_the_cluster() {
     assert_eq!(code, 200, "{body}");
     assert!(poll_health(&cluster.nodes[&1].addr, ServingStatus::Serving).await, "SERVING again");
 }
+
+/// A child process killed and reaped however the test ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `child`'s stdout until a line containing `last`; every line up to
+/// it. Panics if the process exits first or [`ELECTION_BOUND`] passes.
+fn read_banner(child: &mut Killed, last: &str) -> String {
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let last = last.to_string();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut banner = String::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains(&last) {
+                break;
+            }
+        }
+        banner
+    });
+    let start = Instant::now();
+    while !reader.is_finished() {
+        assert!(start.elapsed() < ELECTION_BOUND * 3, "no banner");
+        if child.0.try_wait().unwrap().is_some() {
+            std::thread::sleep(Duration::from_millis(200));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap()
+}
+
+#[test]
+fn local_cluster_banner_lists_the_metrics_ports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_consecutive(6);
+    let metrics = base + 3;
+    let stderr = tmp.path().join("stderr");
+    let child = Command::new(BIN)
+        .args(["local-cluster", "3", "--ephemeral", "--base-port", &base.to_string()])
+        .args(["--metrics-base-port", &metrics.to_string()])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let banner = read_banner(&mut child, "Press Ctrl-C");
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(banner.contains("metrics"), "banner:\n{banner}\nstderr:\n{log}");
+    for i in 0..3 {
+        let addr = format!("127.0.0.1:{}", metrics + i);
+        assert!(banner.contains(&format!("http://{addr}/metrics")), "member {} metrics missing:\n{banner}", i + 1);
+        assert_eq!(http_get(&addr, "/livez").map(|a| a.0), Some(200), "the banner's port serves: {addr}");
+    }
+}
+
+#[test]
+fn an_ephemeral_local_cluster_on_a_busy_port_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_consecutive(3);
+    let _busy = TcpListener::bind(("127.0.0.1", base + 1)).expect("hold member 2's port");
+    let out = Command::new(BIN)
+        .args(["local-cluster", "3", "--ephemeral", "--base-port", &base.to_string()])
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{}", base + 1)), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(left.is_empty(), "the temporary directory was left behind: {left:?}");
+}

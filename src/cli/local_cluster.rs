@@ -44,8 +44,6 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     let n = i64::from(args.members);
-    let temp = if args.ephemeral { Some(tempdir()?) } else { None };
-    let root = temp.clone().unwrap_or_else(|| args.data_dir.clone());
     let mut addrs = Vec::new();
     for i in 0..n {
         let port = u16::try_from(i64::from(args.base_port) + i)
@@ -54,11 +52,28 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             .with_context(|| format!("--base-port {} leaves no room for {n} ports", args.base_port))?;
         addrs.push(SocketAddr::from(([127, 0, 0, 1], port)));
     }
-    // Bind every port before touching any data, so a busy port fails fast.
+    let metrics_addrs = match args.metrics_base_port {
+        Some(base) => {
+            let ports = (0..n).map(|i| {
+                u16::try_from(i64::from(base) + i)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+                    .with_context(|| format!("--metrics-base-port {base} leaves no room for {n} ports"))
+            });
+            Some(ports.collect::<anyhow::Result<Vec<_>>>()?)
+        }
+        None => None,
+    };
+    // Bind every port before touching any data (or making a temporary
+    // directory), so a busy port fails fast and leaves nothing behind.
     let mut listeners = Vec::new();
     for addr in &addrs {
         listeners.push(node::bind(*addr).await?);
     }
+    // Removed however this function returns.
+    let temp = if args.ephemeral { Some(TempDir::new()?) } else { None };
+    let root = temp.as_ref().map_or_else(|| args.data_dir.clone(), |t| t.0.clone());
     let tls = if args.tls { Some(LocalTls::ensure(&root.join("tls"))?) } else { None };
     let node_tls = tls.as_ref().map(LocalTls::load).transpose()?.unwrap_or_default();
     let scheme = if tls.is_some() { "https://" } else { "" };
@@ -73,11 +88,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         let dir = root.join(format!("node-{id}"));
         let mut node_config = NodeConfig::new(id, config.clone(), dir);
         node_config.tls = node_tls.clone();
-        if let Some(base) = args.metrics_base_port {
-            let port = u16::try_from(i64::from(base) + i as i64)
-                .with_context(|| format!("--metrics-base-port {base} leaves no room for {n} ports"))?;
-            node_config.metrics = Some(SocketAddr::from(([127, 0, 0, 1], port)));
-        }
+        node_config.metrics = metrics_addrs.as_ref().map(|m| m[i]);
         node_config.cluster_id = cluster_id;
         args.snapshots.apply(&mut node_config);
         match node::start(node_config, Listeners { client: listener, peer: None }).await {
@@ -94,7 +105,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let result = wait_for_leader(&handles, Duration::from_secs(args.election_timeout_secs)).await;
     match result {
         Ok(leader) => {
-            print_banner(&handles, &root, leader, args.ephemeral, tls.as_ref()).await;
+            print_banner(&handles, &root, leader, args.ephemeral, tls.as_ref(), metrics_addrs.as_deref()).await;
             tokio::select! {
                 _ = interrupted() => eprintln!("\nshutting down..."),
                 _ = any_fatal(&handles) => {}
@@ -110,19 +121,29 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     for h in handles {
         h.shutdown().await;
     }
-    if let Some(dir) = temp {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(temp);
     if !fatal.is_empty() {
         bail!("{}", fatal.join("; "));
     }
     Ok(exit::OK)
 }
 
-fn tempdir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("traft-local-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+/// `--ephemeral`'s data directory, removed when dropped: on exit, and on
+/// every error after it was made.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("traft-local-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 async fn wait_for_leader(handles: &[NodeHandle], limit: Duration) -> anyhow::Result<i64> {
@@ -170,18 +191,27 @@ async fn print_banner(
     leader: i64,
     ephemeral: bool,
     tls: Option<&LocalTls>,
+    metrics: Option<&[SocketAddr]>,
 ) {
     let scheme = if tls.is_some() { "https://" } else { "" };
     let mut rows = Vec::new();
-    for h in handles {
+    for (i, h) in handles.iter().enumerate() {
         let role = match h.status().await {
             Ok(s) => MemberRole::from(s.role).as_str(),
             Err(_) => "stopped",
         };
         let dir = root.join(format!("node-{}", h.id));
-        rows.push(vec![h.id.to_string(), h.addr.to_string(), dir.display().to_string(), role.to_string()]);
+        let mut row = vec![h.id.to_string(), h.addr.to_string(), dir.display().to_string(), role.to_string()];
+        if let Some(m) = metrics {
+            row.push(format!("http://{}/metrics", m[i]));
+        }
+        rows.push(row);
     }
-    let table = crate::cli::output::table(["id", "address", "data directory", "role"], rows);
+    let mut headers = vec!["id", "address", "data directory", "role"];
+    if metrics.is_some() {
+        headers.push("metrics (also /livez, /readyz)");
+    }
+    let table = crate::cli::output::table(headers, rows);
     let endpoints: Vec<String> = handles.iter().map(|h| format!("{scheme}{}", h.addr)).collect();
     let endpoints = endpoints.join(",");
     println!("traft local cluster: {} members, leader is node {leader}", handles.len());
