@@ -43,6 +43,12 @@ fn stdout_json(cmd: &mut Command) -> Value {
     serde_json::from_slice(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
 }
 
+/// Whether a text matches `pattern` (a regular expression).
+fn matcher(pattern: &str) -> impl Fn(&str) -> bool {
+    let regex = predicate::str::is_match(pattern).expect("a valid regex");
+    move |text| regex.eval(text)
+}
+
 fn stdout_text(cmd: &mut Command) -> String {
     String::from_utf8(cmd.assert().success().get_output().stdout.clone()).expect("UTF-8 output")
 }
@@ -295,7 +301,8 @@ fn propose_until_seen(
 fn propose_and_get_in_every_format() {
     let c = shared();
     c.cmd().args(["propose", "set", "pg-x", "5"]).assert().success().stdout(
-        predicate::str::is_match(r"^set\(pg-x, 5\) committed at seq \d+ by leader \d{3}:\d{3} \(node \d\)\n$").unwrap(),
+        predicate::str::is_match(r"^set\(pg-x, 5\) committed at seq \d+ by the leader \(term \d+, node \d\)\n$")
+            .unwrap(),
     );
 
     let set = stdout_json(c.cmd().args(["propose", "set", "pg-x", "5", "-o", "json"]));
@@ -387,6 +394,17 @@ fn status_shows_every_member() {
     let plain = stdout_text(c.cmd().args(["status", "-o", "plain"]));
     assert_eq!(plain.lines().count(), 3, "{plain}");
     assert!(plain.lines().all(|l| l.split('\t').count() == 14), "{plain}");
+    // People read ballots as words and sets as ranges; JSON (above) keeps the raw form.
+    let ballot = matcher(r"^term \d+, node \d+$");
+    let ranges = matcher(r"^(none|\d+(-\d+)?(,\d+(-\d+)?)*)$");
+    for line in plain.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert!(ballot(fields[3]) && ballot(fields[5]), "voted for, committer: {line}");
+        for set in &fields[6..9] {
+            assert!(ranges(set), "accepted, committed, applied as ranges: {line}");
+        }
+    }
+    assert!(!matcher(r"\d{3}:\d{3}")(&table), "no `001:002` ballots in\n{table}");
     for m in members {
         assert_eq!(m["version"], json!(env!("CARGO_PKG_VERSION")), "{m}");
         assert!(m["uptime_ms"].as_i64().is_some_and(|u| u > 0), "{m}");

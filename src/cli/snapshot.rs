@@ -181,7 +181,7 @@ fn summary_line(b: &Backup) -> String {
     format!(
         "{} keys, applied {} ({} records below the log length {}), checksum ok",
         s.kv.len(),
-        s.applied,
+        output::seq_set(&s.applied),
         s.applied.count_ones(),
         s.applied.len()
     )
@@ -220,7 +220,7 @@ fn status(format: Format, file: &Path) -> CliResult<u8> {
                 ("saved from", output::ballot(&backup.leader)),
                 ("members then", output::id_set(&backup.config.voters())),
                 ("keys", backup.snapshot.kv.len().to_string()),
-                ("applied", backup.snapshot.applied.to_string()),
+                ("applied", output::seq_set(&backup.snapshot.applied)),
                 ("log length", backup.snapshot.applied.len().to_string()),
             ],
         )?,

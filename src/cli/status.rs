@@ -13,9 +13,9 @@ use traftctl::pb::{ClusterConfig, MemberStatus, StatusReply, TailBitmap};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Without --addr, asks every endpoint and every member they know for its status, finds the leader, and
-prints one row per member (learners of a change in flight included): its ballots, its accepted /
-committed / applied seqs (`prefix:extra` — every seq below the prefix plus the listed ones, runs
-inclusive), its lag behind the leader (seqs committed on the leader that its applied column lacks),
+prints one row per member (learners of a change in flight included): its ballots (`term 3, node 2`:
+the leader it voted for and the one whose log it follows), its accepted / committed / applied seqs (as
+ranges: `0-119,123`), its lag behind the leader (seqs committed on the leader that its applied column lacks),
 whether it answered, and its version, uptime and data directory size. Below the table: the cluster
 id, the learners, and the stage of a configuration change in flight. Exits 3 when no leader is
 elected.
@@ -86,7 +86,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         ("log", format!("{} records, compacted below seq {}", s.log_records, s.compacted_below)),
         ("snapshots installed", s.snapshots_installed.to_string()),
         ("config", config.to_string()),
-        ("learners", output::id_set(&config.learners.keys().copied().collect::<Vec<_>>())),
+        ("learners", learners_text(&config)),
         ("change in progress", change_stage(&config).unwrap_or("none").to_string()),
         ("version", s.version.clone()),
         ("uptime", format_uptime(s.uptime_ms)),
@@ -135,8 +135,8 @@ fn format_uptime(ms: i64) -> String {
 
 fn leader_text(s: &StatusReply) -> String {
     match (&s.leader, s.leader_addr.as_str()) {
-        (Some(l), "") => format!("{l} (node {})", l.id),
-        (Some(l), addr) => format!("{l} (node {} at {addr})", l.id),
+        (Some(l), "") => l.to_string(),
+        (Some(l), addr) => format!("{l}, at {addr}"),
         (None, _) => "none known".to_string(),
     }
 }
@@ -153,7 +153,7 @@ fn member_view_json(m: &MemberStatus) -> Json {
         "address": info.addr,
         "role": m.role,
         "committer": output::ballot_json(&status.committer),
-        "accepted": output::bitmap(&status.accepted),
+        "accepted": output::bitmap_json(&status.accepted),
         "lag": m.lag,
         "reachable": m.reachable,
         "error": non_empty(&m.error),
@@ -298,10 +298,7 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
             )?;
             if format == Format::Table {
                 output::print(format!("cluster id: {}", if cluster_id.is_empty() { "unknown" } else { cluster_id }))?;
-                output::print(format!(
-                    "learners: {}",
-                    if learners.is_empty() { "none".to_string() } else { output::id_set(&learners) }
-                ))?;
+                output::print(format!("learners: {}", learners_text(&config)))?;
                 output::print(format!("change in progress: {}", change_text(&config)))?;
             }
         }
@@ -314,6 +311,11 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
              members are up to form a quorum",
         )),
     }
+}
+
+fn learners_text(config: &ClusterConfig) -> String {
+    let ids: Vec<i64> = config.learners.keys().copied().collect();
+    if ids.is_empty() { "none".to_string() } else { output::id_set(&ids) }
 }
 
 /// The stage of the change in flight and where it goes, for the summary

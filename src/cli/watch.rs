@@ -152,7 +152,7 @@ fn print_event(format: Format, e: &pb::Event) -> std::io::Result<()> {
                 line.push_str(&format!(" seq={seq}"));
             }
             if let Some(l) = e.leader {
-                line.push_str(&format!(" leader={l}"));
+                line.push_str(&format!(" leader ({l})"));
             }
             if !e.detail.is_empty() {
                 line.push_str(&format!(" {}", e.detail));
