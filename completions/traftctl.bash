@@ -278,7 +278,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__bench)
-            opts="-v -o -h --clients --ops --duration --keys --value-size --read-ratio --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --clients --ops --duration --keys --value-size --read-ratio --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,7 +344,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__check)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help hash help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help hash help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,7 +386,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__check__subcmd__hash)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -470,7 +470,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__completions)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help bash zsh fish"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -512,7 +512,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help show quorums add-member remove-member set-quorums abort help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help show quorums add-member remove-member set-quorums abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -554,7 +554,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__abort)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -596,7 +596,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__add__subcmd__member)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --dry-run --force --change-timeout --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -754,7 +754,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__quorums)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -796,7 +796,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__remove__subcmd__member)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --dry-run --force --change-timeout --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -842,7 +842,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__set__subcmd__quorums)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --dry-run --force --change-timeout --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -888,7 +888,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__show)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -930,7 +930,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__gen__subcmd__docs)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -972,7 +972,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__get)
-            opts="-v -o -h --consistency --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --consistency --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1396,7 +1396,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__leader)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help transfer help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help transfer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1480,7 +1480,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__leader__subcmd__transfer)
-            opts="-v -o -h --to --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --to --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1526,7 +1526,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__cluster)
-            opts="-v -o -h --base-port --data-dir --ephemeral --tls --metrics-base-port --election-timeout-secs --snapshot-every --compact-retain --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-v -h --base-port --data-dir --ephemeral --tls --metrics-base-port --election-timeout-secs --snapshot-every --compact-retain --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1556,34 +1556,6 @@ _traftctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --endpoints)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
-                    return 0
-                    ;;
-                --cacert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1592,7 +1564,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__log)
-            opts="-v -o -h --addr --from --limit --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --addr --from --limit --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1646,7 +1618,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -o -h --id --listen --listen-client --listen-peer --listen-metrics --peers --join --data-dir --initial-cluster-token --snapshot-every --compact-retain --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-v -h --id --listen --listen-client --listen-peer --listen-metrics --peers --join --data-dir --initial-cluster-token --snapshot-every --compact-retain --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1720,34 +1692,6 @@ _traftctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --endpoints)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
-                    return 0
-                    ;;
-                --cacert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1756,7 +1700,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__propose)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1798,7 +1742,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help save status restore help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help save status restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1910,7 +1854,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__restore)
-            opts="-v -o -h --data-dir --id --peers --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --data-dir --id --peers --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1964,7 +1908,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__save)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2006,7 +1950,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__status)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2048,7 +1992,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__status)
-            opts="-v -o -h --addr --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --addr --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2094,7 +2038,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__watch)
-            opts="-v -o -h --addr --kinds --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --addr --kinds --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -57,19 +57,10 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l metr
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l election-timeout-secs -d 'Give up if no leader is elected within this many seconds' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l snapshot-every -d 'Snapshot the state and compact the log after this many applied records (0: never, and the log grows without bound)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l compact-retain -d 'Applied records kept behind a snapshot, so a member that trails by less catches up from the log instead of a whole snapshot' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
-json\t'One JSON document (JSON lines for `watch`)'
-plain\t'Tab-separated fields, no headers or borders'"
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l ephemeral -d 'Keep the data in a temporary directory that is removed on exit'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l tls -d 'Mutual TLS on every listener, with a throwaway CA and certificates made in DATA_DIR/tls (and reused from there on the next run)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
-complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s h -l help -d 'Print help'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l id -d 'This member\'s id (a positive integer, unique in the cluster)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Address to listen on for peers and clients (one port for both; with TLS it presents the --cert-file set when given, else the --peer-cert-file set)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-client -d 'Address for clients (TRaftAdmin, and TRaft for Propose), instead of --listen' -r
@@ -87,21 +78,12 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l trusted-ca-fi
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-cert-file -d 'Certificate (PEM) the peer listener presents, and this member presents when it dials peers' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-key-file -d 'Private key (PEM) of --peer-cert-file' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-trusted-ca-file -d 'CA (PEM) that peers\' certificates must be signed by, both the ones peers present when they dial and the ones they serve' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
-json\t'One JSON document (JSON lines for `watch`)'
-plain\t'Tab-separated fields, no headers or borders'"
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l client-cert-auth -d 'Require a client certificate signed by --trusted-ca-file'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-client-cert-auth -d 'Accept peer RPCs only from certificates --peer-trusted-ca-file signed'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l force-new-cluster -d 'Disaster recovery: start a one-member cluster from this member\'s data directory, when a quorum of the old cluster is lost for good. Writes only the lost members held are gone. Needs --confirm-data-loss. The old directory is kept next to the new one'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l confirm-data-loss -d 'Confirms --force-new-cluster'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s h -l help -d 'Print help'
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'
@@ -110,8 +92,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l consistency -d 'Linearizable reads go to the leader (following redirects); serializable reads are answered by the first endpoint that responds' -r -f -a "linearizable\t'Served by the leader under its lease: sees every write committed before the read began'
 serializable\t'Served by whichever replica answers, from its applied state: fast, possibly stale'"
@@ -123,8 +105,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l addr -d 'Show this replica\'s full status (HOST:PORT) instead of the cluster table' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -135,8 +117,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l addr -d 'Read this replica\'s log (HOST:PORT) instead of the leader\'s' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l from -d 'The first seq to list' -r
@@ -149,8 +131,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand log" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
@@ -160,8 +142,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and not __fish_seen_subcommand_from show quorums add-member remove-member set-quorums abort help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
@@ -178,8 +160,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
@@ -189,8 +171,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from quorums" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -203,8 +185,8 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from add-member" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -217,8 +199,8 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from remove-member" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l change-timeout -d 'How long to wait for the change to finish (exit 4 after that; the change may still complete). --timeout bounds every other request' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
@@ -231,8 +213,8 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_see
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l key -d 'Private key (PEM) of --cert' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l dry-run -d 'Print the joint and final configurations the change would go through, and change nothing'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l force -d 'Skip the leader\'s check that the members it heard from within a lease hold a quorum of the current and the new configuration. A forced change can leave the cluster unable to commit'
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from set-quorums" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
@@ -242,8 +224,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from abort" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Members (id, address, quorum-bitmap position) and quorums as member-id sets'
 complete -c traftctl -n "__fish_traftctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "quorums" -d 'Each quorum by member, and the smallest sets of members whose loss stops the cluster'
@@ -260,8 +242,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -f -a "save" -d 'Save the leader\'s current snapshot (state, applied set, configuration, checksum) to FILE'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and not __fish_seen_subcommand_from save status restore help" -f -a "status" -d 'Check a backup file and print what it holds'
@@ -275,8 +257,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from save" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
@@ -286,8 +268,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l data-dir -d 'The data directory to create' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l id -d 'The id this member will have in the new cluster' -r
@@ -300,8 +282,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from help" -f -a "save" -d 'Save the leader\'s current snapshot (state, applied set, configuration, checksum) to FILE'
 complete -c traftctl -n "__fish_traftctl_using_subcommand snapshot; and __fish_seen_subcommand_from help" -f -a "status" -d 'Check a backup file and print what it holds'
@@ -315,8 +297,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -f -a "hash" -d 'Compare a digest of every member\'s state at its applied set'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and not __fish_seen_subcommand_from hash help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -328,8 +310,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from hash" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from help" -f -a "hash" -d 'Compare a digest of every member\'s state at its applied set'
 complete -c traftctl -n "__fish_traftctl_using_subcommand check; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -341,8 +323,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -f -a "transfer" -d 'Hand leadership to another voting member'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and not __fish_seen_subcommand_from transfer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -355,8 +337,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from transfer" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from help" -f -a "transfer" -d 'Hand leadership to another voting member'
 complete -c traftctl -n "__fish_traftctl_using_subcommand leader; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -370,8 +352,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l clients -d 'Concurrent clients' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l ops -d 'Total requests across all clients [default: 1000, unless --duration is given]' -r
@@ -387,8 +369,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
@@ -398,8 +380,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
@@ -409,8 +391,8 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l key -d 'Private key (PEM) of --cert' -r -F
-complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
+complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand gen-docs" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config snapshot check leader watch bench completions gen-docs help" -f -a "local-cluster" -d 'Start a whole cluster of N members in this process, on 127.0.0.1'
 complete -c traftctl -n "__fish_traftctl_using_subcommand help; and not __fish_seen_subcommand_from local-cluster node propose get status log config snapshot check leader watch bench completions gen-docs help" -f -a "node" -d 'Run one member of a multi-machine cluster'

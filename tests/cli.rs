@@ -1131,6 +1131,42 @@ fn a_closed_stdout_exits_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
+// ---- the command line itself ----
+
+const CLIENT_FLAGS: [&str; 7] =
+    ["--endpoints", "--timeout", "--output", "--cacert", "--cert <", "--key <", "--insecure-skip-tls-verify"];
+
+#[test]
+fn member_commands_do_not_offer_client_options() {
+    for member in ["node", "local-cluster"] {
+        let help = stdout_text(traftctl().args([member, "--help"]));
+        for flag in CLIENT_FLAGS {
+            assert!(!help.contains(flag), "`{member} --help` lists the client option {flag}:\n{help}");
+        }
+    }
+    for client in [&["status"][..], &["config", "show"], &["snapshot", "save"], &["watch"]] {
+        let help = stdout_text(traftctl().args(client).arg("--help"));
+        for flag in CLIENT_FLAGS {
+            assert!(help.contains(flag), "`{} --help` lacks {flag}:\n{help}", client.join(" "));
+        }
+    }
+    // Given anyway, they are refused rather than silently ignored.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    traftctl()
+        .args(["node", "--id", "1", "--peers", "1=127.0.0.1:1", "--timeout", "2s", "--data-dir"])
+        .arg(&data)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--timeout is a client option"));
+    traftctl()
+        .args(["--endpoints", "127.0.0.1:1", "local-cluster", "--ephemeral"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--endpoints is a client option"));
+    assert!(!data.exists(), "a refused node touched its data directory");
+}
+
 // ---- completions and man pages ----
 
 fn repo() -> &'static Path {
