@@ -1167,6 +1167,54 @@ fn member_commands_do_not_offer_client_options() {
     assert!(!data.exists(), "a refused node touched its data directory");
 }
 
+/// A plain HTTP/1.1 server on a free port that answers every connection
+/// with `200 ok`, until the test ends.
+fn plain_http_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = listener.local_addr().expect("local address").port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = stream.read(&mut [0; 1024]);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    port
+}
+
+#[test]
+fn node_join_to_nothing_it_can_join_says_so_once_and_exits_3() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let join = |target: &str| {
+        let out = traftctl()
+            .args(["node", "--id", "4", "--listen", &listen, "--join", target, "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("run traftctl node");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    let dead = format!("127.0.0.1:{}", closed_port());
+    let (code, stderr) = join(&dead);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&format!("cannot join through {dead}: connection refused")), "{stderr}");
+    assert_eq!(stderr.matches("refused").count(), 1, "the cause once: {stderr}");
+    assert!(!stderr.contains("transport error"), "{stderr}");
+
+    let http = format!("127.0.0.1:{}", plain_http_server());
+    let (code, stderr) = join(&http);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("does not answer as a traft member"), "{stderr}");
+    assert!(!stderr.contains("version"), "not blamed on a version skew: {stderr}");
+    assert!(!data.exists(), "a node that joined nothing touched its data directory");
+}
+
 // ---- completions and man pages ----
 
 fn repo() -> &'static Path {

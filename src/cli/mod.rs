@@ -275,7 +275,7 @@ fn run(cli: Cli) -> CliResult<u8> {
     let rt = runtime()?;
     match cli.command {
         Command::LocalCluster(args) => Ok(rt.block_on(local_cluster::run(args))?),
-        Command::Node(args) => Ok(rt.block_on(node::run(args))?),
+        Command::Node(args) => rt.block_on(node::run(args)),
         Command::Propose(args) => rt.block_on(propose::run(&opts, args)),
         Command::Get(args) => rt.block_on(get::run(&opts, args)),
         Command::Status(args) => rt.block_on(status::run(&opts, args)),

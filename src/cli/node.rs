@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{exit, interrupted};
+use crate::cli::{CliError, CliResult, exit, interrupted};
 use traftctl::node::{self, Listeners, NodeConfig, NodeTls};
 use traftctl::pb::ClusterConfig;
 use traftctl::tls::{CLIENT_FLAGS, ClientTls, PEER_DIAL_FLAGS, PEER_FLAGS, ServerFiles, ServerTls};
@@ -177,11 +177,20 @@ pub fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<i64, String>> {
     Ok(out)
 }
 
-pub async fn run(args: Args) -> anyhow::Result<u8> {
+pub async fn run(args: Args) -> CliResult<u8> {
     let tls = args.tls.load()?;
-    let (config, cluster_id) = match &args.join {
-        Some(addr) => {
-            let (config, cluster_id) = fetch_config(addr, &tls.dial).await?;
+    let joined = match &args.join {
+        Some(addr) => Some(fetch_config(addr, &tls.dial).await?),
+        None => None,
+    };
+    Ok(start(args, tls, joined).await?)
+}
+
+/// Starts the member and runs it until SIGTERM or Ctrl-C; `joined` is the
+/// configuration and cluster id fetched through `--join`.
+async fn start(args: Args, tls: NodeTls, joined: Option<(ClusterConfig, u64)>) -> anyhow::Result<u8> {
+    let (config, cluster_id) = match (&args.join, joined) {
+        (Some(addr), Some((config, cluster_id))) => {
             if !config.members.contains_key(&args.id) {
                 eprintln!(
                     "node {} joins the cluster of {addr}; add it with:\n  traftctl config add-member {} {} --endpoints {addr}",
@@ -192,7 +201,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             }
             (config, cluster_id)
         }
-        None if args.recovery.force_new_cluster => {
+        (Some(_), None) => unreachable!("run fetches the configuration of --join first"),
+        (None, _) if args.recovery.force_new_cluster => {
             // Its address in --peers if given (the one peers dial), else --listen.
             let peers = parse_peers(&args.peers)?;
             let listen = args.listen_peer.unwrap_or(args.listen).to_string();
@@ -201,7 +211,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             let cluster_id = node::cluster_id_from(&args.initial_cluster_token, &config);
             (config, cluster_id)
         }
-        None => {
+        (None, _) => {
             let peers = parse_peers(&args.peers)?;
             if !peers.contains_key(&args.id) {
                 bail!("--peers must include this member (id {}) with its address", args.id);
@@ -273,24 +283,49 @@ async fn wait_fatal(handle: &node::NodeHandle) {
 
 /// The configuration in force at a member of the cluster to join.
 /// It dials with the peer TLS files: a joining member has no others. The
-/// cluster id comes along: a joining member adopts it.
-async fn fetch_config(addr: &str, tls: &ClientTls) -> anyhow::Result<(ClusterConfig, u64)> {
+/// cluster id comes along: a joining member adopts it. Every way of not
+/// getting it is one line and exit 3: nothing to join there.
+async fn fetch_config(addr: &str, tls: &ClientTls) -> CliResult<(ClusterConfig, u64)> {
+    let unavailable = |why: String| CliError::msg(exit::UNAVAILABLE, format!("cannot join through {addr}: {why}"));
     let dial = tls
         .endpoint(addr)
-        .map_err(|e| anyhow::anyhow!("--join {addr}: {e}"))?
-        .map(|ep| ep.connect_timeout(std::time::Duration::from_secs(5)).timeout(std::time::Duration::from_secs(5)));
-    let channel = dial
-        .connect()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {addr} to join its cluster: {}", traftctl::tls::cause(&e)))?;
+        .map_err(|e| CliError::usage(format!("--join {addr}: {e}")))?
+        .map(|ep| ep.connect_timeout(JOIN_TIMEOUT).timeout(JOIN_TIMEOUT));
+    let channel = dial.connect().await.map_err(|e| {
+        unavailable(format!(
+            "{}; is a member of the cluster running there? (--join takes a running member's client address)",
+            crate::cli::client::connect_cause(&e)
+        ))
+    })?;
     let mut admin = traftctl::pb::t_raft_admin_client::TRaftAdminClient::new(channel);
-    let status = admin
-        .status(traftctl::pb::StatusReq {})
-        .await
-        .map_err(|s| anyhow::anyhow!("{addr} did not report its configuration: {}", s.message()))?
-        .into_inner();
-    let cluster_id = node::parse_cluster_id(&status.cluster_id)
-        .with_context(|| format!("{addr} did not report its cluster id; is it running the same traftctl version?"))?;
-    let config = status.config.with_context(|| format!("{addr} did not report its configuration"))?;
+    let status = admin.status(traftctl::pb::StatusReq {}).await.map_err(|s| unavailable(join_refusal(&s)))?;
+    let status = status.into_inner();
+    let not_a_member = || {
+        unavailable("it answered, but not with a traft member's status (another program, or an older traftctl)".into())
+    };
+    let cluster_id = node::parse_cluster_id(&status.cluster_id).ok_or_else(not_a_member)?;
+    let config = status.config.ok_or_else(not_a_member)?;
     Ok((config, cluster_id))
+}
+
+/// How long `--join` waits to connect, and for the answer.
+const JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why the member at `--join` did not give its status, in words.
+fn join_refusal(status: &tonic::Status) -> String {
+    if let Some(tls) = traftctl::tls::tls_cause(status) {
+        return tls;
+    }
+    match status.code() {
+        tonic::Code::Unimplemented => {
+            "it does not serve the admin service: is it a member's peer port? Give its client address \
+             (--listen-client)"
+                .into()
+        }
+        tonic::Code::DeadlineExceeded => format!("no answer within {}s", JOIN_TIMEOUT.as_secs()),
+        _ => format!(
+            "it does not answer as a traft member does ({}); is another program listening on that port?",
+            crate::cli::client::status_cause(status)
+        ),
+    }
 }
