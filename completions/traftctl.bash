@@ -2038,7 +2038,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__watch)
-            opts="-o -v -h --addr --kinds --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
+            opts="-o -v -h --addr --kinds --prefix --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

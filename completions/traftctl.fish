@@ -352,6 +352,7 @@ plain\t'Tab-separated fields, no headers or borders'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cacert -d 'CA certificate (PEM) to verify the members\' certificates with; endpoints without a scheme then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l cert -d 'Client certificate (PEM) to present, for members that require one; it needs --cacert too, and endpoints then use TLS' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l key -d 'Private key (PEM) of --cert' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l prefix -d 'KEY is a prefix: print the events of every key that starts with it (as etcdctl\'s --prefix)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -l insecure-skip-tls-verify -d 'Use TLS but accept any member certificate: encrypted, not authenticated'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'

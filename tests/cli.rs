@@ -1012,6 +1012,64 @@ fn watch_kinds_prints_only_those_kinds() {
     );
 }
 
+/// Proposes to `keys` in turn until a watch line satisfies `wanted`; every
+/// line the watch printed meanwhile, and a little after.
+fn lines_while_proposing(
+    c: &Cluster,
+    keys: &[&str],
+    rx: &mpsc::Receiver<String>,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let start = Instant::now();
+    let mut lines = Vec::new();
+    for i in 0.. {
+        assert!(start.elapsed() < WAIT, "watch printed no matching line: {lines:?}");
+        for key in keys {
+            c.cmd().args(["propose", "set", key, &i.to_string()]).assert().success();
+        }
+        let until = Instant::now() + Duration::from_millis(500);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(_) => break,
+            }
+        }
+        if lines.iter().any(|l| wanted(l)) {
+            break;
+        }
+    }
+    while let Ok(more) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(more);
+    }
+    lines
+}
+
+#[test]
+fn watch_key_and_prefix_print_only_those_keys() {
+    let c = shared();
+    let (_, leader) = c.leader();
+    let key_of = |line: &str| serde_json::from_str::<Value>(line).expect("JSON")["key"].clone();
+
+    let (_watch, rx, _) = spawn_watch(&["wk-a", "--addr", &leader, "-o", "json"]);
+    let lines = lines_while_proposing(c, &["wk-b", "wk-a", "wk-ab"], &rx, |l| l.contains("\"wk-a\""));
+    let kinds: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str::<Value>(l).expect("JSON")["kind"].clone()).collect();
+    assert!(kinds.contains(&json!("commit")) && kinds.contains(&json!("apply")), "{lines:?}");
+    for line in &lines {
+        assert_eq!(key_of(line), json!("wk-a"), "only wk-a: {line}");
+    }
+
+    let (_watch, rx, _) = spawn_watch(&["wp-", "--prefix", "--addr", &leader, "-o", "json"]);
+    let lines = lines_while_proposing(c, &["wq-1", "wp-1", "wp-2"], &rx, |l| l.contains("\"wp-2\""));
+    for line in &lines {
+        assert!(key_of(line).as_str().is_some_and(|k| k.starts_with("wp-")), "only wp-*: {line}");
+    }
+
+    let (_watch, rx, _) = spawn_watch(&["wk-t", "--addr", &leader]);
+    let lines = lines_while_proposing(c, &["wk-t"], &rx, |l| l.contains(" commit "));
+    assert!(lines.iter().all(|l| l.contains("key=wk-t")), "{lines:?}");
+}
+
 #[test]
 fn watch_help_names_every_event_kind() {
     let help = stdout_text(traftctl().args(["watch", "--help"]));

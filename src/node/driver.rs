@@ -367,10 +367,12 @@ impl Driver {
             Event::Committed { seq } => {
                 e.kind = EventKind::Commit.to_string();
                 e.seq = seq;
+                e.key = self.key_at(seq);
             }
             Event::Applied { seq, result } => {
                 e.kind = EventKind::Apply.to_string();
                 e.seq = seq;
+                e.key = self.key_at(seq);
                 e.detail = match result {
                     ApplyResult::Done => String::new(),
                     ApplyResult::Incremented(v) => format!("value={v}"),
@@ -399,6 +401,13 @@ impl Driver {
         }
         // Nobody watching is fine.
         let _ = self.events.send(e);
+    }
+
+    /// The key of the record at `seq`, for `watch --key`; empty for config
+    /// and no-op records.
+    fn key_at(&self, seq: i64) -> String {
+        let cmd = self.replica.log().get(&seq).and_then(|r| r.cmd.as_ref());
+        cmd.filter(|c| !c.is_config() && !c.is_noop()).map(|c| c.key.clone()).unwrap_or_default()
     }
 
     fn snapshot(&self) -> StatusSnapshot {
