@@ -1854,7 +1854,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__restore)
-            opts="-o -v -h --data-dir --id --peers --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
+            opts="-o -v -h --data-dir --id --peers --initial-cluster-token --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1869,6 +1869,10 @@ _traftctl() {
                     return 0
                     ;;
                 --peers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initial-cluster-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

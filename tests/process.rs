@@ -596,6 +596,8 @@ async fn a_saved_snapshot_restores_into_a_new_cluster_with_every_key() {
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["summary"]["keys"], 30, "{status}");
+    let original_id = self::status(&cluster.nodes[&1].addr).await.expect("status").cluster_id;
+    assert_eq!(status["summary"]["cluster_id"], serde_json::json!(original_id), "the backup carries the cluster id");
 
     // Damage is refused with the offset; a truncated copy too.
     let bytes = std::fs::read(&file).unwrap();
@@ -650,6 +652,37 @@ async fn a_saved_snapshot_restores_into_a_new_cluster_with_every_key() {
         assert_eq!(int_value(&reply), Some(i), "b{i} after the restore");
     }
     assert!(propose_cli(&endpoints(&restored), "after-restore", 1), "the restored cluster takes writes");
+    for node in restored.nodes.values() {
+        let id = self::status(&node.addr).await.expect("status").cluster_id;
+        assert_eq!(id, original_id, "a restored member keeps the backup's cluster id");
+    }
+
+    // --initial-cluster-token gives a new id, the one `node` makes from it.
+    let data = work.path().join("renamed");
+    let out = cli(&[
+        "snapshot",
+        "restore",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--id",
+        "1",
+        "--peers",
+        &peers,
+        "--initial-cluster-token",
+        "second-life",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let members: Vec<(i64, String)> = (1..=3).map(|i| (i, format!("127.0.0.1:{}", ports[i as usize - 1]))).collect();
+    let config = pb::ClusterConfig::majority(members).unwrap();
+    let expected = traftctl::node::format_cluster_id(traftctl::node::cluster_id_from("second-life", &config));
+    assert_eq!(out["cluster_id"], serde_json::json!(expected), "{out}");
+    assert_ne!(expected, original_id);
+    let recorded = traftctl::storage::Storage::open(&data).unwrap().0.cluster_id().unwrap();
+    assert_eq!(recorded.map(traftctl::node::format_cluster_id), Some(expected));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
