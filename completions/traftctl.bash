@@ -1618,12 +1618,16 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -h --id --listen --listen-client --listen-peer --listen-metrics --peers --join --data-dir --initial-cluster-token --snapshot-every --compact-retain --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --help"
+            opts="-v -h --config --id --listen --listen-client --listen-peer --listen-metrics --advertise-client-urls --advertise-client --initial-advertise-peer-urls --advertise-peer --peers --join --data-dir --initial-cluster-token --heartbeat-interval --election-timeout --log-format --snapshot-every --compact-retain --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1644,6 +1648,22 @@ _traftctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --advertise-client)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise-client-urls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise-peer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initial-advertise-peer-urls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --peers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1658,6 +1678,18 @@ _traftctl() {
                     ;;
                 --initial-cluster-token)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --heartbeat-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --election-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --snapshot-every)

@@ -61,15 +61,22 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l ephe
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l tls -d 'Mutual TLS on every listener, with a throwaway CA and certificates made in DATA_DIR/tls (and reused from there on the next run)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s h -l help -d 'Print help'
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l id -d 'This member\'s id (a positive integer, unique in the cluster)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l config -d 'Read flags from this TOML file (keys are the flags\' names); flags given here win' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l id -d 'This member\'s id (a positive integer, unique in the cluster). Required, here or in --config' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen -d 'Address to listen on for peers and clients (one port for both; with TLS it presents the --cert-file set when given, else the --peer-cert-file set)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-client -d 'Address for clients (TRaftAdmin, and TRaft for Propose), instead of --listen' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-peer -d 'Address for peers (TRaft Vote and LogForward, TRaftSnapshot), instead of --listen; the address the other members list for this one' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l listen-metrics -d 'Serve /metrics (Prometheus text format), /livez and /readyz over plain HTTP here' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peers -d 'Every initial member as ID=HOST:PORT (or ID=https://HOST:PORT), this one included, comma separated: the addresses members dial each other at' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l advertise-client -l advertise-client-urls -d 'Where clients reach this member, when it listens on a wildcard (0.0.0.0) or behind NAT; `status` reports it. Default: the client listen address, unless that is a wildcard' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l advertise-peer -l initial-advertise-peer-urls -d 'Where the other members reach this one: what `--join` tells the operator to add and what --force-new-cluster records; must match this member\'s --peers entry. Default: the peer listen address, unless that is a wildcard (then it is required where it is used)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peers -d 'Every initial member as ID=HOST:PORT (or ID=https://HOST:PORT), this one included, comma separated: the addresses members dial each other at. Required unless --join or --force-new-cluster' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l join -d 'Start as a new member of the running cluster that ADDR belongs to; it receives the log once the cluster adds it with `traftctl config add-member`' -r
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l data-dir -d 'Where this member keeps its log and state' -r -F
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l data-dir -d 'Where this member keeps its log and state. Required, here or in --config' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l initial-cluster-token -d 'Seeds the cluster id, with the --peers list, at the first start (like etcd\'s): give every cluster its own, so members of two clusters can never vote or forward into each other\'s. Ignored with --join (the member adopts the cluster\'s id) and after the first start (the data directory keeps it)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l heartbeat-interval -d 'How often an idle leader renews its lease, in milliseconds (etcd\'s name)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l election-timeout -d 'The lease, in milliseconds: how long a follower stays with a leader it heard from before it may elect another (at least 5 x --heartbeat-interval, at most 50000; etcd\'s name)' -r
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l log-format -d 'How log lines look on stderr: `text` (coloured only on a terminal) or `json`, one object per line for log collectors' -r -f -a "text\t'Lines for people; coloured only when stderr is a terminal'
+json\t'One JSON object per line, for log collectors'"
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l snapshot-every -d 'Snapshot the state and compact the log after this many applied records (0: never, and the log grows without bound)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l compact-retain -d 'Applied records kept behind a snapshot, so a member that trails by less catches up from the log instead of a whole snapshot' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cert-file -d 'Certificate (PEM) the client listener presents' -r -F
@@ -83,7 +90,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-client-c
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l force-new-cluster -d 'Disaster recovery: start a one-member cluster from this member\'s data directory, when a quorum of the old cluster is lost for good. Writes only the lost members held are gone. Needs --confirm-data-loss. The old directory is kept next to the new one'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l confirm-data-loss -d 'Confirms --force-new-cluster'
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
-complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s h -l help -d 'Print help'
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l endpoints -d 'Cluster members to talk to, as HOST:PORT, comma separated' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -l timeout -d 'Give up after this long (e.g. 500ms, 5s, 2m): exit code 4' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand propose" -s o -l output -d 'Output format: tables for people, JSON for scripts, plain for `cut` and `awk`' -r -f -a "table\t'Aligned tables and sentences'

@@ -14,6 +14,7 @@ mod leader;
 mod local_cluster;
 mod log;
 mod node;
+mod node_file;
 mod output;
 mod propose;
 mod recover;
@@ -242,21 +243,30 @@ pub fn main() -> ExitCode {
         .try_get_matches()
         .and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)))
         .map_err(|e| e.format(&mut command()));
-    let cli = match parsed {
-        Ok((cli, matches)) => match refuse_client_options(&matches) {
-            Ok(()) => cli,
-            Err(e) => {
-                eprintln!("error: {:#}", e.error);
-                return ExitCode::from(e.code);
-            }
-        },
+    let (mut cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.verbose);
+    // A node's --config file may set its logging, so it is read first.
+    let prepared = refuse_client_options(&matches).and_then(|()| match &mut cli.command {
+        Command::Node(args) => {
+            let sub = matches.subcommand_matches("node").expect("the node command was parsed");
+            node_file::merge(args, &mut cli.verbose, &matches, sub).map(|()| args.log_format)
+        }
+        _ => Ok(LogFormat::Text),
+    });
+    let log_format = match prepared {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("error: {:#}", e.error);
+            return ExitCode::from(e.code);
+        }
+    };
+    init_logging(cli.verbose, log_format);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         // `traftctl watch | head` closes our stdout; that is how the reader
@@ -301,7 +311,18 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-fn init_logging(verbose: u8) {
+/// How log lines are written (`traftctl node --log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people; coloured only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -310,7 +331,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAFTCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        // A file or a pipe (journald, a log shipper) gets no escape codes.
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 /// Waits for Ctrl-C or SIGTERM.

@@ -46,6 +46,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         output::print_json(&json!({
             "id": s.id,
             "address": addr,
+            "client_address": non_empty(&s.client_addr),
             "cluster_id": non_empty(&s.cluster_id),
             "role": s.role,
             "leader": output::ballot_json(&s.leader),
@@ -71,6 +72,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
     let fields = vec![
         ("id", s.id.to_string()),
         ("address", addr.to_string()),
+        ("client address", if s.client_addr.is_empty() { "-".to_string() } else { s.client_addr.clone() }),
         ("cluster id", s.cluster_id.clone()),
         ("role", s.role.clone()),
         ("leader", leader_text(&s)),

@@ -28,6 +28,8 @@ pub(super) struct Service {
     pub cluster_id: u64,
     pub started: std::time::Instant,
     pub data_dir: std::path::PathBuf,
+    /// `--advertise-client`, for `status`.
+    pub advertise_client: String,
 }
 
 /// The largest command a client may propose, encoded. A forward batch
@@ -359,6 +361,7 @@ impl TRaftAdmin for Service {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_ms: self.started.elapsed().as_millis() as i64,
             data_dir_bytes: super::metrics::dir_bytes(&self.data_dir) as i64,
+            client_addr: self.advertise_client.clone(),
         }))
     }
 
