@@ -103,6 +103,9 @@ _traftctl() {
             traftctl__subcmd__check__subcmd__help,help)
                 cmd="traftctl__subcmd__check__subcmd__help__subcmd__help"
                 ;;
+            traftctl__subcmd__config,abort)
+                cmd="traftctl__subcmd__config__subcmd__abort"
+                ;;
             traftctl__subcmd__config,add-member)
                 cmd="traftctl__subcmd__config__subcmd__add__subcmd__member"
                 ;;
@@ -120,6 +123,9 @@ _traftctl() {
                 ;;
             traftctl__subcmd__config,show)
                 cmd="traftctl__subcmd__config__subcmd__show"
+                ;;
+            traftctl__subcmd__config__subcmd__help,abort)
+                cmd="traftctl__subcmd__config__subcmd__help__subcmd__abort"
                 ;;
             traftctl__subcmd__config__subcmd__help,add-member)
                 cmd="traftctl__subcmd__config__subcmd__help__subcmd__add__subcmd__member"
@@ -201,6 +207,9 @@ _traftctl() {
                 ;;
             traftctl__subcmd__help__subcmd__check,hash)
                 cmd="traftctl__subcmd__help__subcmd__check__subcmd__hash"
+                ;;
+            traftctl__subcmd__help__subcmd__config,abort)
+                cmd="traftctl__subcmd__help__subcmd__config__subcmd__abort"
                 ;;
             traftctl__subcmd__help__subcmd__config,add-member)
                 cmd="traftctl__subcmd__help__subcmd__config__subcmd__add__subcmd__member"
@@ -365,7 +374,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__bench)
-            opts="-v -o -h --clients --conns --ops --duration --keys --value-size --read-ratio --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --clients --conns --ops --duration --keys --value-size --read-ratio --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,7 +444,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__chaos)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help set clear show help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help set clear show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -477,7 +486,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__chaos__subcmd__clear)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -589,7 +598,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__chaos__subcmd__set)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,7 +640,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__chaos__subcmd__show)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -673,7 +682,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__check)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help hash help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help hash help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -715,7 +724,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__check__subcmd__hash)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -799,7 +808,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__completions)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help bash zsh fish"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -841,7 +850,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help show quorums add-member remove-member set-quorums help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help show quorums add-member remove-member set-quorums abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -882,8 +891,50 @@ _traftctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        traftctl__subcmd__config__subcmd__abort)
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoints)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         traftctl__subcmd__config__subcmd__add__subcmd__member)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --dry-run --force --change-timeout --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,8 +980,22 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__help)
-            opts="show quorums add-member remove-member set-quorums help"
+            opts="show quorums add-member remove-member set-quorums abort help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__config__subcmd__help__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1027,7 +1092,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__quorums)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1069,7 +1134,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__remove__subcmd__member)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --dry-run --force --change-timeout --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1115,7 +1180,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__set__subcmd__quorums)
-            opts="-v -o -h --dry-run --force --change-timeout --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --dry-run --force --change-timeout --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1161,7 +1226,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__config__subcmd__show)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1203,7 +1268,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__gen__subcmd__docs)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1245,7 +1310,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__get)
-            opts="-v -o -h --consistency --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --consistency --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1417,8 +1482,22 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__help__subcmd__config)
-            opts="show quorums add-member remove-member set-quorums"
+            opts="show quorums add-member remove-member set-quorums abort"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        traftctl__subcmd__help__subcmd__config__subcmd__abort)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1795,7 +1874,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__leader)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help transfer help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help transfer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1879,7 +1958,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__leader__subcmd__transfer)
-            opts="-v -o -h --to --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --to --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1925,7 +2004,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help kill pause resume restart list help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help kill pause resume restart list help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1967,7 +2046,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__cluster)
-            opts="-v -o -h --base-port --data-dir --ephemeral --tls --metrics-base-port --election-timeout-secs --chaos --chaos-seed --snapshot-every --compact-retain --commit-order --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-v -h --base-port --data-dir --ephemeral --tls --metrics-base-port --election-timeout-secs --chaos --chaos-seed --snapshot-every --compact-retain --commit-order --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2007,34 +2086,6 @@ _traftctl() {
                     ;;
                 --commit-order)
                     COMPREPLY=($(compgen -W "any prefix" -- "${cur}"))
-                    return 0
-                    ;;
-                --endpoints)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
-                    return 0
-                    ;;
-                --cacert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2143,7 +2194,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__kill)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2185,7 +2236,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__list)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2227,7 +2278,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__pause)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2269,7 +2320,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__restart)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2311,7 +2362,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__resume)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2353,7 +2404,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__log)
-            opts="-v -o -h --addr --from --limit --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --addr --from --limit --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2407,12 +2458,16 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -o -h --id --listen --listen-client --listen-peer --listen-metrics --peers --join --data-dir --initial-cluster-token --snapshot-every --compact-retain --commit-order --dial-via --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-v -h --config --id --listen --listen-client --listen-peer --listen-metrics --advertise-client-urls --advertise-client --initial-advertise-peer-urls --advertise-peer --peers --join --data-dir --initial-cluster-token --heartbeat-interval --election-timeout --log-format --snapshot-every --compact-retain --commit-order --dial-via --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2433,6 +2488,22 @@ _traftctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --advertise-client)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise-client-urls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --advertise-peer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initial-advertise-peer-urls)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --peers)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2447,6 +2518,18 @@ _traftctl() {
                     ;;
                 --initial-cluster-token)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --heartbeat-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --election-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --snapshot-every)
@@ -2489,34 +2572,6 @@ _traftctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --endpoints)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --timeout)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --output)
-                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
-                    return 0
-                    ;;
-                -o)
-                    COMPREPLY=($(compgen -W "table json plain" -- "${cur}"))
-                    return 0
-                    ;;
-                --cacert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --cert)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2525,7 +2580,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__propose)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2567,7 +2622,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help save status restore help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help save status restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2679,7 +2734,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__restore)
-            opts="-v -o -h --data-dir --id --peers --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --data-dir --id --peers --initial-cluster-token --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2694,6 +2749,10 @@ _traftctl() {
                     return 0
                     ;;
                 --peers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initial-cluster-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2733,7 +2792,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__save)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2775,7 +2834,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__snapshot__subcmd__status)
-            opts="-v -o -h --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2817,7 +2876,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__status)
-            opts="-v -o -h --addr --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --addr --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2863,7 +2922,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__watch)
-            opts="-v -o -h --addr --kinds --verbose --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --help"
+            opts="-o -v -h --addr --kinds --prefix --endpoints --timeout --output --cacert --cert --key --insecure-skip-tls-verify --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

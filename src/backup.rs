@@ -28,6 +28,9 @@ pub struct Backup {
     pub config: ClusterConfig,
     pub saved_at_ms: i64,
     pub leader: Option<LeaderId>,
+    /// The cluster it was saved from; `None` in files written before
+    /// backups carried it.
+    pub cluster_id: Option<u64>,
 }
 
 /// What is wrong with a backup file; `offset` is where in the file.
@@ -58,6 +61,7 @@ impl Backup {
             config: Some(self.config.clone()),
             saved_at_ms: self.saved_at_ms,
             leader: self.leader,
+            cluster_id: self.cluster_id.unwrap_or(0),
         }
         .encode_to_vec();
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + TRAILER_LEN);
@@ -113,6 +117,7 @@ impl Backup {
             config: data.config.unwrap_or_default(),
             saved_at_ms: data.saved_at_ms,
             leader: data.leader,
+            cluster_id: (data.cluster_id != 0).then_some(data.cluster_id),
         })
     }
 
@@ -151,7 +156,8 @@ pub fn survivor_state(id: NodeId, mut recovered: DurableState) -> (Backup, usize
         config_records: Vec::new(),
         tail_records: Vec::new(),
     };
-    (Backup { snapshot, config: replica.config().clone(), saved_at_ms: 0, leader: None }, unapplied)
+    let backup = Backup { snapshot, config: replica.config().clone(), saved_at_ms: 0, leader: None, cluster_id: None };
+    (backup, unapplied)
 }
 
 /// Why a data directory could not be written from a backup.
@@ -165,8 +171,10 @@ pub enum RestoreError {
 
 /// Writes a data directory at `dir` (which must not exist or be empty)
 /// holding `backup`'s state, durably. The membership is the one the member
-/// starts with (`traftctl node --peers`), as for any new member.
-pub fn restore_into(dir: &Path, backup: &Backup) -> Result<(), RestoreError> {
+/// starts with (`traftctl node --peers`), as for any new member. With a
+/// `cluster_id` the directory records it, and the member keeps it; without,
+/// the member takes the one its flags give at its first start.
+pub fn restore_into(dir: &Path, backup: &Backup, cluster_id: Option<u64>) -> Result<(), RestoreError> {
     if let Ok(mut entries) = std::fs::read_dir(dir)
         && entries.next().is_some()
     {
@@ -177,6 +185,9 @@ pub fn restore_into(dir: &Path, backup: &Backup) -> Result<(), RestoreError> {
     let hard_state = HardState { committed: snapshot.applied.clone(), ..HardState::default() };
     let write = DurableWrite { hard_state: Some(hard_state), snapshot: Some(Arc::new(snapshot)), ..Default::default() };
     storage.append(&[write])?;
+    if let Some(id) = cluster_id {
+        storage.record_cluster_id(id)?;
+    }
     Ok(())
 }
 
@@ -195,6 +206,7 @@ mod tests {
             config: ClusterConfig::majority([(1, "127.0.0.1:7001")]).unwrap(),
             saved_at_ms: 1_700_000_000_000,
             leader: Some(LeaderId::new(3, 1)),
+            cluster_id: Some(0x1234_5678_9abc_def0),
         }
     }
 
@@ -229,16 +241,37 @@ mod tests {
     }
 
     #[test]
+    fn a_file_from_before_the_cluster_id_reads_as_unknown() {
+        // What an older traftctl wrote: BackupData without field 5.
+        let old = Backup { cluster_id: None, ..backup() };
+        let bytes = old.encode();
+        let payload = &bytes[HEADER_LEN..bytes.len() - TRAILER_LEN];
+        assert_eq!(BackupData::decode(payload).unwrap().cluster_id, 0, "the field is absent");
+        assert_eq!(Backup::decode(&bytes).unwrap().cluster_id, None);
+    }
+
+    #[test]
+    fn a_restored_directory_keeps_the_cluster_id_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("kept");
+        restore_into(&kept, &backup(), Some(42)).unwrap();
+        assert_eq!(Storage::open(&kept).unwrap().0.cluster_id().unwrap(), Some(42));
+        let fresh = dir.path().join("fresh");
+        restore_into(&fresh, &backup(), None).unwrap();
+        assert_eq!(Storage::open(&fresh).unwrap().0.cluster_id().unwrap(), None, "chosen at the first start");
+    }
+
+    #[test]
     fn a_restored_directory_recovers_the_state_and_refuses_to_be_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("restored");
-        restore_into(&target, &backup()).unwrap();
+        restore_into(&target, &backup(), None).unwrap();
         let (_, state, _) = Storage::open(&target).unwrap();
         let snap = state.snapshot.expect("a snapshot");
         assert_eq!(snap.applied, TailBitmap::from_prefix(12));
         assert_eq!(snap.kv, backup().snapshot.kv);
         assert_eq!(state.hard_state.committed, TailBitmap::from_prefix(12));
         drop(snap);
-        assert!(matches!(restore_into(&target, &backup()), Err(RestoreError::NotEmpty(_))));
+        assert!(matches!(restore_into(&target, &backup(), None), Err(RestoreError::NotEmpty(_))));
     }
 }

@@ -49,6 +49,14 @@ pub enum TraftError {
     #[error("rejected: {0}")]
     Rejected(String),
 
+    /// The change this request asked for was cancelled (`traftctl config
+    /// abort`) before its joint configuration committed; the previous
+    /// configuration is in force again.
+    #[error(
+        "the configuration change was aborted (`traftctl config abort`); the previous configuration is in force again"
+    )]
+    ChangeAborted,
+
     /// The receiver is not the leader; retry at `leader`, if known.
     #[error("not the leader{}", match .leader { Some(l) => format!("; the leader is {l}"), None => String::new() })]
     NotLeader { leader: Option<LeaderId>, addr: Option<String> },
@@ -64,7 +72,7 @@ impl TraftError {
             TraftError::LeadershipLost { .. } => ErrorKind::OutcomeUnknown,
             TraftError::NoLeader | TraftError::Transferring => ErrorKind::NoLeader,
             TraftError::Unsafe(_) | TraftError::TransferRefused(_) => ErrorKind::Unsafe,
-            TraftError::Rejected(_) | TraftError::ChangeInProgress => ErrorKind::Rejected,
+            TraftError::Rejected(_) | TraftError::ChangeInProgress | TraftError::ChangeAborted => ErrorKind::Rejected,
             TraftError::NotLeader { .. } => ErrorKind::NotLeader,
         }
     }

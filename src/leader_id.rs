@@ -29,9 +29,11 @@ impl Ord for LeaderId {
     }
 }
 
+/// What people read (errors, logs, the CLI's tables): `term 3, node 2`.
+/// Traces that print many ballots per line use [`LeaderId::short`].
 impl fmt::Display for LeaderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.short())
+        write!(f, "term {}, node {}", self.term, self.id)
     }
 }
 
@@ -59,6 +61,7 @@ mod tests {
         assert!(None < Some(a));
         assert_eq!(Some(c).max(None), Some(c));
         assert_eq!(c.short(), "002:003");
+        assert_eq!(c.to_string(), "term 2, node 3");
         assert_eq!(short_opt(&None), "-");
     }
 }

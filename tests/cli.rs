@@ -43,6 +43,12 @@ fn stdout_json(cmd: &mut Command) -> Value {
     serde_json::from_slice(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
 }
 
+/// Whether a text matches `pattern` (a regular expression).
+fn matcher(pattern: &str) -> impl Fn(&str) -> bool {
+    let regex = predicate::str::is_match(pattern).expect("a valid regex");
+    move |text| regex.eval(text)
+}
+
 fn stdout_text(cmd: &mut Command) -> String {
     String::from_utf8(cmd.assert().success().get_output().stdout.clone()).expect("UTF-8 output")
 }
@@ -295,7 +301,8 @@ fn propose_until_seen(
 fn propose_and_get_in_every_format() {
     let c = shared();
     c.cmd().args(["propose", "set", "pg-x", "5"]).assert().success().stdout(
-        predicate::str::is_match(r"^set\(pg-x, 5\) committed at seq \d+ by leader \d{3}:\d{3} \(node \d\)\n$").unwrap(),
+        predicate::str::is_match(r"^set\(pg-x, 5\) committed at seq \d+ by the leader \(term \d+, node \d\)\n$")
+            .unwrap(),
     );
 
     let set = stdout_json(c.cmd().args(["propose", "set", "pg-x", "5", "-o", "json"]));
@@ -381,9 +388,30 @@ fn status_shows_every_member() {
     for word in ["voted for", "committer", "accepted", "committed", "applied", "lag", "leader", "follower"] {
         assert!(table.contains(word), "{word} missing from\n{table}");
     }
+    for word in ["version", "uptime", "data", "cluster id: ", "learners: none", "change in progress: none"] {
+        assert!(table.contains(word), "{word} missing from\n{table}");
+    }
     let plain = stdout_text(c.cmd().args(["status", "-o", "plain"]));
     assert_eq!(plain.lines().count(), 3, "{plain}");
-    assert!(plain.lines().all(|l| l.split('\t').count() == 11), "{plain}");
+    assert!(plain.lines().all(|l| l.split('\t').count() == 14), "{plain}");
+    // People read ballots as words and sets as ranges; JSON (above) keeps the raw form.
+    let ballot = matcher(r"^term \d+, node \d+$");
+    let ranges = matcher(r"^(none|\d+(-\d+)?(,\d+(-\d+)?)*)$");
+    for line in plain.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert!(ballot(fields[3]) && ballot(fields[5]), "voted for, committer: {line}");
+        for set in &fields[6..9] {
+            assert!(ranges(set), "accepted, committed, applied as ranges: {line}");
+        }
+    }
+    assert!(!matcher(r"\d{3}:\d{3}")(&table), "no `001:002` ballots in\n{table}");
+    for m in members {
+        assert_eq!(m["version"], json!(env!("CARGO_PKG_VERSION")), "{m}");
+        assert!(m["uptime_ms"].as_i64().is_some_and(|u| u > 0), "{m}");
+        assert!(m["data_dir_bytes"].as_i64().is_some_and(|b| b > 0), "{m}");
+    }
+    assert!(status["cluster_id"].as_str().is_some_and(|id| id.len() == 16), "{status}");
+    assert_eq!((&status["learners"], &status["change"]), (&json!([]), &Value::Null), "{status}");
 
     let (leader_id, leader_addr) = c.leader();
     let one = stdout_json(c.cmd().args(["status", "--addr", &leader_addr, "-o", "json"]));
@@ -398,6 +426,42 @@ fn status_shows_every_member() {
     assert_eq!(one["change"], json!(null), "no change in flight: {one}");
     let one_table = stdout_text(c.cmd().args(["status", "--addr", &c.follower()]));
     assert!(one_table.contains("follower") && one_table.contains("quorums"), "{one_table}");
+}
+
+/// An idle member that applied everything the leader committed has no lag:
+/// the lag column agrees with the applied columns next to it.
+#[test]
+fn status_lag_agrees_with_the_applied_columns() {
+    let c = NodeCluster::start(3);
+    for i in 0..5 {
+        c.cmd().args(["propose", "set", "lag-k", &i.to_string()]).assert().success();
+    }
+    let start = Instant::now();
+    loop {
+        let status = stdout_json(c.cmd().args(["status", "-o", "json"]));
+        let members = status["members"].as_array().expect("members").clone();
+        let leader = members.iter().find(|m| m["role"] == "leader").expect("a leader row");
+        let committed = leader["status"]["committed"].clone();
+        // Idle: every member applied exactly what the leader committed.
+        if members.iter().all(|m| m["status"]["applied"] == committed) {
+            for m in &members {
+                assert_eq!(m["lag"], json!(0), "member {} applied {committed}: {status}", m["id"]);
+            }
+            return;
+        }
+        assert!(start.elapsed() < WAIT, "the cluster never went idle: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn status_of_an_unreachable_member_exits_3() {
+    let addr = format!("127.0.0.1:{}", closed_port());
+    traftctl()
+        .args(["status", "--addr", &addr, "--timeout", "5s"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(format!("cannot reach {addr}")));
 }
 
 #[test]
@@ -744,6 +808,59 @@ fn config_remove_member_with_another_member_down_is_refused_as_unsafe() {
     assert_eq!(c.config(), before, "a refused change changed the configuration");
 }
 
+#[test]
+fn config_abort_cancels_a_change_stuck_on_a_dead_member() {
+    let c = NodeCluster::start(3);
+    let before = c.config();
+    // Nothing listens at node 4's address: it never catches up.
+    let stderr = tempfile::NamedTempFile::new().expect("a temporary file");
+    let mut add = std::process::Command::new(BIN);
+    add.args(["--endpoints", &c.endpoints(), "config", "add-member", "4", &c.addr(4), "--change-timeout", "25s"])
+        .env_remove("TRAFTCTL_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr.reopen().expect("reopen the stderr file"));
+    let mut add = Guard(add.spawn().expect("spawn traftctl config add-member"));
+    let start = Instant::now();
+    while c.config()["learners"] != json!([{"id": 4, "address": c.addr(4)}]) {
+        assert!(start.elapsed() < WAIT, "node 4 never became a learner: {}", c.config());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The cluster view shows the change in flight and its learner.
+    let status = stdout_json(c.cmd().args(["status", "-o", "json"]));
+    assert_eq!(status["learners"], json!([4]), "{status}");
+    assert_eq!(status["change"]["stage"], json!("learners"), "{status}");
+    assert_eq!(member_ids(&status["change"]["target"]), [1, 2, 3, 4], "{status}");
+    let four = status["members"].as_array().expect("members").iter().find(|m| m["id"] == json!(4)).cloned();
+    let four = four.unwrap_or_else(|| panic!("a row for learner 4: {status}"));
+    assert_eq!((&four["role"], &four["reachable"]), (&Value::Null, &json!(false)), "{four}");
+    let table = stdout_text(c.cmd().args(["status"]));
+    assert!(table.contains("learners: {4}") && table.contains("change in progress: learners catching up"), "{table}");
+
+    let aborted = stdout_json(c.cmd().args(["config", "abort", "-o", "json"]));
+    assert_eq!(aborted["outcome"], json!("aborted"), "{aborted}");
+    assert_eq!(member_ids(&aborted["config"]), [1, 2, 3], "{aborted}");
+    assert_eq!(c.config(), before, "the configuration the change started from is in force again");
+
+    let code = loop {
+        if let Some(status) = add.0.try_wait().expect("poll add-member") {
+            break status.code();
+        }
+        assert!(start.elapsed() < WAIT, "add-member did not return after the abort");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let told = std::fs::read_to_string(stderr.path()).expect("read add-member's stderr");
+    assert_eq!(code, Some(1), "add-member of an aborted change fails: {told}");
+    assert!(told.contains("aborted"), "add-member says its change was aborted: {told}");
+
+    c.cmd()
+        .args(["config", "abort"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no configuration change is in flight"));
+}
+
 /// `text` mentions `id` as a number of its own, not inside an address.
 fn mentions_id(text: &str, id: i64) -> bool {
     let id = id.to_string();
@@ -897,6 +1014,64 @@ fn watch_kinds_prints_only_those_kinds() {
     );
 }
 
+/// Proposes to `keys` in turn until a watch line satisfies `wanted`; every
+/// line the watch printed meanwhile, and a little after.
+fn lines_while_proposing(
+    c: &Cluster,
+    keys: &[&str],
+    rx: &mpsc::Receiver<String>,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let start = Instant::now();
+    let mut lines = Vec::new();
+    for i in 0.. {
+        assert!(start.elapsed() < WAIT, "watch printed no matching line: {lines:?}");
+        for key in keys {
+            c.cmd().args(["propose", "set", key, &i.to_string()]).assert().success();
+        }
+        let until = Instant::now() + Duration::from_millis(500);
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(_) => break,
+            }
+        }
+        if lines.iter().any(|l| wanted(l)) {
+            break;
+        }
+    }
+    while let Ok(more) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(more);
+    }
+    lines
+}
+
+#[test]
+fn watch_key_and_prefix_print_only_those_keys() {
+    let c = shared();
+    let (_, leader) = c.leader();
+    let key_of = |line: &str| serde_json::from_str::<Value>(line).expect("JSON")["key"].clone();
+
+    let (_watch, rx, _) = spawn_watch(&["wk-a", "--addr", &leader, "-o", "json"]);
+    let lines = lines_while_proposing(c, &["wk-b", "wk-a", "wk-ab"], &rx, |l| l.contains("\"wk-a\""));
+    let kinds: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str::<Value>(l).expect("JSON")["kind"].clone()).collect();
+    assert!(kinds.contains(&json!("commit")) && kinds.contains(&json!("apply")), "{lines:?}");
+    for line in &lines {
+        assert_eq!(key_of(line), json!("wk-a"), "only wk-a: {line}");
+    }
+
+    let (_watch, rx, _) = spawn_watch(&["wp-", "--prefix", "--addr", &leader, "-o", "json"]);
+    let lines = lines_while_proposing(c, &["wq-1", "wp-1", "wp-2"], &rx, |l| l.contains("\"wp-2\""));
+    for line in &lines {
+        assert!(key_of(line).as_str().is_some_and(|k| k.starts_with("wp-")), "only wp-*: {line}");
+    }
+
+    let (_watch, rx, _) = spawn_watch(&["wk-t", "--addr", &leader]);
+    let lines = lines_while_proposing(c, &["wk-t"], &rx, |l| l.contains(" commit "));
+    assert!(lines.iter().all(|l| l.contains("key=wk-t")), "{lines:?}");
+}
+
 #[test]
 fn watch_help_names_every_event_kind() {
     let help = stdout_text(traftctl().args(["watch", "--help"]));
@@ -1014,6 +1189,90 @@ fn a_closed_stdout_exits_quietly() {
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{:?}", out.status);
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+// ---- the command line itself ----
+
+const CLIENT_FLAGS: [&str; 7] =
+    ["--endpoints", "--timeout", "--output", "--cacert", "--cert <", "--key <", "--insecure-skip-tls-verify"];
+
+#[test]
+fn member_commands_do_not_offer_client_options() {
+    for member in ["node", "local-cluster"] {
+        let help = stdout_text(traftctl().args([member, "--help"]));
+        for flag in CLIENT_FLAGS {
+            assert!(!help.contains(flag), "`{member} --help` lists the client option {flag}:\n{help}");
+        }
+    }
+    for client in [&["status"][..], &["config", "show"], &["snapshot", "save"], &["watch"]] {
+        let help = stdout_text(traftctl().args(client).arg("--help"));
+        for flag in CLIENT_FLAGS {
+            assert!(help.contains(flag), "`{} --help` lacks {flag}:\n{help}", client.join(" "));
+        }
+    }
+    // Given anyway, they are refused rather than silently ignored.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    traftctl()
+        .args(["node", "--id", "1", "--peers", "1=127.0.0.1:1", "--timeout", "2s", "--data-dir"])
+        .arg(&data)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--timeout is a client option"));
+    traftctl()
+        .args(["--endpoints", "127.0.0.1:1", "local-cluster", "--ephemeral"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--endpoints is a client option"));
+    assert!(!data.exists(), "a refused node touched its data directory");
+}
+
+/// A plain HTTP/1.1 server on a free port that answers every connection
+/// with `200 ok`, until the test ends.
+fn plain_http_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = listener.local_addr().expect("local address").port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let _ = stream.read(&mut [0; 1024]);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    port
+}
+
+#[test]
+fn node_join_to_nothing_it_can_join_says_so_once_and_exits_3() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("data");
+    let listen = format!("127.0.0.1:{}", closed_port());
+    let join = |target: &str| {
+        let out = traftctl()
+            .args(["node", "--id", "4", "--listen", &listen, "--join", target, "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("run traftctl node");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    let dead = format!("127.0.0.1:{}", closed_port());
+    let (code, stderr) = join(&dead);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(&format!("cannot join through {dead}: connection refused")), "{stderr}");
+    assert_eq!(stderr.matches("refused").count(), 1, "the cause once: {stderr}");
+    assert!(!stderr.contains("transport error"), "{stderr}");
+
+    let http = format!("127.0.0.1:{}", plain_http_server());
+    let (code, stderr) = join(&http);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("does not answer as a traft member"), "{stderr}");
+    assert!(!stderr.contains("version"), "not blamed on a version skew: {stderr}");
+    assert!(!data.exists(), "a node that joined nothing touched its data directory");
 }
 
 // ---- completions and man pages ----

@@ -593,3 +593,225 @@ fn a_removed_member_that_missed_its_removal_is_refused_as_removed() {
     let stranger = story::ask_vote(voter, now, LeaderId::new(99, 4));
     assert_ne!(stranger.refusal, traftctl::pb::VoteRefusal::Removed as i32, "{stranger:?}");
 }
+
+// ---- Aborting a change (docs/protocol.md, "Aborting a change") ----------
+
+fn abort(c: &mut Cluster, leader: NodeId, request: u64) {
+    c.nodes.get_mut(&leader).unwrap().abort_change(c.now, request);
+    c.collect(leader);
+}
+
+fn refused_as_unsafe(c: &Cluster, request: u64) -> String {
+    match c.replies.get(&request) {
+        Some(ClientReply::Failed(traftctl::errors::TraftError::Unsafe(why))) => why.clone(),
+        other => panic!("request {request} was not refused as unsafe: {other:?}"),
+    }
+}
+
+/// The seqs of the config records `node` holds, with their stage.
+fn config_records(node: &Replica) -> Vec<(i64, String)> {
+    node.log().values().filter_map(|r| stage(r).map(|s| (r.seq, s.to_string()))).collect()
+}
+
+/// A change stuck at the learners stage: member 4 was never started, so it
+/// never catches up. The abort puts {1,2,3} back without the learner and is
+/// answered once that record commits; the change's own request is told it
+/// was aborted. Afterwards the same change, with 4 running, goes through,
+/// and every write before and after reads back.
+#[test]
+fn a_change_stuck_at_the_learners_stage_is_aborted() {
+    let old = majority(&[1, 2, 3]);
+    let target = majority(&[1, 2, 3, 4]);
+    let mut c = cluster(&[1, 2, 3], &old, |_, _| {});
+    c.run(3000);
+    assert_eq!(c.leader(), Some(1), "setup: member 1 campaigned first");
+    let before = writes("p", 0..5);
+    write_all(&mut c, &before);
+    c.run(300);
+    change(&mut c, 1, 100, &target);
+    c.run(2000);
+    assert!(!c.replies.contains_key(&100), "setup: the change is stuck: {:?}", c.replies.get(&100));
+    assert!(c.nodes[&1].config().learners.contains_key(&4), "setup: 4 is a learner");
+
+    abort(&mut c, 1, 200);
+    assert!(run_until(&mut c, 2000, |c| acknowledged(c, 200)), "the abort completes: {:?}", c.replies.get(&200));
+    assert!(
+        matches!(c.replies.get(&100), Some(ClientReply::Failed(traftctl::errors::TraftError::ChangeAborted))),
+        "the change's request is told it was aborted: {:?}",
+        c.replies.get(&100)
+    );
+    for id in [1, 2, 3] {
+        assert_eq!(*c.nodes[&id].config(), old, "{id} is back in the old configuration, without learners");
+    }
+    let records = config_records(&c.nodes[&1]);
+    assert_eq!(records.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(), ["learners", "final"], "{records:?}");
+    let Some(ClientReply::Proposed { seq, .. }) = c.replies.get(&200) else { unreachable!() };
+    assert!(c.nodes[&1].committed().contains(*seq), "answered once the way back committed");
+
+    abort(&mut c, 1, 201);
+    assert!(
+        matches!(c.replies.get(&201), Some(ClientReply::Failed(traftctl::errors::TraftError::Rejected(_)))),
+        "nothing left to abort: {:?}",
+        c.replies.get(&201)
+    );
+
+    join(&mut c, 4, Options::new(4));
+    change(&mut c, 1, 101, &target);
+    assert!(run_until(&mut c, 5000, |c| acknowledged(c, 101)), "the change, asked again, completes");
+    let after = writes("q", 10..15);
+    write_all(&mut c, &after);
+    c.run(300);
+    let all: Vec<(u64, String)> = before.iter().chain(&after).cloned().collect();
+    read_back(&mut c, 1, &all, 9000);
+    assert_eq!(*c.nodes[&4].config(), target);
+}
+
+/// A joint configuration that cannot commit: {1,2,3} to {1,4,5}, where a
+/// quorum of the new side needs 4 or 5, and the joint record never reaches
+/// either (their machines died after they caught up, as far as the leader
+/// can tell). The leader appended the joint record itself and has not seen
+/// it commit, so the abort appends {1,2,3} after it, which commits with
+/// {1,2,3}: every quorum of the joint configuration contains a quorum of
+/// {1,2,3}, so nothing committed under it is lost. The cluster writes on,
+/// and once 4 and 5 are back the same change succeeds.
+#[test]
+fn a_joint_configuration_that_cannot_commit_is_aborted() {
+    let old = majority(&[1, 2, 3]);
+    let target = majority(&[1, 4, 5]);
+    let mut c = cluster(&[1, 2, 3], &old, |_, _| {});
+    c.run(3000);
+    assert_eq!(c.leader(), Some(1), "setup: member 1 campaigned first");
+    join(&mut c, 4, Options::new(4));
+    join(&mut c, 5, Options::new(5));
+    let before = writes("p", 0..5);
+    write_all(&mut c, &before);
+    c.run(300);
+    let cut = Rc::new(Cell::new(true));
+    let cut_now = cut.clone();
+    c.filter = Box::new(move |_, to, m| match m {
+        Message::Forward(f) if cut_now.get() && (to == 4 || to == 5) => {
+            f.logs.retain(|r| stage(r) != Some("joint"));
+            false
+        }
+        _ => false,
+    });
+    change(&mut c, 1, 100, &target);
+    assert!(run_until(&mut c, 3000, |c| holds(&c.nodes[&1], "joint")), "setup: 1 reached the joint stage");
+    c.run(1000);
+    let joint_seq = c.nodes[&1].log().values().find(|r| stage(r) == Some("joint")).unwrap().seq;
+    assert!(!c.nodes[&1].committed().contains(joint_seq), "setup: the joint record cannot commit");
+    assert!(!c.replies.contains_key(&100), "setup: the change is stuck");
+
+    abort(&mut c, 1, 200);
+    assert!(run_until(&mut c, 2000, |c| acknowledged(c, 200)), "the abort completes: {:?}", c.replies.get(&200));
+    assert!(matches!(c.replies.get(&100), Some(ClientReply::Failed(traftctl::errors::TraftError::ChangeAborted))));
+    let records = config_records(&c.nodes[&1]);
+    let stages: Vec<&str> = records.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(stages, ["learners", "joint", "final"], "the way back follows the joint record: {records:?}");
+    for id in [1, 2, 3] {
+        assert_eq!(*c.nodes[&id].config(), old, "{id} is back in {{1,2,3}}");
+    }
+    let during = writes("q", 10..15);
+    write_all(&mut c, &during);
+    c.run(300);
+    assert!(during.iter().all(|(r, _)| acknowledged(&c, *r)), "{{1,2,3}} commits alone again");
+
+    cut.set(false);
+    change(&mut c, 1, 101, &target);
+    let done = run_until(&mut c, 8000, |c| acknowledged(c, 101));
+    assert!(done, "the change, asked again, completes: {:?}", c.replies.get(&101));
+    let leader = run_until(&mut c, 5000, |c| c.leader().is_some_and(|l| target.members.contains_key(&l)));
+    assert!(leader, "a member of {{1,4,5}} leads");
+    let leader = c.leader().unwrap();
+    let all: Vec<(u64, String)> = before.iter().chain(&during).cloned().collect();
+    read_back(&mut c, leader, &all, 9000);
+}
+
+/// Once the joint record committed, the change can only go forward: a
+/// final record may follow it, and members of the new configuration could
+/// then decide without the old one. {1,2,3} to {1,2,4}: the joint record
+/// commits with 1 and 2, but a write below it (`x`) reaches nobody, so no
+/// quorum of the joint configuration holds the whole log up to it and the
+/// final record waits. The abort is refused as unsafe, naming the commit,
+/// and appends nothing; when `x` gets through, the change completes.
+#[test]
+fn an_abort_is_refused_once_the_joint_configuration_committed() {
+    let mut c = cluster(&[1, 2, 3], &majority(&[1, 2, 3]), |_, _| {});
+    c.run(3000);
+    assert_eq!(c.leader(), Some(1), "setup: member 1 campaigned first");
+    join(&mut c, 4, Options::new(4));
+    let target = majority(&[1, 2, 4]);
+    let hold_x = Rc::new(Cell::new(true));
+    let hold = hold_x.clone();
+    c.filter = Box::new(move |_, _, m| match m {
+        Message::Forward(f) if hold.get() => {
+            f.logs.retain(|r| !is_write_on(r, "x"));
+            false
+        }
+        _ => false,
+    });
+    c.propose(50, &["set", "x", "1"]);
+    c.run(300);
+    change(&mut c, 1, 100, &target);
+    assert!(run_until(&mut c, 3000, |c| holds(&c.nodes[&1], "joint")), "setup: 1 reached the joint stage");
+    c.run(1000);
+    let lead = &c.nodes[&1];
+    let joint_seq = lead.log().values().find(|r| stage(r) == Some("joint")).expect("setup: a joint record").seq;
+    let x_seq = lead.log().values().find(|r| is_write_on(r, "x")).expect("setup: x has a seq").seq;
+    assert!(x_seq < joint_seq, "setup: x ({x_seq}) comes before the joint record ({joint_seq})");
+    assert!(lead.committed().contains(joint_seq), "setup: the joint record committed");
+    assert!(!holds(lead, "final"), "setup: the final record waits for x");
+
+    let records = config_records(&c.nodes[&1]);
+    abort(&mut c, 1, 200);
+    let why = refused_as_unsafe(&c, 200);
+    assert!(why.contains("committed"), "the reason names the commit: {why}");
+    assert_eq!(config_records(&c.nodes[&1]), records, "a refused abort appends nothing");
+
+    hold_x.set(false);
+    assert!(run_until(&mut c, 5000, |c| acknowledged(c, 100)), "the change completes: {:?}", c.replies.get(&100));
+    assert_eq!(*c.nodes[&1].config(), target);
+}
+
+/// A joint record in the new leader's base came from an earlier leader,
+/// which may have seen it commit and appended a final record somewhere:
+/// the new leader must not go back. {1,2,3} to {1,2,4}; the joint record
+/// reaches only 3, so it never committed; 1 crashes and 3 is elected with
+/// the votes of 2 and 4 (a quorum of each side). 2 and 4 acknowledge 3 but
+/// never get the joint record, so they cannot adopt it and the change
+/// cannot move on. 3 holds a lease, the joint record is uncommitted as far
+/// as it knows — and still the abort is refused, because 3 did not append
+/// it.
+#[test]
+fn an_inherited_joint_configuration_cannot_be_aborted() {
+    let mut s = replace_three_with_four(|to, r| stage(r) == Some("joint") && to != 3);
+    let target = s.target.clone();
+    change(&mut s.c, 1, 100, &target);
+    s.c.run(1000);
+    let joint = s.c.nodes[&3].log().values().find(|r| stage(r) == Some("joint")).cloned();
+    let joint = joint.expect("setup: 3 holds the joint record");
+    assert!(!s.c.nodes[&1].committed().contains(joint.seq), "setup: the joint record did not commit");
+
+    s.crash_leader(3);
+    // The joint record keeps not reaching 2 and 4, from 3 now: forwards
+    // that carry it are lost, the others (heartbeats) get through.
+    let wire = s.wire.clone();
+    s.c.filter = watched(&wire, move |from, to, m| match m {
+        Message::Forward(f) if to == 2 || to == 4 => f.logs.iter().any(|r| stage(r) == Some("joint")),
+        Message::Vote(_) => from != 3,
+        _ => false,
+    });
+    let won = s.run_until_led(3, 6000);
+    s.c.run(500);
+    let three = &s.c.nodes[&3];
+    assert_eq!(three.leader_ballot(), Some(won), "setup: 3 still leads");
+    assert!(three.lease_end().is_some(), "setup: 3 holds a lease");
+    assert!(!three.committed().contains(joint.seq), "setup: 3 has not seen the joint record commit");
+    assert_ne!(joint.author, Some(won), "setup: an earlier leader appended it");
+
+    let records = config_records(&s.c.nodes[&3]);
+    abort(&mut s.c, 3, 200);
+    let why = refused_as_unsafe(&s.c, 200);
+    assert!(why.contains("earlier leader"), "the reason names the earlier leader: {why}");
+    assert_eq!(config_records(&s.c.nodes[&3]), records, "a refused abort appends nothing");
+}

@@ -596,6 +596,8 @@ async fn a_saved_snapshot_restores_into_a_new_cluster_with_every_key() {
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["summary"]["keys"], 30, "{status}");
+    let original_id = self::status(&cluster.nodes[&1].addr).await.expect("status").cluster_id;
+    assert_eq!(status["summary"]["cluster_id"], serde_json::json!(original_id), "the backup carries the cluster id");
 
     // Damage is refused with the offset; a truncated copy too.
     let bytes = std::fs::read(&file).unwrap();
@@ -650,6 +652,37 @@ async fn a_saved_snapshot_restores_into_a_new_cluster_with_every_key() {
         assert_eq!(int_value(&reply), Some(i), "b{i} after the restore");
     }
     assert!(propose_cli(&endpoints(&restored), "after-restore", 1), "the restored cluster takes writes");
+    for node in restored.nodes.values() {
+        let id = self::status(&node.addr).await.expect("status").cluster_id;
+        assert_eq!(id, original_id, "a restored member keeps the backup's cluster id");
+    }
+
+    // --initial-cluster-token gives a new id, the one `node` makes from it.
+    let data = work.path().join("renamed");
+    let out = cli(&[
+        "snapshot",
+        "restore",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--id",
+        "1",
+        "--peers",
+        &peers,
+        "--initial-cluster-token",
+        "second-life",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let members: Vec<(i64, String)> = (1..=3).map(|i| (i, format!("127.0.0.1:{}", ports[i as usize - 1]))).collect();
+    let config = pb::ClusterConfig::majority(members).unwrap();
+    let expected = traftctl::node::format_cluster_id(traftctl::node::cluster_id_from("second-life", &config));
+    assert_eq!(out["cluster_id"], serde_json::json!(expected), "{out}");
+    assert_ne!(expected, original_id);
+    let recorded = traftctl::storage::Storage::open(&data).unwrap().0.cluster_id().unwrap();
+    assert_eq!(recorded.map(traftctl::node::format_cluster_id), Some(expected));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -803,4 +836,245 @@ async fn metrics_and_probes_follow_the_cluster() {
     let (code, body) = poll_http(&metrics[&1], "/readyz", |c, _| c == 200).await;
     assert_eq!(code, 200, "{body}");
     assert!(poll_health(&cluster.nodes[&1].addr, ServingStatus::Serving).await, "SERVING again");
+}
+
+/// A child process killed and reaped however the test ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `child`'s stdout until a line containing `last`; every line up to
+/// it. Panics if the process exits first or [`ELECTION_BOUND`] passes.
+fn read_banner(child: &mut Killed, last: &str) -> String {
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let last = last.to_string();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut banner = String::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains(&last) {
+                break;
+            }
+        }
+        banner
+    });
+    let start = Instant::now();
+    while !reader.is_finished() {
+        assert!(start.elapsed() < ELECTION_BOUND * 3, "no banner");
+        if child.0.try_wait().unwrap().is_some() {
+            std::thread::sleep(Duration::from_millis(200));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap()
+}
+
+#[test]
+fn local_cluster_banner_lists_the_metrics_ports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_consecutive(6);
+    let metrics = base + 3;
+    let stderr = tmp.path().join("stderr");
+    let child = Command::new(BIN)
+        .args(["local-cluster", "3", "--ephemeral", "--base-port", &base.to_string()])
+        .args(["--metrics-base-port", &metrics.to_string()])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let banner = read_banner(&mut child, "Press Ctrl-C");
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(banner.contains("metrics"), "banner:\n{banner}\nstderr:\n{log}");
+    for i in 0..3 {
+        let addr = format!("127.0.0.1:{}", metrics + i);
+        assert!(banner.contains(&format!("http://{addr}/metrics")), "member {} metrics missing:\n{banner}", i + 1);
+        assert_eq!(http_get(&addr, "/livez").map(|a| a.0), Some(200), "the banner's port serves: {addr}");
+    }
+}
+
+#[test]
+fn an_ephemeral_local_cluster_on_a_busy_port_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = free_consecutive(3);
+    let _busy = TcpListener::bind(("127.0.0.1", base + 1)).expect("hold member 2's port");
+    let out = Command::new(BIN)
+        .args(["local-cluster", "3", "--ephemeral", "--base-port", &base.to_string()])
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{}", base + 1)), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(left.is_empty(), "the temporary directory was left behind: {left:?}");
+}
+
+// ---- a node an operator deploys ----
+
+/// Three members started from TOML files (`node --config`), with tuned
+/// timing, JSON logs and advertised client addresses; member 3 overrides
+/// the file's advertised client address on the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_started_from_config_files_form_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let addr = |i: i64| format!("127.0.0.1:{}", ports[(i - 1) as usize]);
+    let peers: Vec<String> = (1..=3).map(|i| format!("\"{i}={}\"", addr(i))).collect();
+    let mut nodes = BTreeMap::new();
+    for i in 1..=3i64 {
+        let file = dir.path().join(format!("node-{i}.toml"));
+        let data = dir.path().join(format!("node-{i}"));
+        let toml = format!(
+            "id = {i}\nlisten = \"{}\"\npeers = [{}]\ndata-dir = \"{}\"\nheartbeat-interval = 40\n\
+             election-timeout = 400\nlog-format = \"json\"\nverbose = 1\nadvertise-client = \"client-{i}.example:2379\"\n",
+            addr(i),
+            peers.join(", "),
+            data.display()
+        );
+        std::fs::write(&file, toml).unwrap();
+        let mut args = vec!["node".to_string(), "--config".into(), file.display().to_string()];
+        if i == 3 {
+            args.extend(["--advertise-client".to_string(), "override-3.example:2379".into()]);
+        }
+        let stderr_path = dir.path().join(format!("node-{i}.stderr"));
+        let mut node = Node { addr: addr(i), args, child: None, stderr_path };
+        node.spawn();
+        nodes.insert(i, node);
+    }
+    let cluster = Cluster { nodes, _dir: dir };
+    let leader = wait_leader(&cluster, &[1, 2, 3], ELECTION_BOUND).await.expect("a leader");
+    assert!(propose_cli(&endpoints(&cluster), "from-file", 1), "the cluster takes writes");
+    for (id, node) in &cluster.nodes {
+        let s = status(&node.addr).await.expect("status");
+        let wanted = if *id == 3 { "override-3.example:2379".to_string() } else { format!("client-{id}.example:2379") };
+        assert_eq!(s.client_addr, wanted, "--advertise-client from the file, or the command line that overrides it");
+    }
+    // The file's election timeout is the lease: what a leader reports left
+    // of it never exceeds 400 ms (the default would be 1000 ms).
+    let bound = 400;
+    let start = Instant::now();
+    let lease = loop {
+        let s = status(&cluster.nodes[&leader].addr).await.expect("status");
+        if s.lease_remaining_ms > 0 {
+            break s.lease_remaining_ms;
+        }
+        assert!(start.elapsed() < ELECTION_BOUND, "the leader never reported a lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(lease <= bound, "lease {lease} ms left with an election timeout of {bound} ms");
+    // log-format = "json" from the file: every line is one JSON object.
+    let log = cluster.nodes[&1].stderr();
+    assert!(!log.is_empty(), "verbose = 1 from the file logs something");
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+    }
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("node.toml");
+    std::fs::write(&file, "id = 1\ndata-dir = \"d\"\npeers = [\"1=127.0.0.1:7001\"]\nlisen = \"0.0.0.0:7001\"\n")
+        .unwrap();
+    let out = Command::new(BIN).args(["node", "--config"]).arg(&file).current_dir(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&file.display().to_string()) && err.contains("unknown key `lisen`"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(!dir.path().join("d").exists(), "nothing was started");
+}
+
+#[test]
+fn timing_and_wildcard_addresses_are_checked_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_ports(1)[0];
+    let node = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["node", "--id", "4", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let peers = format!("1=127.0.0.1:{port}");
+    let (code, err) = node(&["--peers", &peers, "--heartbeat-interval", "100", "--election-timeout", "300"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("at least 5 x --heartbeat-interval"), "{err}");
+    let (code, err) = node(&["--peers", "4=0.0.0.0:7001"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("wildcard"), "{err}");
+    let (code, err) = node(&["--peers", &peers, "--advertise-peer", "0.0.0.0:7001"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("wildcard"), "{err}");
+    assert!(!data.exists(), "a refused node touched its data directory");
+}
+
+/// A member joining on 0.0.0.0 is added by its advertised address; without
+/// one the wildcard would go into the member table, and it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_member_on_a_wildcard_needs_an_advertised_address() {
+    let cluster = Cluster::start(1);
+    wait_leader(&cluster, &[1], ELECTION_BOUND).await.expect("a leader");
+    let seed = cluster.nodes[&1].addr.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_ports(1)[0];
+    let join = |host: &str, extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["node", "--id", "2", "--listen", &format!("{host}:{port}"), "--join", &seed, "--data-dir"])
+            .arg(dir.path().join("node-2"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        cmd
+    };
+    // Refused before it binds anything.
+    let out = join("0.0.0.0", &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--advertise-peer") && err.contains("member table"), "{err}");
+    assert!(!dir.path().join("node-2").exists(), "nothing was started");
+
+    // Tests bind 127.0.0.1 only: the joiner listens there and advertises
+    // another name for it, which the hint must use.
+    let advertised = format!("localhost:{port}");
+    let stderr_path = dir.path().join("joiner.stderr");
+    let child = join("127.0.0.1", &["--advertise-peer", &advertised])
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn();
+    let _joiner = Killed(child.unwrap());
+    let start = Instant::now();
+    let hint = loop {
+        let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        if log.contains("add it with") {
+            break log;
+        }
+        assert!(start.elapsed() < ELECTION_BOUND, "no join hint: {log}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(hint.contains(&format!("traftctl config add-member 2 {advertised}")), "{hint}");
+}
+
+/// Log lines written to a file carry no terminal colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_in_a_file_have_no_colour_codes() {
+    let cluster = Cluster::start(1);
+    wait_leader(&cluster, &[1], ELECTION_BOUND).await.expect("a leader");
+    let log = cluster.nodes[&1].stderr();
+    assert!(log.contains("INFO"), "-v logs something: {log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in a log file: {log:?}");
 }

@@ -129,8 +129,9 @@ pub async fn run(opts: &ClientOpts, cmd: Command) -> CliResult<u8> {
             Finding::Differ { applied, odd } => Err(CliError::msg(
                 exit::ERROR,
                 format!(
-                    "member(s) {} hold a different state than the others that applied {applied}",
-                    output::id_set(&odd)
+                    "member(s) {} hold a different state than the others that applied seqs {}",
+                    output::id_set(&odd),
+                    output::seq_set(&applied)
                 ),
             )),
             Finding::Incomparable { alone } => Err(CliError::msg(
@@ -181,7 +182,7 @@ fn print_answers(
                     vec![
                         m.id.to_string(),
                         m.addr.clone(),
-                        m.applied.to_string(),
+                        output::seq_set(&m.applied),
                         m.keys.to_string(),
                         format!("{:08x}", m.hash),
                         verdict(m).to_string(),

@@ -237,7 +237,7 @@ fn rpc_error(addr: &str, status: &tonic::Status) -> CliError {
 
 /// The most specific cause in a transport error's chain, in words: tonic's
 /// own top level is only "transport error".
-fn connect_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn connect_cause(error: &(dyn std::error::Error + 'static)) -> String {
     if let Some(tls) = traftctl::tls::tls_cause(error) {
         return tls;
     }

@@ -65,7 +65,7 @@ pub fn run(args: Args) -> CliResult<u8> {
 
 fn completion(shell: ShellName) -> String {
     let mut buf = Vec::new();
-    clap_complete::generate(shell.shell(), &mut Cli::command(), "traftctl", &mut buf);
+    clap_complete::generate(shell.shell(), &mut super::completion_command(), "traftctl", &mut buf);
     String::from_utf8(buf).expect("clap_complete writes UTF-8")
 }
 
@@ -77,7 +77,7 @@ fn docs() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
         .collect();
     // As `clap_mangen::generate_to` does, but in memory: the build names
     // each subcommand `traftctl-propose`, `traftctl-config-show` ...
-    let mut cmd = Cli::command().disable_help_subcommand(true);
+    let mut cmd = super::command_from(Cli::command().disable_help_subcommand(true));
     cmd.build();
     man_pages(&cmd, &mut files)?;
     Ok(files)

@@ -172,8 +172,6 @@ fn describe_rules(rules: &[String]) -> String {
 
 pub async fn run(args: Args) -> CliResult<u8> {
     let n = i64::from(args.members);
-    let temp = if args.ephemeral { Some(tempdir()?) } else { None };
-    let root = temp.clone().unwrap_or_else(|| args.data_dir.clone());
     let mut addrs = Vec::new();
     for i in 0..n {
         let port = u16::try_from(i64::from(args.base_port) + i)
@@ -182,11 +180,28 @@ pub async fn run(args: Args) -> CliResult<u8> {
             .with_context(|| format!("--base-port {} leaves no room for {n} ports", args.base_port))?;
         addrs.push(SocketAddr::from(([127, 0, 0, 1], port)));
     }
-    // Bind every port before touching any data, so a busy port fails fast.
+    let metrics_addrs = match args.metrics_base_port {
+        Some(base) => {
+            let ports = (0..n).map(|i| {
+                u16::try_from(i64::from(base) + i)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+                    .with_context(|| format!("--metrics-base-port {base} leaves no room for {n} ports"))
+            });
+            Some(ports.collect::<anyhow::Result<Vec<_>>>()?)
+        }
+        None => None,
+    };
+    // Bind every port before touching any data (or making a temporary
+    // directory), so a busy port fails fast and leaves nothing behind.
     let mut listeners = Vec::new();
     for addr in &addrs {
         listeners.push(node::bind(*addr).await?);
     }
+    // Removed however this function returns.
+    let temp = if args.ephemeral { Some(TempDir::new()?) } else { None };
+    let root = temp.as_ref().map_or_else(|| args.data_dir.clone(), |t| t.0.clone());
     let tls = if args.tls { Some(LocalTls::ensure(&root.join("tls"))?) } else { None };
     let node_tls = tls.as_ref().map(LocalTls::load).transpose()?.unwrap_or_default();
     let scheme = if tls.is_some() { "https://" } else { "" };
@@ -213,11 +228,7 @@ pub async fn run(args: Args) -> CliResult<u8> {
         let dir = root.join(format!("node-{id}"));
         let mut node_config = NodeConfig::new(id, config.clone(), dir);
         node_config.tls = node_tls.clone();
-        if let Some(base) = args.metrics_base_port {
-            let port = u16::try_from(i64::from(base) + i as i64)
-                .with_context(|| format!("--metrics-base-port {base} leaves no room for {n} ports"))?;
-            node_config.metrics = Some(SocketAddr::from(([127, 0, 0, 1], port)));
-        }
+        node_config.metrics = metrics_addrs.as_ref().map(|m| m[i]);
         node_config.cluster_id = cluster_id;
         node_config.local_control = Some(control.clone());
         if let Some(chaos) = &chaos {
@@ -254,7 +265,8 @@ pub async fn run(args: Args) -> CliResult<u8> {
     let result = wait_for_leader(&handles, Duration::from_secs(args.election_timeout_secs)).await;
     match result {
         Ok(leader) => {
-            print_banner(&handles, &root, leader, args.ephemeral, tls.as_ref(), chaos.as_ref()).await;
+            let banner = Banner { root: &root, ephemeral: args.ephemeral, tls: tls.as_ref(), chaos: chaos.as_ref() };
+            print_banner(&handles, leader, &banner, metrics_addrs.as_deref()).await;
             loop {
                 tokio::select! {
                     _ = interrupted() => {
@@ -287,9 +299,7 @@ pub async fn run(args: Args) -> CliResult<u8> {
         }
     }
     drop(chaos);
-    if let Some(dir) = temp {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    drop(temp);
     if !fatal.is_empty() {
         return Err(anyhow::anyhow!("{}", fatal.join("; ")).into());
     }
@@ -403,10 +413,22 @@ async fn restart(m: &Member) -> anyhow::Result<NodeHandle> {
 /// How long a restart waits for the old instance to free its port.
 const RESTART_BIND_WAIT: Duration = Duration::from_secs(5);
 
-fn tempdir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("traft-local-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+/// `--ephemeral`'s data directory, removed when dropped: on exit, and on
+/// every error after it was made.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("traft-local-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 async fn wait_for_leader(handles: &[&NodeHandle], limit: Duration) -> anyhow::Result<i64> {
@@ -448,25 +470,35 @@ async fn wait_for_leader(handles: &[&NodeHandle], limit: Duration) -> anyhow::Re
     outcome
 }
 
-async fn print_banner(
-    handles: &[&NodeHandle],
-    root: &std::path::Path,
-    leader: i64,
+/// What the banner says about the cluster as a whole.
+struct Banner<'a> {
+    root: &'a std::path::Path,
     ephemeral: bool,
-    tls: Option<&LocalTls>,
-    chaos: Option<&Chaos>,
-) {
+    tls: Option<&'a LocalTls>,
+    chaos: Option<&'a Chaos>,
+}
+
+async fn print_banner(handles: &[&NodeHandle], leader: i64, banner: &Banner<'_>, metrics: Option<&[SocketAddr]>) {
+    let Banner { root, ephemeral, tls, chaos } = *banner;
     let scheme = if tls.is_some() { "https://" } else { "" };
     let mut rows = Vec::new();
-    for h in handles {
+    for (i, h) in handles.iter().enumerate() {
         let role = match h.status().await {
             Ok(s) => MemberRole::from(s.role).as_str(),
             Err(_) => "stopped",
         };
         let dir = root.join(format!("node-{}", h.id));
-        rows.push(vec![h.id.to_string(), h.addr.to_string(), dir.display().to_string(), role.to_string()]);
+        let mut row = vec![h.id.to_string(), h.addr.to_string(), dir.display().to_string(), role.to_string()];
+        if let Some(m) = metrics {
+            row.push(format!("http://{}/metrics", m[i]));
+        }
+        rows.push(row);
     }
-    let table = crate::cli::output::table(["id", "address", "data directory", "role"], rows);
+    let mut headers = vec!["id", "address", "data directory", "role"];
+    if metrics.is_some() {
+        headers.push("metrics (also /livez, /readyz)");
+    }
+    let table = crate::cli::output::table(headers, rows);
     let endpoints: Vec<String> = handles.iter().map(|h| format!("{scheme}{}", h.addr)).collect();
     let endpoints = endpoints.join(",");
     println!("traft local cluster: {} members, leader is node {leader}", handles.len());

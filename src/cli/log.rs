@@ -9,8 +9,9 @@ use traftctl::pb::{self, LogEntry};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Each record shows its author (the leader that first proposed it), its command, the seqs it depends on
-and the seqs it overrides (`prefix:extra` sets), and whether this replica has committed and applied it.
+Each record shows its author (the leader that first proposed it, `term 3, node 2`), its command, the
+seqs it depends on and the seqs it overrides (as ranges, `0-119,123`; JSON keeps the `prefix:extra`
+form), and whether this replica has committed and applied it.
 Records commit and apply out of order: a later seq may be committed while an earlier one is not.")]
 pub struct Args {
     /// Read this replica's log (HOST:PORT) instead of the leader's.
@@ -83,8 +84,8 @@ fn entry_json(e: &LogEntry) -> Json {
         "seq": r.seq,
         "author": output::ballot_json(&r.author),
         "command": output::cmd_json(&r.cmd),
-        "depends": output::bitmap(&r.depends),
-        "overrides": output::bitmap(&r.overrides),
+        "depends": output::bitmap_json(&r.depends),
+        "overrides": output::bitmap_json(&r.overrides),
         "committed": e.committed,
         "applied": e.applied,
     })

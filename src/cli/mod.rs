@@ -16,6 +16,7 @@ mod local;
 mod local_cluster;
 mod log;
 mod node;
+mod node_file;
 mod output;
 mod propose;
 mod recover;
@@ -26,7 +27,7 @@ mod watch;
 use std::fmt;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Exit codes scripts can rely on (documented in `--help`).
 pub mod exit {
@@ -174,16 +175,107 @@ pub enum Command {
     GenDocs(completions::GenDocsArgs),
 }
 
+/// The client options (`ClientOpts`, global so that every client command
+/// and `traftctl --endpoints ... status` take them) by id, with their flag.
+const CLIENT_OPTIONS: [(&str, &str); 7] = [
+    ("endpoints", "--endpoints"),
+    ("timeout", "--timeout"),
+    ("output", "--output (-o)"),
+    ("cacert", "--cacert"),
+    ("client_cert", "--cert"),
+    ("client_key", "--key"),
+    ("insecure_skip_tls_verify", "--insecure-skip-tls-verify"),
+];
+
+/// Commands that run members rather than talk to them: the client options
+/// mean nothing there.
+const MEMBER_COMMANDS: [&str; 2] = ["node", "local-cluster"];
+
+/// The command line as parsed, helped and documented: [`Cli`] with the
+/// client options left out of the member commands' help, usage, man pages
+/// and completions.
+pub fn command() -> clap::Command {
+    command_from(Cli::command())
+}
+
+/// clap hands a global argument to every subcommand that has none of that
+/// id, so a member command gets a hidden copy of its own instead; what it
+/// parses still reaches `Cli::client`, and [`refuse_client_options`] turns
+/// it down.
+fn command_from(cmd: clap::Command) -> clap::Command {
+    let client: Vec<clap::Arg> =
+        cmd.get_arguments().filter(|a| CLIENT_OPTIONS.iter().any(|(id, _)| a.get_id() == id)).cloned().collect();
+    // Mapped in place: `mut_subcommand` would move them to the end of the help.
+    cmd.mut_subcommands(|sub| {
+        if !MEMBER_COMMANDS.contains(&sub.get_name()) {
+            return sub;
+        }
+        client.iter().fold(sub, |sub, a| sub.arg(a.clone().global(false).hide(true)))
+    })
+}
+
+/// The command the completion scripts are made from. The scripts offer
+/// hidden options too, so here the member commands get no client options at
+/// all: the top level keeps them (not global) and every other command gets
+/// its own (global, so that `config`'s subcommands have them too).
+pub fn completion_command() -> clap::Command {
+    let cmd = Cli::command();
+    let is_client = |a: &clap::Arg| CLIENT_OPTIONS.iter().any(|(id, _)| a.get_id() == id);
+    let client: Vec<clap::Arg> = cmd.get_arguments().filter(|a| is_client(a)).cloned().collect();
+    cmd.mut_args(|a| if is_client(&a) { a.global(false) } else { a }).mut_subcommands(|sub| {
+        if MEMBER_COMMANDS.contains(&sub.get_name()) {
+            return sub;
+        }
+        client.iter().fold(sub, |sub, a| sub.arg(a.clone()))
+    })
+}
+
+/// A client option given to a member command is a mistake worth naming
+/// (it would do nothing): usage error.
+fn refuse_client_options(matches: &clap::ArgMatches) -> Result<(), CliError> {
+    let Some((name, sub)) = matches.subcommand() else { return Ok(()) };
+    if !MEMBER_COMMANDS.contains(&name) {
+        return Ok(());
+    }
+    let given = |m: &clap::ArgMatches, id: &str| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    match CLIENT_OPTIONS.iter().find(|(id, _)| given(matches, id) || given(sub, id)) {
+        Some((_, flag)) => Err(CliError::usage(format!(
+            "{flag} is a client option; `traftctl {name}` runs members and does not use it (it is for commands \
+             such as `traftctl status`)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)))
+        .map_err(|e| e.format(&mut command()));
+    let (mut cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.verbose);
+    // A node's --config file may set its logging, so it is read first.
+    let prepared = refuse_client_options(&matches).and_then(|()| match &mut cli.command {
+        Command::Node(args) => {
+            let sub = matches.subcommand_matches("node").expect("the node command was parsed");
+            node_file::merge(args, &mut cli.verbose, &matches, sub).map(|()| args.log_format)
+        }
+        _ => Ok(LogFormat::Text),
+    });
+    let log_format = match prepared {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("error: {:#}", e.error);
+            return ExitCode::from(e.code);
+        }
+    };
+    init_logging(cli.verbose, log_format);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         // `traftctl watch | head` closes our stdout; that is how the reader
@@ -202,7 +294,7 @@ fn run(cli: Cli) -> CliResult<u8> {
     let rt = runtime(&cli.command)?;
     match cli.command {
         Command::LocalCluster(args) => rt.block_on(local_cluster::run(args)),
-        Command::Node(args) => Ok(rt.block_on(node::run(args))?),
+        Command::Node(args) => rt.block_on(node::run(args)),
         Command::Propose(args) => rt.block_on(propose::run(&opts, args)),
         Command::Get(args) => rt.block_on(get::run(&opts, args)),
         Command::Status(args) => rt.block_on(status::run(&opts, args)),
@@ -237,7 +329,18 @@ fn runtime(command: &Command) -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(builder.enable_all().build()?)
 }
 
-fn init_logging(verbose: u8) {
+/// How log lines are written (`traftctl node --log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people; coloured only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -246,7 +349,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRAFTCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        // A file or a pipe (journald, a log shipper) gets no escape codes.
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 /// Waits for Ctrl-C or SIGTERM.

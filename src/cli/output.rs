@@ -1,6 +1,9 @@
 //! Rendering, kept apart from the commands: tables for people, JSON for
 //! scripts, plain tab-separated lines for `cut` and `awk`.
 //!
+//! Tables and plain lines are for people: a ballot reads `term 3, node 2`
+//! and a set of seqs as ranges, `0-119,123` (`none` when empty).
+//!
 //! JSON conventions, stable across commands: member ids and seqs are
 //! numbers; a ballot is `{"term": 3, "id": 2}` or `null`; a set of seqs is
 //! the `TailBitmap` short form as a string (`"0:1..120,123"`: every seq
@@ -13,7 +16,6 @@ use std::io::Write;
 use comfy_table::{Table, presets};
 use serde_json::{Value as Json, json};
 
-use traftctl::leader_id::short_opt;
 use traftctl::pb::{self, ClusterConfig, Cmd, LeaderId, TailBitmap, cmd::Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -85,13 +87,40 @@ pub fn ballot_json(leader: &Option<LeaderId>) -> Json {
     }
 }
 
+/// `term 3, node 2`, or `-` when there is none.
 pub fn ballot(leader: &Option<LeaderId>) -> String {
-    short_opt(leader)
+    leader.map_or_else(|| "-".to_string(), |l| l.to_string())
 }
 
-/// The short form of an optional bitmap; absent is the empty set.
+/// An optional set of seqs as ranges; absent is the empty set.
 pub fn bitmap(b: &Option<TailBitmap>) -> String {
-    b.as_ref().map_or_else(|| TailBitmap::empty().to_string(), |b| b.to_string())
+    b.as_ref().map_or_else(|| seq_set(&TailBitmap::empty()), seq_set)
+}
+
+/// The JSON form of an optional set of seqs: the `TailBitmap` short form.
+pub fn bitmap_json(b: &Option<TailBitmap>) -> Json {
+    json!(b.as_ref().map_or_else(|| TailBitmap::empty().to_string(), |b| b.to_string()))
+}
+
+/// A set of seqs as inclusive ranges: `0-7`, `0-1,3`, `none`.
+pub fn seq_set(b: &TailBitmap) -> String {
+    let prefix = b.prefix_len();
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    if prefix > 0 {
+        runs.push((0, prefix - 1));
+    }
+    for s in b.iter_from(prefix) {
+        match runs.last_mut() {
+            Some((_, hi)) if *hi + 1 == s => *hi = s,
+            _ => runs.push((s, s)),
+        }
+    }
+    if runs.is_empty() {
+        return "none".to_string();
+    }
+    let parts: Vec<String> =
+        runs.iter().map(|&(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") }).collect();
+    parts.join(",")
 }
 
 pub fn value_json(value: &Option<Value>) -> Json {
@@ -153,9 +182,9 @@ pub fn replica_status_json(status: &Option<pb::ReplicaStatus>) -> Json {
     json!({
         "voted_for": ballot_json(&s.voted_for),
         "committer": ballot_json(&s.committer),
-        "accepted": bitmap(&s.accepted),
-        "committed": bitmap(&s.committed),
-        "applied": bitmap(&s.applied),
+        "accepted": bitmap_json(&s.accepted),
+        "committed": bitmap_json(&s.committed),
+        "applied": bitmap_json(&s.applied),
     })
 }
 
@@ -190,6 +219,21 @@ mod tests {
         assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(utc_timestamp(1_764_215_112_345), "2025-11-27T03:45:12.345Z");
+    }
+
+    #[test]
+    fn sets_read_as_ranges_and_ballots_as_words() {
+        let set = |s: &str| seq_set(&s.parse::<TailBitmap>().unwrap());
+        assert_eq!(set("8:"), "0-7");
+        assert_eq!(set("0:1"), "1");
+        assert_eq!(set("2:3"), "0-1,3");
+        assert_eq!(set("1:"), "0");
+        assert_eq!(set("0:1..120,123"), "1-120,123");
+        assert_eq!(set("0:"), "none");
+        assert_eq!(bitmap(&None), "none");
+        assert_eq!(bitmap_json(&Some("2:3".parse().unwrap())), json!("2:3"), "JSON keeps the raw form");
+        assert_eq!(ballot(&Some(LeaderId::new(1, 2))), "term 1, node 2");
+        assert_eq!(ballot(&None), "-");
     }
 
     #[test]

@@ -97,8 +97,7 @@ fn render(format: Format, cmd: &Cmd, done: &Committed) -> std::io::Result<()> {
             output::print(fields.join("\t"))
         }
         Format::Table => {
-            let leader =
-                done.leader.map_or_else(|| "an unknown leader".to_string(), |l| format!("leader {l} (node {})", l.id));
+            let leader = done.leader.map_or_else(|| "an unknown leader".to_string(), |l| format!("the leader ({l})"));
             output::print(format!("{cmd} committed at seq {} by {leader}", done.seq))?;
             match done.value {
                 Some(v) => output::print(format!("{} = {v}", cmd.key)),

@@ -45,7 +45,8 @@ pub fn force_new_cluster(id: i64, addr: &str, data_dir: &Path) -> anyhow::Result
     let aside = set_aside_name(data_dir);
     std::fs::rename(data_dir, &aside)
         .with_context(|| format!("cannot move {} aside to {}", data_dir.display(), aside.display()))?;
-    restore_into(data_dir, &state).with_context(|| {
+    // A new cluster: its id comes from the flags at the first start.
+    restore_into(data_dir, &state, None).with_context(|| {
         format!("cannot write the new {} (the old data is intact at {})", data_dir.display(), aside.display())
     })?;
     eprintln!(

@@ -29,6 +29,8 @@ and synced, so FILE is never a partial backup. --timeout bounds each chunk, not 
 Run it once per member of the new cluster, each with its own --id and --data-dir, then start each
 member with `traftctl node` and the same --peers. A member started with an empty data directory
 instead receives the state from the others as a snapshot. The directory must not exist or be empty.
+The restored cluster keeps the cluster id of the one the backup was saved from (peers check it on
+every message), unless --initial-cluster-token gives it a new one, as etcdutl does.
 
 Example:
   traftctl snapshot restore backup.traft --data-dir /var/lib/traft --id 1 \\
@@ -58,6 +60,11 @@ pub struct RestoreArgs {
     /// The new cluster's members as ID=HOST:PORT (as `traftctl node --peers`).
     #[arg(long, value_delimiter = ',', required = true)]
     pub peers: Vec<String>,
+    /// Give the restored cluster a new cluster id, made from TOKEN and --peers as `traftctl node`
+    /// makes it (use the same TOKEN for every member). Without it, the cluster keeps the id the
+    /// backup was saved from.
+    #[arg(long, value_name = "TOKEN")]
+    pub initial_cluster_token: Option<String>,
 }
 
 /// Pause before asking again when the leader has no snapshot that fresh yet.
@@ -134,6 +141,7 @@ async fn save(opts: &ClientOpts, file: &Path) -> CliResult<u8> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
         leader: status.leader,
+        cluster_id: traftctl::node::parse_cluster_id(&status.cluster_id),
     };
     write_atomically(file, &backup.encode())
         .map_err(|e| CliError::msg(exit::ERROR, format!("cannot write {}: {e}", file.display())))?;
@@ -181,7 +189,7 @@ fn summary_line(b: &Backup) -> String {
     format!(
         "{} keys, applied {} ({} records below the log length {}), checksum ok",
         s.kv.len(),
-        s.applied,
+        output::seq_set(&s.applied),
         s.applied.count_ones(),
         s.applied.len()
     )
@@ -197,6 +205,7 @@ fn summary_json(b: &Backup) -> serde_json::Value {
         "saved_at_ms": b.saved_at_ms,
         "leader": output::ballot_json(&b.leader),
         "members": b.config.voters(),
+        "cluster_id": b.cluster_id.map(traftctl::node::format_cluster_id),
     })
 }
 
@@ -218,9 +227,16 @@ fn status(format: Format, file: &Path) -> CliResult<u8> {
                 ("checksum", "ok".to_string()),
                 ("saved at", output::utc_timestamp(backup.saved_at_ms)),
                 ("saved from", output::ballot(&backup.leader)),
+                (
+                    "cluster id",
+                    backup.cluster_id.map_or_else(
+                        || "unknown (saved before backups carried it)".to_string(),
+                        traftctl::node::format_cluster_id,
+                    ),
+                ),
                 ("members then", output::id_set(&backup.config.voters())),
                 ("keys", backup.snapshot.kv.len().to_string()),
-                ("applied", backup.snapshot.applied.to_string()),
+                ("applied", output::seq_set(&backup.snapshot.applied)),
                 ("log length", backup.snapshot.applied.len().to_string()),
             ],
         )?,
@@ -233,10 +249,21 @@ fn restore(format: Format, args: &RestoreArgs) -> CliResult<u8> {
     let Some(listen) = peers.get(&args.id) else {
         return Err(CliError::usage(format!("--peers must include this member (id {}) with its address", args.id)));
     };
-    pb::ClusterConfig::majority(peers.clone())
+    let config = pb::ClusterConfig::majority(peers.clone())
         .map_err(|e| CliError::usage(format!("--peers does not make a cluster: {e}")))?;
     let backup = read_backup(&args.file)?;
-    restore_into(&args.data_dir, &backup).map_err(|e| CliError::msg(exit::ERROR, e))?;
+    let cluster_id = match &args.initial_cluster_token {
+        Some(token) => Some(traftctl::node::cluster_id_from(token, &config)),
+        None => backup.cluster_id,
+    };
+    restore_into(&args.data_dir, &backup, cluster_id).map_err(|e| CliError::msg(exit::ERROR, e))?;
+    let id_text = match (cluster_id, &args.initial_cluster_token) {
+        (Some(id), Some(_)) => format!("new cluster id {}", traftctl::node::format_cluster_id(id)),
+        (Some(id), None) => format!("cluster id {} kept from the backup", traftctl::node::format_cluster_id(id)),
+        (None, _) => {
+            "no cluster id in this older backup: the member takes one from its flags at its first start".to_string()
+        }
+    };
     let peers_arg = args.peers.join(",");
     let start = format!(
         "traftctl node --id {} --listen {listen} --peers {peers_arg} --data-dir {}",
@@ -248,10 +275,11 @@ fn restore(format: Format, args: &RestoreArgs) -> CliResult<u8> {
             "data_dir": args.data_dir.display().to_string(),
             "id": args.id,
             "summary": summary_json(&backup),
+            "cluster_id": cluster_id.map(traftctl::node::format_cluster_id),
             "start": start,
         }))?,
         _ => output::print(format!(
-            "restored {} into {}: {}\nstart the member with:\n  {start}",
+            "restored {} into {}: {}; {id_text}\nstart the member with:\n  {start}",
             args.file.display(),
             args.data_dir.display(),
             summary_line(&backup)

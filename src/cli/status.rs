@@ -8,14 +8,17 @@ use super::client::{Client, ClientOpts, Failure, unreachable_error};
 use super::output::{self, Format};
 use super::{CliError, CliResult, exit};
 use traftctl::node::MemberRole;
-use traftctl::pb::{ClusterConfig, MemberStatus, StatusReply};
+use traftctl::pb::{ClusterConfig, MemberStatus, StatusReply, TailBitmap};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Without --addr, asks every endpoint and every member they know for its status, finds the leader, and
-prints one row per member: its ballots, its accepted / committed / applied seqs (`prefix:extra` — every
-seq below the prefix plus the listed ones, runs inclusive), its lag behind the leader (seqs committed
-on the leader that it has not applied), and whether it answered. Exits 3 when no leader is elected.
+prints one row per member (learners of a change in flight included): its ballots (`term 3, node 2`:
+the leader it voted for and the one whose log it follows), its accepted / committed / applied seqs (as
+ranges: `0-119,123`), its lag behind the leader (seqs committed on the leader that its applied column lacks),
+whether it answered, and its version, uptime and data directory size. Below the table: the cluster
+id, the learners, and the stage of a configuration change in flight. Exits 3 when no leader is
+elected.
 
 With --addr, prints that replica's full status, including the members as it sees them (only a
 leader tracks the others; any member lists those it cannot talk to for a TLS reason).")]
@@ -43,6 +46,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         output::print_json(&json!({
             "id": s.id,
             "address": addr,
+            "client_address": non_empty(&s.client_addr),
             "cluster_id": non_empty(&s.cluster_id),
             "role": s.role,
             "leader": output::ballot_json(&s.leader),
@@ -68,6 +72,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
     let fields = vec![
         ("id", s.id.to_string()),
         ("address", addr.to_string()),
+        ("client address", if s.client_addr.is_empty() { "-".to_string() } else { s.client_addr.clone() }),
         ("cluster id", s.cluster_id.clone()),
         ("role", s.role.clone()),
         ("leader", leader_text(&s)),
@@ -83,7 +88,7 @@ async fn one(client: &Client, format: Format, addr: &str) -> CliResult<u8> {
         ("log", format!("{} records, compacted below seq {}", s.log_records, s.compacted_below)),
         ("snapshots installed", s.snapshots_installed.to_string()),
         ("config", config.to_string()),
-        ("learners", output::id_set(&config.learners.keys().copied().collect::<Vec<_>>())),
+        ("learners", learners_text(&config)),
         ("change in progress", change_stage(&config).unwrap_or("none").to_string()),
         ("version", s.version.clone()),
         ("uptime", format_uptime(s.uptime_ms)),
@@ -132,8 +137,8 @@ fn format_uptime(ms: i64) -> String {
 
 fn leader_text(s: &StatusReply) -> String {
     match (&s.leader, s.leader_addr.as_str()) {
-        (Some(l), "") => format!("{l} (node {})", l.id),
-        (Some(l), addr) => format!("{l} (node {} at {addr})", l.id),
+        (Some(l), "") => l.to_string(),
+        (Some(l), addr) => format!("{l}, at {addr}"),
         (None, _) => "none known".to_string(),
     }
 }
@@ -150,7 +155,7 @@ fn member_view_json(m: &MemberStatus) -> Json {
         "address": info.addr,
         "role": m.role,
         "committer": output::ballot_json(&status.committer),
-        "accepted": output::bitmap(&status.accepted),
+        "accepted": output::bitmap_json(&status.accepted),
         "lag": m.lag,
         "reachable": m.reachable,
         "error": non_empty(&m.error),
@@ -236,12 +241,16 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
     let mut rows: Vec<Row> = config
         .members
         .values()
+        .chain(config.learners.values())
         .map(|m| Row::new(m.id, &m.addr, replies.get(&m.id).map(|(_, s)| *s), leader, &answers))
         .collect();
+    for row in &mut rows {
+        row.learner = config.learners.contains_key(&row.id);
+    }
     // Replicas that answered but are not in the configuration (e.g. a
     // removed member still running), and endpoints that matched no member.
     for (id, (addr, s)) in &replies {
-        if !config.members.contains_key(id) {
+        if !config.members.contains_key(id) && !config.learners.contains_key(id) {
             rows.push(Row::new(*id, addr, Some(s), leader, &answers));
         }
     }
@@ -251,6 +260,11 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
         }
     }
 
+    // Whose view of the cluster the summary is: the leader's, else any
+    // member's that answered.
+    let viewer = leader.or_else(|| replies.values().next().map(|(_, s)| *s));
+    let cluster_id = viewer.map(|s| s.cluster_id.as_str()).unwrap_or_default();
+    let learners: Vec<i64> = config.learners.keys().copied().collect();
     match format {
         Format::Json => output::print_json(&json!({
             "leader": leader.map(|l| json!({
@@ -258,26 +272,38 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
                 "ballot": output::ballot_json(&l.leader),
                 "address": replies.get(&l.id).map(|(a, _)| *a),
             })),
-            "cluster_id": leader.map(|l| non_empty(&l.cluster_id)),
+            "cluster_id": non_empty(cluster_id),
+            "learners": learners,
+            "change": change_json(&config),
             "members": rows.iter().map(Row::json).collect::<Vec<_>>(),
         }))?,
-        _ => output::print_rows(
-            format,
-            [
-                "id",
-                "address",
-                "role",
-                "voted for",
-                "lease",
-                "committer",
-                "accepted",
-                "committed",
-                "applied",
-                "lag",
-                "reachable",
-            ],
-            rows.iter().map(Row::cells).collect(),
-        )?,
+        _ => {
+            output::print_rows(
+                format,
+                [
+                    "id",
+                    "address",
+                    "role",
+                    "voted for",
+                    "lease",
+                    "committer",
+                    "accepted",
+                    "committed",
+                    "applied",
+                    "lag",
+                    "reachable",
+                    "version",
+                    "uptime",
+                    "data",
+                ],
+                rows.iter().map(|r| r.cells(format)).collect(),
+            )?;
+            if format == Format::Table {
+                output::print(format!("cluster id: {}", if cluster_id.is_empty() { "unknown" } else { cluster_id }))?;
+                output::print(format!("learners: {}", learners_text(&config)))?;
+                output::print(format!("change in progress: {}", change_text(&config)))?;
+            }
+        }
     }
     match leader {
         Some(_) => Ok(exit::OK),
@@ -289,6 +315,55 @@ async fn cluster(client: &Client, format: Format) -> CliResult<u8> {
     }
 }
 
+fn learners_text(config: &ClusterConfig) -> String {
+    let ids: Vec<i64> = config.learners.keys().copied().collect();
+    if ids.is_empty() { "none".to_string() } else { output::id_set(&ids) }
+}
+
+/// The stage of the change in flight and where it goes, for the summary
+/// under the table.
+fn change_text(config: &ClusterConfig) -> String {
+    match (change_stage(config), config.next.as_deref()) {
+        (Some(stage), Some(next)) => format!("{stage}, moving to {next}"),
+        (Some(stage), None) => stage.to_string(),
+        (None, _) => "none".to_string(),
+    }
+}
+
+fn change_json(config: &ClusterConfig) -> Json {
+    let Some(stage) = change_stage(config) else { return Json::Null };
+    let key = if config.learners.is_empty() { "joint" } else { "learners" };
+    json!({
+        "stage": key,
+        "description": stage,
+        "learners": config.learners.keys().collect::<Vec<_>>(),
+        "target": config.next.as_deref().map(output::config_json),
+    })
+}
+
+/// Seqs in the leader's `committed` that `applied` lacks: the lag the
+/// applied columns show. (The leader's own view of a follower counts from
+/// the prefix the follower can replay from its disk, which trails what it
+/// applied by the last commit.)
+fn lag_behind(committed: &TailBitmap, applied: &TailBitmap) -> i64 {
+    committed.iter_from(applied.prefix_len()).filter(|&s| !applied.contains(s)).count() as i64
+}
+
+/// `512 B`, `3.4 KiB`, `12.0 MiB`, `1.2 GiB`.
+fn format_bytes(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{} B", bytes.max(0));
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// One member's row, merged from its own answer and the leader's view of it.
 struct Row {
     /// 0 when an endpoint did not answer and matched no member.
@@ -296,8 +371,11 @@ struct Row {
     addr: String,
     status: Option<StatusReply>,
     error: Option<String>,
-    /// The leader's view: (lag, acknowledged recently).
+    /// (lag, acknowledged the leader recently); the lag by the member's own
+    /// applied set when it answered, else by the leader's view.
     seen_by_leader: Option<(i64, bool)>,
+    /// A learner of the change in flight.
+    learner: bool,
 }
 
 impl Row {
@@ -315,19 +393,27 @@ impl Row {
             Some(failure.map_or_else(|| "did not answer".to_string(), Failure::cause))
         };
         let seen_by_leader = leader.and_then(|l| {
+            let committed = l.status.as_ref().and_then(|s| s.committed.clone()).unwrap_or_default();
+            let own_applied = status.and_then(|s| s.status.as_ref()).and_then(|s| s.applied.clone());
             if l.id == id {
-                // The leader does not list itself; its lag is by the same
-                // rule: committed seqs beyond its applied prefix.
-                let st = l.status.clone().unwrap_or_default();
-                let (committed, applied) = (st.committed.unwrap_or_default(), st.applied.unwrap_or_default());
-                return Some(((committed.len() - applied.prefix_len()).max(0), true));
+                // The leader does not list itself.
+                return Some((lag_behind(&committed, &own_applied.unwrap_or_default()), true));
             }
-            l.members.iter().find(|m| m.info.as_ref().is_some_and(|i| i.id == id)).map(|m| (m.lag, m.reachable))
+            let view = l.members.iter().find(|m| m.info.as_ref().is_some_and(|i| i.id == id));
+            match (view, own_applied) {
+                (Some(m), Some(applied)) => Some((lag_behind(&committed, &applied), m.reachable)),
+                (Some(m), None) => Some((m.lag, m.reachable)),
+                (None, _) => None,
+            }
         });
-        Row { id, addr: addr.to_string(), status: status.cloned(), error, seen_by_leader }
+        Row { id, addr: addr.to_string(), status: status.cloned(), error, seen_by_leader, learner: false }
     }
 
-    fn cells(&self) -> Vec<String> {
+    fn role(&self, s: &StatusReply) -> String {
+        if self.learner { MemberRole::Learner.to_string() } else { s.role.clone() }
+    }
+
+    fn cells(&self, format: Format) -> Vec<String> {
         let dash = || "-".to_string();
         let id = if self.id == 0 { dash() } else { self.id.to_string() };
         let lag = self.seen_by_leader.map_or_else(dash, |(lag, _)| lag.to_string());
@@ -337,13 +423,21 @@ impl Row {
             (None, _) => "yes".to_string(),
         };
         let Some(s) = &self.status else {
-            return vec![id, self.addr.clone(), dash(), dash(), dash(), dash(), dash(), dash(), dash(), lag, reachable];
+            let mut cells = vec![id, self.addr.clone()];
+            cells.extend(std::iter::repeat_with(dash).take(7));
+            cells.extend([lag, reachable, dash(), dash(), dash()]);
+            return cells;
         };
         let st = s.status.clone().unwrap_or_default();
+        let (uptime, data) = match format {
+            // Plain output is for scripts: milliseconds and bytes.
+            Format::Plain => (s.uptime_ms.to_string(), s.data_dir_bytes.to_string()),
+            _ => (format_uptime(s.uptime_ms), format_bytes(s.data_dir_bytes)),
+        };
         vec![
             id,
             self.addr.clone(),
-            s.role.clone(),
+            self.role(s),
             output::ballot(&st.voted_for),
             output::lease(s.lease_remaining_ms),
             output::ballot(&st.committer),
@@ -352,6 +446,9 @@ impl Row {
             output::bitmap(&st.applied),
             lag,
             reachable,
+            if s.version.is_empty() { dash() } else { s.version.clone() },
+            uptime,
+            data,
         ]
     }
 
@@ -363,8 +460,11 @@ impl Row {
             "address": self.addr,
             "reachable": self.error.is_none(),
             "error": self.error,
-            "role": s.map(|s| s.role.clone()),
+            "role": s.map(|s| self.role(s)),
             "lease_remaining_ms": s.map(|s| s.lease_remaining_ms),
+            "version": s.map(|s| non_empty(&s.version)),
+            "uptime_ms": s.map(|s| s.uptime_ms),
+            "data_dir_bytes": s.map(|s| s.data_dir_bytes),
             "status": st.as_ref().map(|_| output::replica_status_json(&st)),
             "lag": self.seen_by_leader.map(|(lag, _)| lag),
             "leader_sees_reachable": self.seen_by_leader.map(|(_, r)| r),
@@ -382,5 +482,21 @@ mod tests {
         assert_eq!(format_uptime(250_000), "4m 10s");
         assert_eq!(format_uptime(2 * 3_600_000 + 5 * 60_000), "2h 5m");
         assert_eq!(format_uptime(3 * 86_400_000 + 4 * 3_600_000), "3d 4h");
+    }
+
+    #[test]
+    fn sizes_read_at_a_glance() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(3 * 1024 + 400), "3.4 KiB");
+        assert_eq!(format_bytes(12 * 1024 * 1024), "12.0 MiB");
+    }
+
+    #[test]
+    fn lag_counts_committed_seqs_the_applied_set_lacks() {
+        let set = |s: &str| s.parse::<TailBitmap>().unwrap();
+        assert_eq!(lag_behind(&set("10:"), &set("10:")), 0, "an idle member that applied everything");
+        assert_eq!(lag_behind(&set("10:"), &set("9:")), 1);
+        assert_eq!(lag_behind(&set("10:12"), &set("8:9,12")), 1, "only 8 is missing");
+        assert_eq!(lag_behind(&set("0:"), &set("0:")), 0);
     }
 }

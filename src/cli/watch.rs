@@ -17,7 +17,12 @@ commit and apply of each seq, config_change, snapshot_installed and compacted (s
 they cover). `lagged` means this watcher fell behind and the member dropped events for it. Runs until Ctrl-C (exit 0), or until every watched member goes away
 (exit 3). --timeout bounds connecting, not the stream.
 
--o json prints one JSON object per line: {\"node\", \"at_ms\", \"kind\", \"seq\", \"leader\", \"detail\"}.")]
+With KEY (or KEY --prefix, every key starting with KEY), only the commit and apply events of those
+keys are printed, and the events that concern no key (elections) are not; with --kinds as well, both
+must match. (`--key` is the client's TLS key file, so the key is positional, as in `etcdctl watch`.)
+
+-o json prints one JSON object per line: {\"node\", \"at_ms\", \"kind\", \"seq\", \"key\", \"leader\",
+\"detail\"}; -o plain appends the key as the last field.")]
 pub struct Args {
     /// Watch only this member (HOST:PORT) instead of every endpoint.
     #[arg(long, value_name = "HOST:PORT")]
@@ -25,6 +30,31 @@ pub struct Args {
     /// Print only these kinds of event (comma separated), e.g. --kinds vote_win,leader_change,config_change.
     #[arg(long, value_delimiter = ',', value_parser = parse_kind, value_name = "KIND,...")]
     pub kinds: Vec<EventKind>,
+    /// Print only the events of this key: the commit and apply of its records (as `etcdctl watch KEY`).
+    #[arg(value_name = "KEY")]
+    pub key: Option<String>,
+    /// KEY is a prefix: print the events of every key that starts with it (as etcdctl's --prefix).
+    #[arg(long, requires = "key")]
+    pub prefix: bool,
+}
+
+impl Args {
+    /// Whether `e` passes the filters; `lagged` always does: it says events
+    /// are missing.
+    fn wants(&self, e: &pb::Event) -> bool {
+        let kind = EventKind::parse(&e.kind);
+        if kind == Some(EventKind::Lagged) {
+            return true;
+        }
+        let kind_ok = self.kinds.is_empty() || kind.is_some_and(|k| self.kinds.contains(&k));
+        let key_ok = match &self.key {
+            None => true,
+            Some(_) if e.key.is_empty() => false,
+            Some(prefix) if self.prefix => e.key.starts_with(prefix.as_str()),
+            Some(key) => e.key == *key,
+        };
+        kind_ok && key_ok
+    }
 }
 
 fn parse_kind(s: &str) -> Result<EventKind, String> {
@@ -42,7 +72,7 @@ enum Report {
 
 pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
     let client = Client::new(opts);
-    let addrs = args.addr.map_or_else(|| client.endpoints.clone(), |a| vec![a]);
+    let addrs = args.addr.clone().map_or_else(|| client.endpoints.clone(), |a| vec![a]);
     let (tx, mut rx) = mpsc::channel::<Report>(1024);
     let mut failures = Vec::new();
     let mut watching = 0;
@@ -77,12 +107,7 @@ pub async fn run(opts: &ClientOpts, args: Args) -> CliResult<u8> {
         tokio::select! {
             _ = &mut interrupt => return Ok(exit::OK),
             report = rx.recv() => match report {
-                // `lagged` always shows: it says events are missing.
-                Some(Report::Event(e)) if args.kinds.is_empty()
-                    || EventKind::parse(&e.kind).is_some_and(|k| k == EventKind::Lagged || args.kinds.contains(&k)) =>
-                {
-                    print_event(format, &e)?
-                }
+                Some(Report::Event(e)) if args.wants(&e) => print_event(format, &e)?,
                 Some(Report::Event(_)) => {}
                 Some(Report::Ended { addr, why }) => {
                     watching -= 1;
@@ -132,6 +157,7 @@ fn print_event(format: Format, e: &pb::Event) -> std::io::Result<()> {
             "at_ms": e.at_ms,
             "kind": e.kind,
             "seq": seq,
+            "key": if e.key.is_empty() { serde_json::Value::Null } else { json!(e.key) },
             "leader": output::ballot_json(&e.leader),
             "detail": e.detail,
         })),
@@ -143,6 +169,7 @@ fn print_event(format: Format, e: &pb::Event) -> std::io::Result<()> {
                 seq.map_or_else(|| "-".to_string(), |s| s.to_string()),
                 output::ballot(&e.leader),
                 e.detail.clone(),
+                e.key.clone(),
             ]
             .join("\t"),
         ),
@@ -151,8 +178,11 @@ fn print_event(format: Format, e: &pb::Event) -> std::io::Result<()> {
             if let Some(seq) = seq {
                 line.push_str(&format!(" seq={seq}"));
             }
+            if !e.key.is_empty() {
+                line.push_str(&format!(" key={}", e.key));
+            }
             if let Some(l) = e.leader {
-                line.push_str(&format!(" leader={l}"));
+                line.push_str(&format!(" leader ({l})"));
             }
             if !e.detail.is_empty() {
                 line.push_str(&format!(" {}", e.detail));

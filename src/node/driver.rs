@@ -273,6 +273,10 @@ impl Driver {
                 let id = self.request_id(respond);
                 self.replica.change_config(now, id, target, force);
             }
+            Input::AbortChange { respond } => {
+                let id = self.request_id(respond);
+                self.replica.abort_change(now, id);
+            }
             Input::HashKv { respond } => {
                 let r = &self.replica;
                 let _ = respond.send(pb::HashKvReply {
@@ -436,10 +440,12 @@ impl Driver {
             Event::Committed { seq } => {
                 e.kind = EventKind::Commit.to_string();
                 e.seq = seq;
+                e.key = self.key_at(seq);
             }
             Event::Applied { seq, result } => {
                 e.kind = EventKind::Apply.to_string();
                 e.seq = seq;
+                e.key = self.key_at(seq);
                 e.detail = match result {
                     ApplyResult::Done => String::new(),
                     ApplyResult::Incremented(v) => format!("value={v}"),
@@ -468,6 +474,13 @@ impl Driver {
         }
         // Nobody watching is fine.
         let _ = self.events.send(e);
+    }
+
+    /// The key of the record at `seq`, for `watch --key`; empty for config
+    /// and no-op records.
+    fn key_at(&self, seq: i64) -> String {
+        let cmd = self.replica.log().get(&seq).and_then(|r| r.cmd.as_ref());
+        cmd.filter(|c| !c.is_config() && !c.is_noop()).map(|c| c.key.clone()).unwrap_or_default()
     }
 
     fn snapshot(&self) -> StatusSnapshot {

@@ -59,7 +59,77 @@ pub struct NodeConfig {
     pub dial_overrides: BTreeMap<NodeId, String>,
     /// Set by `local-cluster`: serves `TRaftAdmin.Chaos` and `LocalMember`.
     pub local_control: Option<local::LocalControlHandle>,
+    /// Where clients reach this member (`--advertise-client`), as `status`
+    /// reports it; empty when unknown (a wildcard listen address).
+    pub advertise_client: String,
 }
+
+/// The shortest heartbeat interval: the driver ticks every 10 ms, so a
+/// shorter one would not be kept.
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
+/// An election timeout (lease) is at least this many heartbeats.
+pub const HEARTBEATS_PER_ELECTION_TIMEOUT: u32 = 5;
+/// etcd's upper bound on the election timeout.
+pub const MAX_ELECTION_TIMEOUT: Duration = Duration::from_secs(50);
+
+/// Why a heartbeat interval and election timeout do not go together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimingError {
+    #[error("--heartbeat-interval {0} ms is below the {min} ms the node ticks at", min = MIN_HEARTBEAT.as_millis())]
+    HeartbeatTooShort(u128),
+    #[error(
+        "--election-timeout {election} ms must be at least {HEARTBEATS_PER_ELECTION_TIMEOUT} x --heartbeat-interval \
+         ({heartbeat} ms), so a leader's lease is renewed several times before it runs out; raise \
+         --election-timeout to {} or lower --heartbeat-interval",
+        heartbeat * HEARTBEATS_PER_ELECTION_TIMEOUT as u128
+    )]
+    TooFewHeartbeats { election: u128, heartbeat: u128 },
+    #[error("--election-timeout {0} ms is above the {max} ms limit", max = MAX_ELECTION_TIMEOUT.as_millis())]
+    ElectionTimeoutTooLong(u128),
+}
+
+impl NodeConfig {
+    /// Sets every timer from the two an operator tunes (etcd's names).
+    /// The election timeout is the lease `D` (docs/protocol.md, "Timing"):
+    /// a follower that heard from its leader refuses other ballots for `D`,
+    /// and campaigns after `D` plus up to `0.3 D` of jitter without one. A
+    /// lost forward is sent again after 3 heartbeats, and a leader without
+    /// a quorum of acknowledgements for `2 D` steps down. Leases stay safe
+    /// whatever the two are (that depends on `D` and the clock error
+    /// alone); the ratio is what keeps them from lapsing between heartbeats.
+    pub fn set_timing(&mut self, heartbeat: Duration, election_timeout: Duration) -> Result<(), TimingError> {
+        check_timing(heartbeat, election_timeout)?;
+        let (hb_ns, lease_ns) = (heartbeat.as_nanos() as u64, election_timeout.as_nanos() as u64);
+        let o = &mut self.options;
+        o.lease_ns = lease_ns;
+        o.heartbeat_ns = hb_ns;
+        o.retransmit_ns = 3 * hb_ns;
+        o.election_jitter_ns = lease_ns * 3 / 10;
+        o.leader_stale_ns = 2 * lease_ns;
+        Ok(())
+    }
+}
+
+/// Whether a heartbeat interval and an election timeout go together (see
+/// [`NodeConfig::set_timing`]).
+pub fn check_timing(heartbeat: Duration, election_timeout: Duration) -> Result<(), TimingError> {
+    let (hb, et) = (heartbeat.as_millis(), election_timeout.as_millis());
+    if heartbeat < MIN_HEARTBEAT {
+        return Err(TimingError::HeartbeatTooShort(hb));
+    }
+    if election_timeout > MAX_ELECTION_TIMEOUT {
+        return Err(TimingError::ElectionTimeoutTooLong(et));
+    }
+    if election_timeout < heartbeat * HEARTBEATS_PER_ELECTION_TIMEOUT {
+        return Err(TimingError::TooFewHeartbeats { election: et, heartbeat: hb });
+    }
+    Ok(())
+}
+
+/// `--heartbeat-interval`'s default.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_millis(100);
+/// `--election-timeout`'s default.
+pub const DEFAULT_ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// `--initial-cluster-token`'s default.
 pub const DEFAULT_CLUSTER_TOKEN: &str = "traft-cluster";
@@ -134,14 +204,8 @@ pub struct Listeners {
 impl NodeConfig {
     pub fn new(id: NodeId, initial_config: ClusterConfig, data_dir: PathBuf) -> Self {
         let mut options = Options::new(id);
-        // Loopback and LAN round trips are far below a millisecond, so
-        // heartbeats can be frequent and failover quick.
-        options.lease_ns = 1_000_000_000;
-        options.heartbeat_ns = 100_000_000;
-        options.retransmit_ns = 300_000_000;
-        options.election_jitter_ns = 300_000_000;
         options.jitter_seed = id as u64 ^ std::process::id() as u64;
-        NodeConfig {
+        let mut config = NodeConfig {
             id,
             cluster_id: cluster_id_from(DEFAULT_CLUSTER_TOKEN, &initial_config),
             initial_config,
@@ -152,7 +216,12 @@ impl NodeConfig {
             metrics: None,
             dial_overrides: BTreeMap::new(),
             local_control: None,
-        }
+            advertise_client: String::new(),
+        };
+        // Loopback and LAN round trips are far below a millisecond, so
+        // heartbeats can be frequent and failover quick.
+        config.set_timing(DEFAULT_HEARTBEAT, DEFAULT_ELECTION_TIMEOUT).expect("the defaults go together");
+        config
     }
 }
 
@@ -196,6 +265,9 @@ pub(crate) enum Input {
     ChangeConfig {
         target: ClusterConfig,
         force: bool,
+        respond: oneshot::Sender<ClientOutcome>,
+    },
+    AbortChange {
         respond: oneshot::Sender<ClientOutcome>,
     },
     HashKv {
@@ -322,11 +394,19 @@ impl NodeHandle {
         let _ = self.shutdown.send(true);
         async move {
             let tasks = std::mem::take(&mut self.tasks);
+            // The member's own thread and runtime serve its connections, the
+            // one that asked for the kill perhaps among them: they end only
+            // after those tasks.
+            let thread = self.thread.take();
             tokio::spawn(async move {
                 for mut t in tasks {
                     if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
                         t.abort();
                     }
+                }
+                if let Some((thread, done)) = thread {
+                    let _ = done.send(());
+                    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
                 }
             });
             drop(self.inputs);
@@ -438,6 +518,7 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         started: std::time::Instant::now(),
         data_dir: config.data_dir.clone(),
         local: config.local_control.clone(),
+        advertise_client: config.advertise_client.clone(),
     };
     // Built before anything is spawned: a certificate rustls refuses stops
     // the start with nothing running.
@@ -589,6 +670,26 @@ mod tests {
         let id = cluster_id_from("t", &abc);
         assert_eq!(parse_cluster_id(&format_cluster_id(id)), Some(id));
         assert_eq!(parse_cluster_id("0000000000000000"), None, "0 means no id");
+    }
+
+    #[test]
+    fn timing_keeps_the_ratios_and_refuses_what_would_let_leases_lapse() {
+        let config = || NodeConfig::new(1, ClusterConfig::majority([(1, "h:1".to_string())]).unwrap(), "d".into());
+        let defaults = config();
+        let o = &defaults.options;
+        assert_eq!(
+            (o.lease_ns, o.heartbeat_ns, o.retransmit_ns, o.election_jitter_ns, o.leader_stale_ns),
+            (1_000_000_000, 100_000_000, 300_000_000, 300_000_000, 2_000_000_000),
+            "the defaults are what nodes always ran with"
+        );
+        let mut c = config();
+        c.set_timing(Duration::from_millis(50), Duration::from_millis(250)).unwrap();
+        assert_eq!((c.options.lease_ns, c.options.retransmit_ns), (250_000_000, 150_000_000));
+        let ms = Duration::from_millis;
+        assert!(matches!(c.set_timing(ms(100), ms(499)), Err(TimingError::TooFewHeartbeats { .. })));
+        assert!(matches!(c.set_timing(ms(5), ms(1000)), Err(TimingError::HeartbeatTooShort(5))));
+        assert!(matches!(c.set_timing(ms(100), ms(60_000)), Err(TimingError::ElectionTimeoutTooLong(60_000))));
+        assert_eq!(c.options.lease_ns, 250_000_000, "a refused setting changes nothing");
     }
 
     #[test]

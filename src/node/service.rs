@@ -30,6 +30,8 @@ pub(super) struct Service {
     pub started: std::time::Instant,
     pub data_dir: std::path::PathBuf,
     pub local: Option<super::local::LocalControlHandle>,
+    /// `--advertise-client`, for `status`.
+    pub advertise_client: String,
 }
 
 /// The largest command a client may propose, encoded. A forward batch
@@ -433,6 +435,7 @@ impl TRaftAdmin for Service {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_ms: self.started.elapsed().as_millis() as i64,
             data_dir_bytes: super::metrics::dir_bytes(&self.data_dir) as i64,
+            client_addr: self.advertise_client.clone(),
         }))
     }
 
@@ -506,6 +509,35 @@ impl TRaftAdmin for Service {
             }
             ClientOutcome::Reply(ClientReply::Read { .. } | ClientReply::Transferred { .. }) => {
                 return Err(Status::internal("a config change answered with something else"));
+            }
+            ClientOutcome::Unavailable(why) => return Err(Status::unavailable(why)),
+        }
+        Ok(Response::new(out))
+    }
+
+    async fn abort_config_change(
+        &self,
+        _request: Request<pb::AbortConfigChangeReq>,
+    ) -> Result<Response<pb::ConfigChangeReply>, Status> {
+        // Waits, like a change, for its record to commit: the client sets
+        // the deadline.
+        let (tx, rx) = oneshot::channel();
+        self.inputs.send(Input::AbortChange { respond: tx }).await.map_err(|_| unavailable("config abort"))?;
+        let outcome = rx.await.map_err(|_| unavailable("config abort"))?;
+        let mut out = pb::ConfigChangeReply::default();
+        match outcome {
+            ClientOutcome::Reply(ClientReply::Proposed { .. }) => {
+                out.ok = true;
+                out.r#final = Some(self.snapshot().await?.config);
+            }
+            ClientOutcome::Reply(ClientReply::Failed(err)) => {
+                out.kind = err.kind() as i32;
+                out.r#unsafe = err.kind() == pb::ErrorKind::Unsafe;
+                out.err = err.to_string();
+                (out.other_leader, out.other_leader_addr) = redirect(&err);
+            }
+            ClientOutcome::Reply(ClientReply::Read { .. } | ClientReply::Transferred { .. }) => {
+                return Err(Status::internal("a config abort answered with something else"));
             }
             ClientOutcome::Unavailable(why) => return Err(Status::unavailable(why)),
         }

@@ -35,6 +35,9 @@ pub(super) struct Change {
     pub stage: Stage,
     /// When the current stage began, to give up on learners that never answer.
     pub since: Nanos,
+    /// This is the way back of an aborted change (`target` is the old
+    /// configuration), not a change an operator asked for.
+    pub aborting: bool,
 }
 
 /// The joint and final configurations a change from `current` to `target`
@@ -114,9 +117,105 @@ impl Replica {
         };
         let since = self.now;
         if let Some(l) = self.leader_mut() {
-            l.change = Some(Change { request: Some(request), target, force, stage, since });
+            l.change = Some(Change { request: Some(request), target, force, stage, since, aborting: false });
         }
         Ok(())
+    }
+
+    /// Cancels the change in flight (`traftctl config abort`) by appending
+    /// the configuration it started from. Answered with `Proposed` once that
+    /// record commits, or an error saying why not: there is no change, or it
+    /// is past the point where it may go back (docs/protocol.md,
+    /// "Aborting a change").
+    pub fn abort_change(&mut self, now: Nanos, request: RequestId) {
+        self.now = now;
+        if let Err(err) = self.begin_abort(request) {
+            self.reply(request, ClientReply::Failed(err), 0);
+        }
+        self.advance_change();
+    }
+
+    fn begin_abort(&mut self, request: RequestId) -> Result<(), TraftError> {
+        let Some(l) = self.leader_ref() else { return Err(self.not_leader_error()) };
+        let ballot = l.ballot;
+        let change = l.change.clone();
+        // A deposed leader that has not noticed yet may not know that its
+        // joint record committed elsewhere.
+        if self.lease_end().is_none() {
+            return Err(TraftError::NoLeader);
+        }
+        let Some(change) = change else {
+            return Err(TraftError::Rejected("no configuration change is in flight; there is nothing to abort".into()));
+        };
+        let back_to = match change.stage {
+            Stage::Final { .. } if change.aborting => {
+                return Err(TraftError::Rejected(
+                    "the change is already being aborted; the previous configuration is in force once its record \
+                     commits"
+                        .into(),
+                ));
+            }
+            Stage::Final { seq } => {
+                return Err(TraftError::Unsafe(format!(
+                    "the change has passed its joint stage: the final configuration is appended (seq {seq}) and \
+                     the change is finishing; to undo it, make the reverse change once it is done"
+                )));
+            }
+            // Learners change no voter or quorum: going back is dropping them.
+            Stage::Learners { seq } => self.config_before(seq + 1),
+            Stage::Joint { seq } => {
+                if self.hard.committed().contains(seq) {
+                    return Err(TraftError::Unsafe(format!(
+                        "the joint configuration (seq {seq}) is committed, so the change can only go forward: it \
+                         finishes once a quorum of the joint configuration holds the log; to undo it, make the \
+                         reverse change once it is done"
+                    )));
+                }
+                // Only the leader that appended the joint record knows that
+                // no final record follows it anywhere: an earlier leader's
+                // may have committed and been followed by one.
+                let ours = self.log.get(&seq).is_some_and(|r| r.author == Some(ballot));
+                if !ours {
+                    return Err(TraftError::Unsafe(format!(
+                        "the joint configuration (seq {seq}) was appended by an earlier leader and may have \
+                         committed, so the change can only go forward; it finishes once a quorum of the joint \
+                         configuration holds the log"
+                    )));
+                }
+                self.config_before(seq)
+            }
+        };
+        let mut back_to = back_to;
+        back_to.learners.clear();
+        back_to.next = None;
+        let seq = self.append_config(back_to.clone(), STAGE_FINAL);
+        if let Some(asked) = change.request {
+            self.reply(asked, ClientReply::Failed(TraftError::ChangeAborted), 0);
+        }
+        let since = self.now;
+        if let Some(l) = self.leader_mut() {
+            l.change = Some(Change {
+                request: Some(request),
+                target: back_to,
+                force: false,
+                stage: Stage::Final { seq },
+                since,
+                aborting: true,
+            });
+        }
+        Ok(())
+    }
+
+    /// The configuration in force just below `seq`: the newest config
+    /// record (held or installed) before it, else the initial one.
+    fn config_before(&self, seq: Seq) -> ClusterConfig {
+        let held = self.config_seqs.range(..seq).next_back().and_then(|s| self.log.get(s));
+        let installed = self.snapshot_configs.range(..seq).next_back().map(|(_, r)| r);
+        let newest = match (held, installed) {
+            (Some(h), Some(i)) => Some(if i.seq > h.seq { i } else { h }),
+            (h, i) => h.or(i),
+        };
+        newest.and_then(|r| r.cmd.as_ref()).and_then(|c| c.config_value()).unwrap_or(&self.initial_config).clone()
     }
 
     fn config_uncommitted(&self) -> bool {
@@ -160,7 +259,7 @@ impl Replica {
         let Some(target) = config.next.as_deref().cloned() else { return };
         let since = self.now;
         if let Some(l) = self.leader_mut() {
-            l.change = Some(Change { request: None, target, force: false, stage, since });
+            l.change = Some(Change { request: None, target, force: false, stage, since, aborting: false });
         }
     }
 

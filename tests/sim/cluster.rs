@@ -296,6 +296,15 @@ enum Ev {
     AdminDuplicate {
         step: usize,
     },
+    /// The operator gives up on `step` and asks for it to be aborted.
+    AdminAbort {
+        step: usize,
+    },
+    /// An abort request reaches `node`.
+    AdminAbortArrive {
+        node: NodeId,
+        request: RequestId,
+    },
     /// Shut down a replica a completed change removed.
     Retire {
         node: usize,
@@ -526,7 +535,7 @@ impl Sim {
             Driver::new(plan, config.clone(), plan_rng)
         });
         let hunt = shape.hunts_tails().then(|| TailHunt::new(rng.fork(8)));
-        Sim {
+        let mut sim = Sim {
             seed,
             shape,
             config,
@@ -563,7 +572,13 @@ impl Sim {
             vote_accepted: BTreeMap::new(),
             tail_install_then_election: false,
             tail_gap_election: false,
+        };
+        // Forked after every other stream, so that runs without aborts
+        // draw exactly what they did before aborts existed.
+        if let Some(d) = sim.driver.as_mut() {
+            d.abort_rng = rng.fork(9);
         }
+        sim
     }
 
     fn schedule(&mut self, at_ns: u64, ev: Ev) {
@@ -872,6 +887,9 @@ impl Sim {
                 if self.driver.as_ref().is_some_and(|d| d.owns(request)) {
                     return self.admin_reply(request, reply);
                 }
+                if self.driver.as_ref().is_some_and(|d| d.owns_abort(request)) {
+                    return self.admin_abort_reply(request, reply);
+                }
                 if self.transfer_requests.remove(&request) {
                     match reply {
                         Some(ClientReply::Transferred { .. }) => self.transfers_handed_over += 1,
@@ -912,6 +930,13 @@ impl Sim {
                 }
                 Ok(())
             }
+            Ev::AdminAbort { step } => {
+                if self.phase != Phase::Safety || self.driver.as_ref().is_none_or(|d| d.step != step || d.done()) {
+                    return Ok(());
+                }
+                self.admin_send_abort(None)
+            }
+            Ev::AdminAbortArrive { node, request } => self.admin_abort_arrive(node, request),
             Ev::Retire { node } => self.retire(node),
             Ev::CrashMidJoint { node, incarnation } => {
                 if self.nodes[node].incarnation != incarnation || self.phase != Phase::Safety {

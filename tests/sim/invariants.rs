@@ -239,6 +239,15 @@ enum Stage {
     Final,
 }
 
+/// Whether `back` is the configuration the joint configuration `joint`
+/// moves away from (an aborted change goes back to it).
+fn is_way_back(joint: &ClusterConfig, back: &ClusterConfig) -> bool {
+    let Some(next) = joint.next.as_deref() else { return false };
+    back.next.is_none()
+        && back.learners.is_empty()
+        && ClusterConfig::joint(back, next).is_ok_and(|j| Voters::of(&j) == Voters::of(joint))
+}
+
 fn stage_of(c: &ClusterConfig) -> Stage {
     if !c.learners.is_empty() {
         Stage::Learners
@@ -294,6 +303,13 @@ fn build_chain(initial: &ClusterConfig, configs: &BTreeMap<Seq, (Option<LeaderId
             {
                 let held = Usable::AfterJointHeld(prev_entry.seq, prev_entry.author);
                 (vec![own], held)
+            }
+            // An aborted change's way back: every quorum of the joint
+            // configuration contains one of the old side, so the old side
+            // may count commits at once (docs/protocol.md, "Aborting a
+            // change"; `config_transition` checks it was allowed).
+            (Stage::Final, _) if prev_entry.stage == Stage::Joint && is_way_back(prev, config) => {
+                (vec![own], Usable::Always)
             }
             _ if own == before => (vec![own], Usable::Always),
             _ => (vec![own], Usable::Never),
@@ -1535,6 +1551,22 @@ impl Checker {
             }
             Stage::Final => match prev_stage {
                 Stage::Joint if same_target(prev.next.as_deref(), config) => Ok(()),
+                // An abort: only from the leader's own joint record, and
+                // only while it is uncommitted (a final record to the
+                // target may follow a committed one elsewhere).
+                Stage::Joint if is_way_back(prev, config) => {
+                    let joint_author = prev_seq.and_then(|p| r.log().get(&p)).and_then(|rec| rec.author);
+                    if joint_author != Some(l) {
+                        return fail(
+                            ONE,
+                            format!("went back from a joint record it did not append ({joint_author:?})"),
+                        );
+                    }
+                    if prev_committed {
+                        return fail(ONE, "went back after the joint record committed".into());
+                    }
+                    Ok(())
+                }
                 Stage::Joint => fail(ONE, "the final record is not the joint record's target".into()),
                 _ if own == before => Ok(()),
                 _ => fail(ONE, "new voters or quorums without a joint configuration".into()),

@@ -252,6 +252,12 @@ impl Summary {
             sum.completed_under_faults += m.completed_under_faults;
             sum.finished_by_next_leader += m.finished_by_next_leader;
             sum.leader_crashes_mid_joint += m.leader_crashes_mid_joint;
+            sum.aborts_asked += m.aborts_asked;
+            sum.aborts_done += m.aborts_done;
+            sum.aborts_refused_unsafe += m.aborts_refused_unsafe;
+            sum.aborts_nothing += m.aborts_nothing;
+            sum.aborts_other += m.aborts_other;
+            sum.changes_aborted += m.changes_aborted;
         }
     }
 }
@@ -322,7 +328,8 @@ fn run_seeds_with(label: &str, shapes: &[Shape], first: u64, count: u64, test_kn
         eprintln!(
             "sim {label} membership: {} steps completed ({} under faults), {} replicas joined, {} retired; {} \
              requests (+{} duplicates): {} redirected, {} in progress, {} unsafe, {} lost, {} timed out; {} leaders \
-             crashed right after a joint record, {} of those changes finished by a later leader",
+             crashed right after a joint record, {} of those changes finished by a later leader; {} aborts asked: {} \
+             done ({} change requests told), {} refused as unsafe, {} with nothing to abort, {} other",
             m.completed,
             m.completed_under_faults,
             sum.nodes_joined,
@@ -336,6 +343,12 @@ fn run_seeds_with(label: &str, shapes: &[Shape], first: u64, count: u64, test_kn
             m.timeouts,
             m.leader_crashes_mid_joint,
             m.finished_by_next_leader,
+            m.aborts_asked,
+            m.aborts_done,
+            m.changes_aborted,
+            m.aborts_refused_unsafe,
+            m.aborts_nothing,
+            m.aborts_other,
         );
     }
     if let Some((_, _, _, report)) = failures.first() {
@@ -383,7 +396,18 @@ fn seeds_grid_quorums() {
 #[test]
 fn seeds_membership_resize() {
     let count = env_u64("TRAFT_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS_MEMBERSHIP);
-    run_seeds("grow_shrink+grid_switch", &[Shape::GrowShrink, Shape::GridSwitch], 0, count);
+    let sum = run_seeds("grow_shrink+grid_switch", &[Shape::GrowShrink, Shape::GridSwitch], 0, count);
+    assert_aborts_happen(&sum, count);
+}
+
+/// The operator's aborts must actually take changes back (and be refused
+/// at times), or the seeded runs no longer check the invariants under them.
+fn assert_aborts_happen(sum: &Summary, count: u64) {
+    let m = sum.membership.as_ref().expect("membership shapes report membership stats");
+    if count >= 40 {
+        assert!(m.aborts_done > 0, "no abort took a change back ({} asked)", m.aborts_asked);
+        assert!(m.changes_aborted > 0, "no change request was told its change was aborted");
+    }
 }
 
 /// Membership changes under the seeded faults: every member replaced one by
@@ -395,6 +419,7 @@ fn seeds_membership_replace() {
     // Per seed the crashed leader may take the joint record down with it;
     // across many seeds, some changes must have been finished by the next
     // leader, or the scenario no longer tests what it is named after.
+    assert_aborts_happen(&sum, count);
     let m = sum.membership.expect("membership shapes report membership stats");
     if count >= 40 {
         assert!(

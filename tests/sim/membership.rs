@@ -19,7 +19,11 @@
 //!   would: the second must be refused as "already in progress";
 //! * it shuts down the replicas a completed step removed, after a delay
 //!   drawn from the seed (an operator who is slow to decommission leaves a
-//!   removed replica running for a while).
+//!   removed replica running for a while);
+//! * now and then it loses patience with a step and asks some node to abort
+//!   the change (`traftctl config abort`): the change's own request is then
+//!   answered `ChangeAborted` and asked again, so the plan still completes,
+//!   and the invariants are checked with aborted changes in the log.
 //!
 //! Any other refusal (an invalid target) is a bug of the plan, and fails the
 //! run as one.
@@ -257,6 +261,17 @@ pub struct DriverStats {
     /// that appended their joint record and was crashed for it.
     pub finished_by_next_leader: u64,
     pub leader_crashes_mid_joint: u64,
+    pub aborts_asked: u64,
+    /// Aborts answered once the way back committed.
+    pub aborts_done: u64,
+    /// Refused as unsafe: the joint record may have committed.
+    pub aborts_refused_unsafe: u64,
+    /// Nothing to abort: the change was done (or not begun) when it arrived.
+    pub aborts_nothing: u64,
+    /// No leader, a redirect too many, no answer.
+    pub aborts_other: u64,
+    /// Change requests answered `ChangeAborted`.
+    pub changes_aborted: u64,
 }
 
 #[derive(Debug)]
@@ -287,7 +302,21 @@ pub struct Driver {
     /// `(step, ballot)` of the leader crashed after the step's joint record.
     pub crashed_mid_joint: Option<(usize, traftctl::pb::LeaderId)>,
     pub crash_armed: bool,
+    /// Whether and when to abort a step; its own stream (see `Sim::new`).
+    pub abort_rng: Rng,
+    /// Abort requests sent and not yet answered, with the redirects each
+    /// followed so far.
+    aborts: BTreeMap<RequestId, u32>,
+    abort_hops: u32,
 }
+
+/// Redirects one abort follows, as `traftctl` does.
+const ABORT_HOPS_MAX: u32 = 4;
+
+/// Odds that the operator aborts a step it has asked for, and how long it
+/// waits first: long enough to catch the learners and the joint stage.
+const ABORT_PPM: u64 = 350_000;
+const ABORT_AFTER_MAX_NS: u64 = 400 * MS;
 
 /// A timed-out request is given up on (its node may have crashed with it)
 /// and asked again.
@@ -310,7 +339,62 @@ impl Driver {
             last_answer: "none yet".to_string(),
             crashed_mid_joint: None,
             crash_armed,
+            abort_rng: Rng::new(0),
+            aborts: BTreeMap::new(),
+            abort_hops: 0,
         }
+    }
+
+    /// At a step's first request: whether to abort it, and after how long.
+    pub fn draw_abort(&mut self) -> Option<u64> {
+        self.abort_rng.chance_ppm(ABORT_PPM).then(|| self.abort_rng.range(MS, ABORT_AFTER_MAX_NS))
+    }
+
+    /// Where to send an abort: where the last redirect pointed, else anyone.
+    pub fn choose_abort_node(&mut self, up: &[NodeId]) -> Option<NodeId> {
+        match self.hint {
+            Some(h) if up.contains(&h) => Some(h),
+            _ if up.is_empty() => None,
+            _ => Some(*self.abort_rng.pick(up)),
+        }
+    }
+
+    /// An abort left; a redirected one counts once, with its hops.
+    pub fn abort_sent(&mut self, request: RequestId, redirected: bool) {
+        let hops = if redirected { self.abort_hops } else { 0 };
+        self.aborts.insert(request, hops);
+        if !redirected {
+            self.stats.aborts_asked += 1;
+        }
+    }
+
+    pub fn owns_abort(&self, request: RequestId) -> bool {
+        self.aborts.contains_key(&request)
+    }
+
+    /// Counts an abort's answer; `Ok(Some(node))` to follow a redirect to
+    /// the leader, `Err` for an answer no abort may get.
+    pub fn on_abort_reply(
+        &mut self,
+        request: RequestId,
+        reply: Option<&ClientReply>,
+    ) -> Result<Option<NodeId>, String> {
+        let Some(hops) = self.aborts.remove(&request) else { return Ok(None) };
+        match reply {
+            Some(ClientReply::Proposed { .. }) => self.stats.aborts_done += 1,
+            Some(ClientReply::Failed(TraftError::Unsafe(_))) => self.stats.aborts_refused_unsafe += 1,
+            Some(ClientReply::Failed(TraftError::Rejected(_))) => self.stats.aborts_nothing += 1,
+            Some(ClientReply::Failed(TraftError::NotLeader { leader: Some(l), .. })) if hops < ABORT_HOPS_MAX => {
+                self.abort_hops = hops + 1;
+                return Ok(Some(l.id));
+            }
+            Some(ClientReply::Failed(TraftError::ChangeAborted)) => {
+                return Err(format!("abort request {request} was itself told it was aborted"));
+            }
+            Some(ClientReply::Failed(_)) | None => self.stats.aborts_other += 1,
+            Some(other) => return Err(format!("abort request {request} answered with {other:?}")),
+        }
+        Ok(None)
     }
 
     pub fn done(&self) -> bool {
@@ -415,6 +499,10 @@ impl Driver {
             }
             ClientReply::Failed(TraftError::LeadershipLost { .. }) => {
                 self.stats.lost += 1;
+                backoff(&mut self.rng, 30 * MS, 300 * MS)
+            }
+            ClientReply::Failed(TraftError::ChangeAborted) => {
+                self.stats.changes_aborted += 1;
                 backoff(&mut self.rng, 30 * MS, 300 * MS)
             }
             ClientReply::Failed(_) => backoff(&mut self.rng, 30 * MS, 300 * MS),

@@ -1,5 +1,6 @@
 //! `traftctl config`: the configuration in force (`show`, `quorums`) and
-//! membership changes (`add-member`, `remove-member`, `set-quorums`).
+//! membership changes (`add-member`, `remove-member`, `set-quorums`,
+//! `abort`).
 //!
 //! A change is planned first: the leader answers a dry run with the joint and
 //! final configurations, which are printed before anything changes (and are
@@ -9,6 +10,7 @@
 //! `--change-timeout`; meanwhile the leader's status is polled to show which
 //! step the change is at and how far behind a new member still is.
 
+mod abort;
 mod change;
 mod progress;
 mod render;
@@ -73,7 +75,28 @@ it loses every member of one of the smallest blocking sets: no quorum is left am
     /// Replace the quorums with a custom quorum system over the current members.
     #[command(after_help = SET_QUORUMS_HELP)]
     SetQuorums(SetQuorums),
+    /// Cancel the membership change in flight, if its joint configuration has not committed.
+    #[command(after_help = ABORT_HELP)]
+    Abort,
 }
+
+const ABORT_HELP: &str = "\
+A change that cannot finish (a new member that never catches up, or whose machine died after the
+joint configuration was appended) holds back every other change. Abort puts the configuration the
+change started from back in force: the leader appends it as a new config record and answers once
+that record commits. The member that asked for the change gets `aborted` (exit 1).
+
+Abort is possible while new members are learners, and while the joint configuration is appended but
+not committed (and was appended by the current leader). Once the joint configuration is committed,
+the change can only go forward, so abort is refused (exit 5): it finishes as soon as a quorum of the
+joint configuration holds the log; undo it with the reverse change afterwards.
+
+Exit codes:
+  0  aborted: the configuration the change started from is in force again
+  1  there is no change in flight, or it is already being aborted
+  3  no leader is elected, or no endpoint answered
+  4  --timeout passed: the abort may still complete (check `traftctl config show`)
+  5  refused: the joint configuration is committed (or may be), or the change is finishing";
 
 const ADD_HELP: &str = concat!(
     "\
@@ -218,6 +241,7 @@ pub async fn run(opts: &ClientOpts, cmd: Command) -> CliResult<u8> {
             let quorums = args.quorums.into_iter().map(|q| q.0).collect();
             return change(opts, Operation::SetQuorums { quorums }, &args.change).await;
         }
+        Command::Abort => return abort::abort(opts).await,
     }
     Ok(exit::OK)
 }

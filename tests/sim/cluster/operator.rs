@@ -104,6 +104,10 @@ impl Sim {
                 let at = self.now_ns + d.rng.range(MS, 300 * MS);
                 self.schedule(at, Ev::AdminDuplicate { step });
             }
+            let d = self.driver.as_mut().expect("checked above");
+            if first && let Some(after) = d.draw_abort() {
+                self.schedule(self.now_ns + after, Ev::AdminAbort { step });
+            }
         }
         let at = self.now_ns + self.net.delay_ns().max(1);
         self.schedule(at, Ev::AdminArrive { node, request, step, target: Box::new(target) });
@@ -131,6 +135,49 @@ impl Sim {
         let local = self.nodes[i].clock.local(self.now_ns);
         self.nodes[i].replica.as_mut().expect("up").change_config(local, request, target, false);
         self.after_input(i, false)
+    }
+
+    /// Asks some running node to abort the change in flight, as an
+    /// operator would with `traftctl config abort`.
+    pub(super) fn admin_send_abort(&mut self, redirect: Option<NodeId>) -> Check {
+        let candidates: Vec<NodeId> = self.nodes.iter().filter(|n| !n.retired).map(|n| n.id).collect();
+        let request = self.workload.new_request_id();
+        let d = self.driver.as_mut().expect("driving");
+        let node = match redirect {
+            Some(node) if candidates.contains(&node) => node,
+            Some(_) => return Ok(()),
+            None => match d.choose_abort_node(&candidates) {
+                Some(node) => node,
+                None => return Ok(()),
+            },
+        };
+        d.abort_sent(request, redirect.is_some());
+        let at = self.now_ns + self.net.delay_ns().max(1);
+        self.schedule(at, Ev::AdminAbortArrive { node, request });
+        Ok(())
+    }
+
+    pub(super) fn admin_abort_arrive(&mut self, node: NodeId, request: RequestId) -> Check {
+        let i = self.index_of(node).expect("the driver only asks replicas it started");
+        if self.nodes[i].replica.is_none() {
+            let at = self.now_ns + self.net.delay_ns().max(1);
+            self.schedule(at, Ev::ClientReply { request, reply: None });
+            return Ok(());
+        }
+        self.note(format!("admin req {request} -> {node}: abort the change in flight"));
+        let local = self.nodes[i].clock.local(self.now_ns);
+        self.nodes[i].replica.as_mut().expect("up").abort_change(local, request);
+        self.after_input(i, false)
+    }
+
+    pub(super) fn admin_abort_reply(&mut self, request: RequestId, reply: Option<ClientReply>) -> Check {
+        let d = self.driver.as_mut().expect("owned by the driver");
+        let verdict = d.on_abort_reply(request, reply.as_ref());
+        self.note(format!("admin abort reply to {request}: {reply:?}"));
+        match verdict.map_err(|why| Failure::new("membership driver", why))? {
+            Some(leader) => self.admin_send_abort(Some(leader)),
+            None => Ok(()),
+        }
     }
 
     pub(super) fn admin_reply(&mut self, request: RequestId, reply: Option<ClientReply>) -> Check {
