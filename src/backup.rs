@@ -176,7 +176,7 @@ pub fn restore_into(dir: &Path, backup: &Backup) -> Result<(), RestoreError> {
     let snapshot = backup.restored_snapshot();
     let hard_state = HardState { committed: snapshot.applied.clone(), ..HardState::default() };
     let write = DurableWrite { hard_state: Some(hard_state), snapshot: Some(Arc::new(snapshot)), ..Default::default() };
-    storage.append(&[write])?;
+    storage.append(vec![write])?;
     Ok(())
 }
 

@@ -551,7 +551,7 @@ async fn check_hash_agrees_on_a_healthy_cluster_and_names_an_altered_member() {
         let mut rec = state.records.iter().find(|r| r.cmd.as_ref().is_some_and(|c| c.key == "h7")).unwrap().clone();
         rec.cmd = Some(Cmd::set_i64("h7", 700));
         let write = traftctl::replica::DurableWrite { put: vec![rec], ..Default::default() };
-        storage.append(&[write]).unwrap();
+        storage.append(vec![write]).unwrap();
     }
     cluster.nodes.get_mut(&victim).unwrap().spawn();
     let start = Instant::now();

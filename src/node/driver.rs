@@ -80,10 +80,9 @@ pub(super) fn spawn_storage(
                     last_id = id;
                     batch.push(w);
                 }
-                let result = storage.append(&batch);
-                batch.clear();
+                let result = storage.append(std::mem::take(&mut batch));
                 let input = match result {
-                    Ok(()) => Input::Durable(last_id),
+                    Ok(_) => Input::Durable(last_id),
                     Err(e) => Input::StorageFailed(e.to_string()),
                 };
                 let failed = matches!(input, Input::StorageFailed(_));
