@@ -445,7 +445,13 @@ async fn leader_transfer_moves_leadership_while_writes_continue() {
         tokio::task::spawn_blocking(move || {
             let mut acked = Vec::new();
             let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) || i < 20 {
+            // Counts acknowledgements, not attempts: a propose that lands in
+            // the transfer's leaderless moment fails ("no leader"), and how
+            // many land before the transfer depends on the machine's speed.
+            let started = Instant::now();
+            while (!stop.load(std::sync::atomic::Ordering::Relaxed) || acked.len() < 20)
+                && started.elapsed() < Duration::from_secs(60)
+            {
                 if propose_cli(&all, &format!("w{i}"), i) {
                     acked.push(i);
                 }
