@@ -184,7 +184,7 @@ pub fn restore_into(dir: &Path, backup: &Backup, cluster_id: Option<u64>) -> Res
     let snapshot = backup.restored_snapshot();
     let hard_state = HardState { committed: snapshot.applied.clone(), ..HardState::default() };
     let write = DurableWrite { hard_state: Some(hard_state), snapshot: Some(Arc::new(snapshot)), ..Default::default() };
-    storage.append(&[write])?;
+    storage.append(vec![write])?;
     if let Some(id) = cluster_id {
         storage.record_cluster_id(id)?;
     }

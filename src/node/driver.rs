@@ -1,19 +1,20 @@
 //! The driver task: the only owner of the replica. It feeds inputs, carries
 //! out actions, and holds back messages until what they claim is durable.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::peers::Peers;
+use super::timings::Timings;
 use super::{EventKind, Input, Responder};
 use crate::kv::ApplyResult;
 use crate::pb::{self, ClusterConfig, LeaderId};
 use crate::replica::{Action, ClientReply, DurableWrite, Event, Message, Nanos, NodeId, Replica, RequestId, Role};
 use crate::snapshot::Snapshot;
-use crate::storage::Storage;
+use crate::storage::{SavedSnapshot, Storage, StorageError};
 
 /// Monotonic nanoseconds since the node started: the replica's clock.
 #[derive(Clone, Copy)]
@@ -70,21 +71,34 @@ pub(super) enum StorageJob {
     Write(u64, DurableWrite),
     /// Save a snapshot on the side, then report `Input::SnapshotSaved(id)`.
     SaveSnapshot(u64, Arc<Snapshot>),
+    /// A snapshot saver thread's result, for the storage thread to adopt
+    /// before the driver hears the snapshot is saved.
+    Saved(u64, Arc<Snapshot>, Result<SavedSnapshot, StorageError>),
 }
 
 /// Sends the writes to a dedicated thread that appends every write waiting
-/// at that moment and fsyncs once: group commit without a timer.
+/// at that moment and fsyncs once: group commit without a timer. Snapshots
+/// are encoded and saved on threads of their own, so the writes behind them
+/// never wait for one; the storage thread registers each saved file
+/// (`Storage::adopt_saved`) before the driver learns of it, so the write
+/// that then stores the snapshot only names the file.
 pub(super) fn spawn_storage(
     mut storage: Storage,
     inputs: mpsc::Sender<Input>,
+    timings: Arc<Timings>,
 ) -> (mpsc::UnboundedSender<StorageJob>, std::thread::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<StorageJob>();
+    // Savers report back on the same channel, through a sender that does
+    // not hold it open: once the driver hangs up the thread ends, a save
+    // under way or not.
+    let saves_back = tx.downgrade();
+    let dir = storage.dir().to_path_buf();
     let thread = std::thread::Builder::new()
         .name("traft-storage".into())
         .spawn(move || {
             let mut batch: Vec<DurableWrite> = Vec::new();
             let mut last_id = 0;
-            let mut saved = Vec::new();
+            let mut reports = Vec::new();
             while let Some(first) = rx.blocking_recv() {
                 let mut job = Some(first);
                 while let Some(j) = job.take().or_else(|| rx.try_recv().ok()) {
@@ -93,26 +107,39 @@ pub(super) fn spawn_storage(
                             last_id = id;
                             batch.push(w);
                         }
-                        // This storage keeps a snapshot in the WAL entry
-                        // of the write that stores it (the same `Arc`), so
-                        // there is nothing to save ahead of that write.
                         StorageJob::SaveSnapshot(id, snapshot) => {
-                            drop(snapshot);
-                            saved.push(id);
+                            let (dir, back, timings) = (dir.clone(), saves_back.clone(), timings.clone());
+                            let spawned = std::thread::Builder::new().name("traft-snapshot".into()).spawn(move || {
+                                let started = Instant::now();
+                                let result = crate::storage::save_snapshot(&dir, &snapshot);
+                                timings.snapshot_save.observe(started.elapsed());
+                                if let Some(back) = back.upgrade() {
+                                    let _ = back.send(StorageJob::Saved(id, snapshot, result));
+                                }
+                            });
+                            if let Err(e) = spawned {
+                                reports.push(Input::StorageFailed(format!("cannot start a snapshot saver: {e}")));
+                            }
+                        }
+                        StorageJob::Saved(id, snapshot, Ok(saved)) => {
+                            storage.adopt_saved(snapshot, saved);
+                            reports.push(Input::SnapshotSaved(id));
+                        }
+                        StorageJob::Saved(_, _, Err(e)) => {
+                            reports.push(Input::StorageFailed(format!("cannot save a snapshot: {e}")));
                         }
                     }
                 }
-                let mut reports = Vec::new();
                 if !batch.is_empty() {
-                    let result = storage.append(&batch);
-                    batch.clear();
-                    reports.push(match result {
-                        Ok(()) => Input::Durable(last_id),
+                    reports.push(match storage.append(std::mem::take(&mut batch)) {
+                        Ok(stats) => {
+                            timings.wal_fsync.observe(stats.sync);
+                            Input::Durable(last_id)
+                        }
                         Err(e) => Input::StorageFailed(e.to_string()),
                     });
                 }
-                reports.extend(saved.drain(..).map(Input::SnapshotSaved));
-                for input in reports {
+                for input in reports.drain(..) {
                     let failed = matches!(input, Input::StorageFailed(_));
                     if inputs.blocking_send(input).is_err() || failed {
                         return;
@@ -155,7 +182,15 @@ pub(super) struct Driver {
     counters: Counters,
     /// `NodeHandle::pause`: while true the loop waits, reading nothing.
     paused: Option<watch::Receiver<bool>>,
+    timings: Option<Arc<Timings>>,
+    /// When each forward in flight left, by peer and forward id, for the
+    /// round-trip histogram.
+    forwards_sent: HashMap<(NodeId, u64), Instant>,
 }
+
+/// Forwards remembered for their round trip at most; past this the oldest
+/// half (long lost) is forgotten.
+const MAX_TIMED_FORWARDS: usize = 4096;
 
 /// What the driver counts for `/metrics`; the replica's own counters are
 /// in its `Stats`.
@@ -191,7 +226,15 @@ impl Driver {
             forward_waiters: BTreeMap::new(),
             counters: Counters::default(),
             paused: None,
+            timings: None,
+            forwards_sent: HashMap::new(),
         }
+    }
+
+    /// Times forward round trips into `timings` (for `/metrics`).
+    pub(super) fn timed(mut self, timings: Arc<Timings>) -> Self {
+        self.timings = Some(timings);
+        self
     }
 
     pub(super) fn pausable(mut self, paused: watch::Receiver<bool>) -> Self {
@@ -247,6 +290,12 @@ impl Driver {
         let now = self.clock.now();
         match input {
             Input::Peer { from, msg, respond } => {
+                if let (Message::ForwardReply(r), None) = (&msg, &respond)
+                    && let Some(sent) = self.forwards_sent.remove(&(from, r.forward_id))
+                    && let Some(t) = &self.timings
+                {
+                    t.forward_round_trip(from, sent.elapsed());
+                }
                 match (&msg, respond) {
                     (Message::Vote(_), Some(Responder::Once(tx))) => {
                         self.vote_waiters.entry(from).or_default().push_back(tx)
@@ -378,6 +427,15 @@ impl Driver {
                 }
             }
             Message::Vote(_) | Message::Forward(_) | Message::SnapshotReq(_) => {
+                if let (Message::Forward(f), Some(_)) = (&msg, &self.timings) {
+                    if self.forwards_sent.len() >= MAX_TIMED_FORWARDS {
+                        let mut sent: Vec<Instant> = self.forwards_sent.values().copied().collect();
+                        sent.sort_unstable();
+                        let cut = sent[sent.len() / 2];
+                        self.forwards_sent.retain(|_, t| *t > cut);
+                    }
+                    self.forwards_sent.insert((to, f.forward_id), Instant::now());
+                }
                 let config = self.replica.config();
                 if config.members.contains_key(&to) || config.learners.contains_key(&to) {
                     self.peers.update(&self.replica.config().clone());

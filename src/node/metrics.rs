@@ -4,12 +4,14 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
+use super::timings::{BUCKETS, HistogramSnapshot, Timings};
 use super::{Input, MemberRole, StatusSnapshot};
 use crate::replica::Role;
 
@@ -22,6 +24,7 @@ pub(super) async fn serve(
     listener: TcpListener,
     inputs: mpsc::Sender<Input>,
     data_dir: PathBuf,
+    timings: Arc<Timings>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -35,16 +38,21 @@ pub(super) async fn serve(
                 }
             },
         };
-        let (inputs, data_dir) = (inputs.clone(), data_dir.clone());
+        let (inputs, data_dir, timings) = (inputs.clone(), data_dir.clone(), timings.clone());
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &inputs, &data_dir).await {
+            if let Err(e) = answer(stream, &inputs, &data_dir, &timings).await {
                 tracing::debug!("metrics request: {e}");
             }
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, inputs: &mpsc::Sender<Input>, data_dir: &Path) -> std::io::Result<()> {
+async fn answer(
+    mut stream: TcpStream,
+    inputs: &mpsc::Sender<Input>,
+    data_dir: &Path,
+    timings: &Timings,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let read = tokio::time::timeout(READ_DEADLINE, async {
         let mut chunk = [0u8; 1024];
@@ -75,7 +83,7 @@ async fn answer(mut stream: TcpStream, inputs: &mpsc::Sender<Input>, data_dir: &
                     Ok(()) => (200, "ok\n".to_string()),
                     Err(why) => (503, format!("{why}\n")),
                 },
-                Some(s) => (200, render(&s, dir_bytes(data_dir))),
+                Some(s) => (200, render(&s, dir_bytes(data_dir), timings)),
             },
             _ => (404, "not found: try /metrics, /livez or /readyz\n".to_string()),
         }
@@ -132,7 +140,7 @@ pub(super) fn dir_bytes(dir: &Path) -> u64 {
 }
 
 /// The Prometheus text exposition format.
-pub fn render(s: &StatusSnapshot, data_dir_bytes: u64) -> String {
+pub fn render(s: &StatusSnapshot, data_dir_bytes: u64, timings: &Timings) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP traft_{name} {help}\n# TYPE traft_{name} {kind}");
@@ -192,5 +200,35 @@ pub fn render(s: &StatusSnapshot, data_dir_bytes: u64) -> String {
     metric("peer_reachable", "gauge", "Leader only: 1 if the peer acknowledged within a lease.", &peers);
     let lag: Vec<(String, f64)> = s.peers.iter().map(|p| (format!("{{peer=\"{}\"}}", p.id), p.lag as f64)).collect();
     metric("peer_lag_records", "gauge", "Leader only: committed records the peer has not applied.", &lag);
+    let mut histogram = |name: &str, help: &str, series: &[(String, HistogramSnapshot)]| {
+        let _ = writeln!(out, "# HELP traft_{name} {help}\n# TYPE traft_{name} histogram");
+        for (labels, h) in series {
+            let sep = if labels.is_empty() { "" } else { "," };
+            for (bound, n) in BUCKETS.iter().zip(&h.cumulative) {
+                let _ = writeln!(out, "traft_{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "traft_{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", h.count);
+            let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+            let _ = writeln!(out, "traft_{name}_sum{braces} {}", h.sum_seconds);
+            let _ = writeln!(out, "traft_{name}_count{braces} {}", h.count);
+        }
+    };
+    histogram(
+        "wal_fsync_duration_seconds",
+        "One fdatasync of the write-ahead log (a group of writes).",
+        &[(String::new(), timings.wal_fsync.snapshot())],
+    );
+    histogram(
+        "snapshot_save_duration_seconds",
+        "Encoding, writing and syncing one snapshot file.",
+        &[(String::new(), timings.snapshot_save.snapshot())],
+    );
+    let round_trips: Vec<(String, HistogramSnapshot)> =
+        timings.forward_round_trips().into_iter().map(|(id, h)| (format!("peer=\"{id}\""), h)).collect();
+    histogram(
+        "forward_round_trip_seconds",
+        "From sending a forward to a peer to its reply (the peer's fsync included).",
+        &round_trips,
+    );
     out
 }

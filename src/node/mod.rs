@@ -16,11 +16,13 @@ pub mod local;
 mod metrics;
 mod peers;
 mod service;
+pub mod timings;
 mod wire_names;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -548,20 +550,22 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         storage.record_cluster_id(cluster_id).with_context(dir_error)?;
     }
 
-    let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone());
+    let timings = Arc::new(timings::Timings::default());
+    let (storage_tx, storage_thread) = driver::spawn_storage(storage, inputs_tx.clone(), timings.clone());
     let mut peers =
         peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone(), config.tls.dial.clone(), cluster_id);
     peers.dial_overrides = config.dial_overrides.clone();
     let (paused_tx, paused_rx) = tokio::sync::watch::channel(false);
-    let driver =
-        driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx).pausable(paused_rx);
+    let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx)
+        .pausable(paused_rx)
+        .timed(timings.clone());
     let driver_task = tokio::spawn(driver.run(inputs_rx, shutdown_rx.clone()));
 
     let mut tasks: Vec<_> =
         servers.into_iter().map(|(router, l)| tokio::spawn(service::serve(router, l, shutdown_rx.clone()))).collect();
     tasks.push(tokio::spawn(service::report_health(health, inputs_tx.clone(), shutdown_rx.clone())));
     if let Some(listener) = metrics_listener {
-        let serve = metrics::serve(listener, inputs_tx.clone(), config.data_dir.clone(), shutdown_rx.clone());
+        let serve = metrics::serve(listener, inputs_tx.clone(), config.data_dir.clone(), timings, shutdown_rx.clone());
         tasks.push(tokio::spawn(serve));
     }
 

@@ -2,13 +2,16 @@
 //! steps shared by the rest of the module.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::StorageError;
 
 pub(super) const FORMAT_FILE: &str = "FORMAT";
-pub(super) const FORMAT_MARKER: &str = "traftctl-data v1";
+pub(super) const FORMAT_MARKER: &str = "traftctl-data v2";
+/// The format before preallocated segments and snapshot files; upgraded at
+/// open (see `super::upgrade`).
+pub(super) const FORMAT_MARKER_V1: &str = "traftctl-data v1";
 pub(super) const LOCK_FILE: &str = "LOCK";
 /// The cluster this directory's member belongs to (see [`super::Storage::cluster_id`]).
 pub(super) const CLUSTER_ID_FILE: &str = "CLUSTER_ID";
@@ -30,6 +33,12 @@ pub(super) fn segment_name(number: u64) -> String {
 
 pub(super) fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(segment_name(number))
+}
+
+/// Where segment `number` is prepared (zero-filled) or, during a rotation,
+/// written before it gets its name.
+pub(super) fn segment_tmp_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{}{TMP_SUFFIX}", segment_name(number)))
 }
 
 pub(super) fn parse_segment_name(name: &str) -> Option<u64> {
@@ -117,13 +126,24 @@ pub(super) fn file_names(dir: &Path) -> Result<Vec<String>, StorageError> {
     Ok(names)
 }
 
-/// Checks the format marker. `Ok(true)`: an initialised data directory of
-/// this format. `Ok(false)`: no marker and nothing that could be data, so it
-/// may be initialised.
-pub(super) fn check_format(dir: &Path) -> Result<bool, StorageError> {
+/// What the format marker says about a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Format {
+    /// No marker and nothing that could be data: it may be initialised.
+    Uninitialised,
+    /// Today's format.
+    Current,
+    /// `traftctl-data v1`, to be upgraded.
+    V1,
+}
+
+/// Checks the format marker; anything but a known format, or data without
+/// a marker, is refused.
+pub(super) fn check_format(dir: &Path) -> Result<Format, StorageError> {
     let path = dir.join(FORMAT_FILE);
     match fs::read_to_string(&path) {
-        Ok(found) if found.trim_end() == FORMAT_MARKER => Ok(true),
+        Ok(found) if found.trim_end() == FORMAT_MARKER => Ok(Format::Current),
+        Ok(found) if found.trim_end() == FORMAT_MARKER_V1 => Ok(Format::V1),
         Ok(found) => Err(StorageError::BadFormat { path, found: found.trim_end().chars().take(64).collect() }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             for name in file_names(dir)? {
@@ -132,30 +152,44 @@ pub(super) fn check_format(dir: &Path) -> Result<bool, StorageError> {
                 let leftover = name == LOCK_FILE
                     || name == LOST_FOUND
                     || name.ends_with(TMP_SUFFIX)
-                    || (name == segment_name(1) && fs::metadata(dir.join(&name)).is_ok_and(|m| m.len() == 0));
+                    || (name == segment_name(1) && holds_only_zeros(&dir.join(&name))?);
                 if !leftover {
                     return Err(StorageError::NotDataDir { dir: dir.to_path_buf(), found: name });
                 }
             }
-            Ok(false)
+            Ok(Format::Uninitialised)
         }
         Err(e) => Err(io_error(&path, "read")(e)),
     }
 }
 
-/// Creates the first, empty segment, then the marker. In that order a marker
-/// always means the segments were there: a data directory whose segments
-/// vanish is refused instead of silently starting empty.
-pub(super) fn initialise(dir: &Path) -> Result<(), StorageError> {
+/// Whether the file is empty or all zeros: a first segment that never held
+/// a write (v1 created it empty, this format zero-filled).
+fn holds_only_zeros(path: &Path) -> Result<bool, StorageError> {
+    let mut f = File::open(path).map_err(io_error(path, "open"))?;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut chunk).map_err(io_error(path, "read"))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if super::wal::first_nonzero(&chunk[..n], 0).is_some() {
+            return Ok(false);
+        }
+    }
+}
+
+/// Creates the first segment, zero-filled to `capacity` and complete under
+/// its name, then the marker. In that order a marker always means the
+/// segments were there: a data directory whose segments vanish is refused
+/// instead of silently starting empty.
+pub(super) fn initialise(dir: &Path, capacity: u64) -> Result<(), StorageError> {
+    let prepared = super::segment::prepare(dir, 1, capacity, None)?;
     let segment = segment_path(dir, 1);
-    File::create(&segment).and_then(|f| f.sync_all()).map_err(io_error(&segment, "create"))?;
-    let tmp = dir.join(format!("{FORMAT_FILE}{TMP_SUFFIX}"));
-    let mut f = File::create(&tmp).map_err(io_error(&tmp, "create"))?;
-    f.write_all(format!("{FORMAT_MARKER}\n").as_bytes()).map_err(io_error(&tmp, "write"))?;
-    f.sync_all().map_err(io_error(&tmp, "fsync"))?;
-    let path = dir.join(FORMAT_FILE);
-    fs::rename(&tmp, &path).map_err(io_error(&path, "rename"))?;
+    fs::rename(&prepared.tmp_path, &segment).map_err(io_error(&segment, "rename"))?;
+    // The segment's name is durable before the marker's can be.
     sync_dir(dir)?;
+    write_format(dir)?;
     // `create_dir_durably` synced the parent only if it made `dir`; an
     // operator's `mkdir`, or a run that died before its sync, leaves the
     // entry possibly only in the page cache, and losing it loses the marker
@@ -166,6 +200,13 @@ pub(super) fn initialise(dir: &Path) -> Result<(), StorageError> {
         Some(p) => sync_dir(p),
         None => Ok(()),
     }
+}
+
+/// Writes today's marker atomically (temporary file, fsync, rename,
+/// directory fsync): a crash leaves the old marker or the new one.
+pub(super) fn write_format(dir: &Path) -> Result<(), StorageError> {
+    write_new_file(&dir.join(FORMAT_FILE), format!("{FORMAT_MARKER}\n").as_bytes())?;
+    sync_dir(dir)
 }
 
 /// Writes `data` to `path` through a temporary name, so `path` only ever

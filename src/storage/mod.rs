@@ -1,4 +1,5 @@
-//! Durable storage for one replica: a write-ahead log in a data directory.
+//! Durable storage for one replica: a write-ahead log of preallocated
+//! segments, and snapshot files, in a data directory.
 //!
 //! The replica emits `Action::Persist { id, write }`; the runtime hands the
 //! writes to [`Storage::append`] in the order they were emitted, and reports
@@ -17,56 +18,135 @@
 //! deletes the records it covers in one write, so a crash never leaves the
 //! records gone without the snapshot that replaces them.
 //!
+//! The recovered state ([`Storage::open`], [`Storage::state`]) is the result
+//! of applying every durable write in order, with one relaxation: a record
+//! at a seq that the current snapshot's `applied` set contains is not kept
+//! (config records excepted), whether it was there when the snapshot was
+//! stored or put after it. The snapshot speaks for those records: the
+//! replica treats every seq below the snapshot's prefix as compacted after
+//! a restart, re-holds the snapshot's `tail_records` for its applied seqs
+//! above the prefix, and takes its config records from the snapshot too
+//! (docs/protocol.md, "Durability"). Keeping only the records a snapshot
+//! does not cover is what keeps checkpoints small.
+//!
 //! # On-disk layout
 //!
 //! ```text
-//! FORMAT              "traftctl-data v1\n"; anything else is refused
-//! LOCK                flock()ed while a Storage is open; never removed
-//! wal-00000001.log    the first segment: writes 1, 2, ... from the start
-//! wal-0000000N.log    N > 1: a checkpoint (the whole state as of write k)
-//!                     followed by writes k+1, k+2, ...
-//! *.tmp               a file being written; removed on open
+//! FORMAT                "traftctl-data v2\n"; "traftctl-data v1\n" is
+//!                       upgraded at open (see below); anything else is refused
+//! LOCK                  flock()ed while a Storage is open; never removed
+//! CLUSTER_ID            the cluster this member belongs to
+//! wal-00000001.log      the first segment: writes 1, 2, ... from the start
+//! wal-0000000N.log      N > 1: a checkpoint (the state as of write k)
+//!                       followed by writes k+1, k+2, ...
+//! wal-0000000N.log.tmp  the next segment, zero-filled and waiting; or one a
+//!                       rotation was writing when it crashed
+//! snap-P-R.snap         a snapshot file (P: its applied prefix, R: random;
+//!                       both 16 hex digits)
+//! *.tmp                 any other file being written
 //! ```
 //!
-//! Only the newest segment matters; older ones exist only between writing a
-//! checkpoint and removing them. A segment is a sequence of entries:
+//! Every `*.tmp` is removed on open. Only the newest segment matters; older
+//! ones exist only between naming a new segment and removing them.
+//!
+//! # Segments
+//!
+//! A segment has a fixed capacity and is zero-filled and fsynced before it
+//! is used. A new directory's first segment holds 1 MiB, and each next one
+//! twice its predecessor, up to [`StorageOptions::segment_bytes`] (64 MiB by
+//! default): a member that writes little never pays for 64 MiB of zeros,
+//! one under load reaches full-size segments after about 127 MiB of log.
+//! Once the current segment is half full, a background thread prepares the
+//! next one as `wal-{N+1}.log.tmp`.
+//! Appends write in place, so their `fdatasync` commits no metadata: the
+//! file's size never changes, and every block was really written (a
+//! `fallocate`d block is an unwritten extent whose first write still
+//! changes metadata). If that segment is not ready when it is needed, the
+//! storage thread waits for it, or prepares one itself if there is none.
+//! The entries, from offset 0, then zeros:
 //!
 //! ```text
 //! u32 LE  payload length (1 ..= 2^30)
 //! u32 LE  CRC-32 (IEEE, as crc32fast computes it) of the payload
 //! payload protobuf `WalEntry` (wal.rs): write number, fsync group, hard
 //!         state, deleted seqs, put records, checkpoint flag, and the
-//!         write's snapshot (`Snapshot::encode()`), if it stores one
+//!         snapshot file the write stores, if it stores one (its name,
+//!         payload length and CRC-32, and its applied set)
 //! ```
-//!
-//! There is no separate snapshot file: the snapshot lives inside the WAL
-//! entries, in the entry of the write that stored it and then in every
-//! checkpoint, so it is covered by the same checksums, fsync groups and
-//! recovery rules as everything else. Only the newest one is kept in memory
-//! and returned by [`Storage::open`]. Since an entry is at most 1 GiB, a
-//! snapshot whose encoding is larger is refused by `append` with
-//! [`StorageError::SnapshotTooLarge`] naming its size, before any of that
-//! call's writes reach the file, rather than stored in an entry that
-//! recovery would reject.
 //!
 //! Writes are numbered from 1 over the directory's life; each entry also
 //! records the first write number of its `append` call (its fsync group).
+//! A write's entry is at most 1 GiB; an `append` with a larger one fails
+//! with [`StorageError::TooLarge`] before anything reaches the file.
+//!
+//! # Snapshot files
+//!
+//! A snapshot is never inside the WAL. [`save_snapshot`] encodes it and
+//! writes `snap-P-R.snap.tmp`: the magic `TRAFTSNP`, a format version (u32
+//! LE, 1), the payload length (u64 LE), the payload's CRC-32 (u32 LE), then
+//! `Snapshot::encode()`; fsyncs it, renames it, and fsyncs the directory.
+//! It runs on any thread while the storage thread keeps appending; the
+//! replica then registers the result with [`Storage::adopt_saved`]. A write
+//! whose snapshot is `Arc::ptr_eq` to a registered one only names the file
+//! (a marker); a write whose snapshot was not saved first (an installed
+//! peer snapshot) has it saved by `append` before its entry is written. A
+//! file counts only once a durable write names it, and the newest marker
+//! in the newest segment names the snapshot a restart loads. A file is
+//! removed once a newer marker is durable, and at open every snapshot file
+//! but the one the newest marker names is removed; a registered file not
+//! yet named is never removed while the `Storage` is open.
+//!
+//! # Rotation
+//!
+//! When an append does not fit in the current segment, the next one starts
+//! with a checkpoint entry holding the hard state, the current snapshot's
+//! marker and the live records the snapshot does not cover (those since
+//! the last snapshot, typically), followed by the append's entries, all in
+//! one fsync. Then the segment is named (rename, directory fsync) and the
+//! older one removed. A crash before the name is durable leaves the old
+//! segment as the newest (the new one a `.tmp`, removed at open) and the
+//! append unacknowledged; after it, the new segment is complete and the
+//! old one a leftover. If the checkpoint and the append do not fit in a
+//! segment, that segment is made larger: twice what they need, zero-filled
+//! on the spot, so the appends that follow still find room.
+//!
+//! A checkpoint is one entry, so the live records must fit in 1 GiB; if
+//! they do not, the `append` that would rotate fails with
+//! [`StorageError::TooLarge`].
+//!
+//! # Disk use
+//!
+//! At most two segments (the current one and, once it is half full, the
+//! next) of `max(segment_bytes, 2 × (checkpoint + append))` each, plus the snapshot
+//! files: the current one, those registered and not yet named, and one
+//! being saved. Rotation never rewrites a snapshot, so its cost is the
+//! records since the last snapshot, not the whole state.
 //!
 //! # Recovery
 //!
 //! [`Storage::open`] replays the newest segment and then:
-//! * A bad entry (short header or payload, checksum mismatch, undecodable)
-//!   followed by no valid entry of a *later* fsync group is a torn write: the
-//!   crash hit the last `append`, which was never acknowledged. It is cut
-//!   off (`set_len` + fsync) and reported as a warning naming file and offset.
+//! * Where an entry should start, a zero header followed only by zeros is
+//!   the clean end of the log. The scan over them skips runs of zeros a
+//!   block at a time, so a mostly empty 64 MiB segment recovers quickly.
+//! * Any other bad entry (short header or payload, checksum mismatch,
+//!   undecodable) followed by no valid entry of a *later* fsync group is a
+//!   torn write: the crash hit the last `append`, which was never
+//!   acknowledged. Its bytes are zeroed (the segment keeps its size) and
+//!   fsynced, and a warning names the file and offset.
 //! * Any other bad entry is [`StorageError::Corrupt`]: a later group proves
 //!   it was acknowledged, since a group is written only after the previous
 //!   group's fsync returned. So is damage to a checkpoint (it is fsynced
 //!   before its segment is named), a gap or repeat in write numbers, a
-//!   snapshot that does not decode in an entry whose checksum matches, or a
-//!   marker with no segments. Recovery never skips data.
-//! * Segments older than the newest and `*.tmp` files are removed: they are
-//!   what a crash during a checkpoint leaves.
+//!   snapshot reference or inline snapshot that does not decode in an entry
+//!   whose checksum matches, or a marker with no segments. Recovery never
+//!   skips data.
+//! * The snapshot file the newest marker names is loaded; a missing,
+//!   truncated, or damaged file, or one that is not what the marker
+//!   describes (length, checksum, applied set), is
+//!   [`StorageError::Inconsistent`] naming the file.
+//! * Segments older than the newest, snapshot files the newest marker does
+//!   not name, and `*.tmp` files are removed: they are what a crash during
+//!   a rotation or a snapshot save leaves.
 //! * The newest segment and the directory are fsynced before the state is
 //!   returned: a previous process may have died between write and fsync, and
 //!   its writes, readable from the page cache, are about to be relied on.
@@ -74,25 +154,18 @@
 //! The final fsync group cannot be told apart from damage to it; it is the
 //! only data recovery may drop, and only with a warning.
 //!
-//! # Checkpoints
+//! # Upgrading format v1
 //!
-//! Once the newest segment is at least [`StorageOptions::checkpoint_bytes`]
-//! and at least twice its own checkpoint, the next `append` first writes the
-//! whole state (hard state, current snapshot, live records) to
-//! `wal-{N+1}.log.tmp`, fsyncs it, renames it into place, fsyncs the
-//! directory, and removes the older segments. The twice-the-checkpoint rule
-//! keeps a state larger than the threshold from being rewritten on every
-//! append. A checkpoint is about `snapshot + live records`, so the WAL holds
-//! one segment of at most about
-//! `max(checkpoint_bytes, 2 × (snapshot + live records)) + one append`,
-//! plus the new checkpoint while one is written. Every snapshot written
-//! since the last checkpoint is still in the segment, which the 2× rule
-//! bounds: replacing snapshots fills the segment and brings on a checkpoint
-//! that keeps only the newest.
-//!
-//! A checkpoint is one entry, so the whole state must fit in 1 GiB; if it
-//! does not, the `append` that would write the checkpoint fails with
-//! [`StorageError::TooLarge`].
+//! Format v1 had one growing segment (no preallocation) and snapshots
+//! inside WAL entries (field 7 of `WalEntry`, still read for this). At open
+//! a v1 directory is replayed with the same rules (its torn tail is left as
+//! it is: the file is about to go), its snapshot (if any) is written to a
+//! snapshot file, a new segment with a checkpoint naming it is written,
+//! fsynced and named, the marker is switched atomically (temporary file,
+//! fsync, rename, directory fsync), and then the v1 segments are removed. A
+//! crash at any step leaves a directory that opens correctly: until the
+//! marker switches, the upgrade runs again from the newest segment, which
+//! this replay reads whether it is the v1 one or the new one.
 //!
 //! # Failures
 //!
@@ -105,21 +178,30 @@
 
 mod layout;
 mod lock;
+mod segment;
+mod snapfile;
+mod upgrade;
 mod wal;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use crate::replica::{DurableState, DurableWrite, Seq};
+use crate::replica::{DurableState, DurableWrite};
 use crate::snapshot::Snapshot;
 
+pub use self::snapfile::{SavedSnapshot, save_snapshot};
+
 use self::layout::{
-    CLUSTER_ID_FILE, FORMAT_FILE, FORMAT_MARKER, LOCK_FILE, LOST_FOUND, TMP_SUFFIX, io_error, segment_path,
+    CLUSTER_ID_FILE, FORMAT_FILE, FORMAT_MARKER, FORMAT_MARKER_V1, Format, LOCK_FILE, LOST_FOUND, TMP_SUFFIX, io_error,
+    segment_path,
 };
 use self::lock::DirLock;
-use self::wal::{Mirror, PbHardState, WalEntry};
+use self::segment::Preparer;
+use self::wal::{Live, PbHardState, Replayed, SnapshotMarker, WalEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -145,7 +227,7 @@ pub enum StorageError {
     Inconsistent { dir: PathBuf, detail: String },
 
     #[error(
-        "{path}: unsupported data directory format {found:?} (this traftctl reads {FORMAT_MARKER:?}); run the traftctl version that created the directory, or give the node a new, empty data directory"
+        "{path}: unsupported data directory format {found:?} (this traftctl reads {FORMAT_MARKER:?} and upgrades {FORMAT_MARKER_V1:?}); run the traftctl version that created the directory, or give the node a new, empty data directory"
     )]
     BadFormat { path: PathBuf, found: String },
 
@@ -158,12 +240,6 @@ pub enum StorageError {
     TooLarge { len: usize },
 
     #[error(
-        "the snapshot of applied prefix {prefix} encodes to {len} bytes, more than the WAL's limit of {} bytes per write: the key-value state is too large to store",
-        wal::MAX_PAYLOAD_LEN
-    )]
-    SnapshotTooLarge { len: usize, prefix: Seq },
-
-    #[error(
         "storage in {dir} stopped after an earlier failure ({cause}); later writes are not durable: stop the node and restart it"
     )]
     Poisoned { dir: PathBuf, cause: String },
@@ -171,25 +247,52 @@ pub enum StorageError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageOptions {
-    /// The newest segment's size that triggers a checkpoint.
-    pub checkpoint_bytes: u64,
+    /// The capacity of a WAL segment, zero-filled before use. A rotation
+    /// whose checkpoint and append need more makes that segment larger.
+    pub segment_bytes: u64,
 }
 
 impl Default for StorageOptions {
     fn default() -> Self {
-        StorageOptions { checkpoint_bytes: 64 << 20 }
+        StorageOptions { segment_bytes: 64 << 20 }
     }
+}
+
+/// The first segment's capacity (at most `segment_bytes`).
+const FIRST_SEGMENT_BYTES: u64 = 1 << 20;
+
+impl StorageOptions {
+    fn first_segment_bytes(&self) -> u64 {
+        FIRST_SEGMENT_BYTES.min(self.segment_bytes)
+    }
+
+    /// The capacity of the segment after one of `current` bytes.
+    fn next_segment_bytes(&self, current: u64) -> u64 {
+        current.saturating_mul(2).clamp(self.first_segment_bytes(), self.segment_bytes)
+    }
+}
+
+/// What one [`Storage::append`] cost, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendStats {
+    /// Bytes written to the WAL: the entries, and the checkpoint when the
+    /// call started a segment. Snapshot files are not counted.
+    pub bytes: u64,
+    /// Time spent in the fsync calls that made them durable: one
+    /// `fdatasync`, or, when the call started a segment, the segment's and
+    /// the directory's.
+    pub sync: Duration,
 }
 
 /// Where appends go; a trait so tests can make writes and fsyncs fail.
 trait WalFile: Send {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()>;
+    fn write_all_at(&mut self, data: &[u8], offset: u64) -> io::Result<()>;
     fn sync_data(&mut self) -> io::Result<()>;
 }
 
 impl WalFile for File {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        Write::write_all(self, data)
+    fn write_all_at(&mut self, data: &[u8], offset: u64) -> io::Result<()> {
+        FileExt::write_all_at(self, data, offset)
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
@@ -201,6 +304,13 @@ impl WalFile for File {
 /// so one huge batch does not pin its memory for the node's life.
 const KEEP_BUF_CAPACITY: usize = 4 << 20;
 
+/// A snapshot and the file that holds it.
+#[derive(Debug)]
+struct StoredSnapshot {
+    snapshot: Arc<Snapshot>,
+    saved: SavedSnapshot,
+}
+
 /// An open, locked data directory. See the module docs.
 pub struct Storage {
     dir: PathBuf,
@@ -208,19 +318,27 @@ pub struct Storage {
     file: Box<dyn WalFile>,
     segment: u64,
     segment_path: PathBuf,
+    /// Where the next entry goes: the end of the valid entries.
     segment_len: u64,
-    /// Payload length of the newest segment's checkpoint (0: none).
-    checkpoint_len: u64,
+    segment_capacity: u64,
     /// Number of the last durable write.
     last_index: u64,
-    mirror: Mirror,
-    /// `mirror` as a `DurableState`, built on demand: keeping a sorted `Vec`
+    /// What the next checkpoint holds, apart from the snapshot.
+    live: Live,
+    /// The snapshot the newest durable marker names.
+    snapshot: Option<StoredSnapshot>,
+    /// Saved and adopted, not yet named by a durable write; oldest first.
+    registered: Vec<StoredSnapshot>,
+    /// Snapshot files to remove once the next append is durable.
+    obsolete: Vec<String>,
+    preparer: Preparer,
+    /// The state as a `DurableState`, built on demand: keeping a sorted `Vec`
     /// current on every put and delete would cost O(records) per write.
     view: OnceLock<DurableState>,
     buf: Vec<u8>,
     poisoned: Option<String>,
     /// Dropped last, so the directory stays locked while anything above may
-    /// still touch it.
+    /// still touch it (the preparer's thread included).
     _lock: DirLock,
 }
 
@@ -230,10 +348,91 @@ impl std::fmt::Debug for Storage {
             .field("dir", &self.dir)
             .field("segment", &self.segment_path)
             .field("segment_len", &self.segment_len)
+            .field("segment_capacity", &self.segment_capacity)
             .field("last_index", &self.last_index)
             .field("poisoned", &self.poisoned)
             .finish_non_exhaustive()
     }
+}
+
+/// The data directory's files, as open finds them.
+struct Listing {
+    /// Segment numbers, ascending.
+    segments: Vec<u64>,
+    snapshots: Vec<String>,
+}
+
+/// Lists `dir`, removing every `*.tmp`. Unused prepared segments (all zeros
+/// where an entry would start) go quietly: every clean stop leaves one.
+fn scan(dir: &Path, warnings: &mut Vec<String>) -> Result<Listing, StorageError> {
+    let mut listing = Listing { segments: Vec::new(), snapshots: Vec::new() };
+    for name in layout::file_names(dir)? {
+        let path = dir.join(&name);
+        if let Some(stem) = name.strip_suffix(TMP_SUFFIX) {
+            let unused_segment = layout::parse_segment_name(stem).is_some() && starts_with_zeros(&path);
+            layout::remove_if_present(&path)?;
+            if !unused_segment {
+                warnings.push(format!("removed {}: an incomplete file left by a crash", path.display()));
+            }
+        } else if let Some(number) = layout::parse_segment_name(&name) {
+            listing.segments.push(number);
+        } else if snapfile::is_snapshot_name(&name) {
+            listing.snapshots.push(name);
+        } else if ![FORMAT_FILE, LOCK_FILE, LOST_FOUND, CLUSTER_ID_FILE].contains(&name.as_str()) {
+            warnings.push(format!("ignoring unexpected file {} in the data directory", path.display()));
+        }
+    }
+    listing.segments.sort_unstable();
+    Ok(listing)
+}
+
+/// Whether the first entry header's worth of bytes (as many as there are)
+/// are zeros; false if the file cannot be read.
+fn starts_with_zeros(path: &Path) -> bool {
+    let mut head = Vec::with_capacity(wal::HEADER_LEN);
+    File::open(path).and_then(|f| f.take(wal::HEADER_LEN as u64).read_to_end(&mut head)).is_ok()
+        && head.iter().all(|&b| b == 0)
+}
+
+/// Reads and replays segment `number` at `path` through `file`.
+fn replay_file(file: &mut File, path: &Path, number: u64) -> Result<Replayed, StorageError> {
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).map_err(io_error(path, "read"))?;
+    wal::replay_segment(&data, number > 1).map_err(|(offset, detail)| StorageError::Corrupt {
+        file: path.to_path_buf(),
+        offset,
+        detail,
+    })
+}
+
+/// The snapshot the newest marker of `segment` names, loaded; an inline
+/// one (format v1) is written to a file, which the next checkpoint names.
+fn recover_snapshot(
+    dir: &Path,
+    segment: &Path,
+    marker: Option<(SnapshotMarker, u64)>,
+) -> Result<Option<StoredSnapshot>, StorageError> {
+    Ok(match marker {
+        None => None,
+        Some((SnapshotMarker::File(file), offset)) => {
+            let named_by = format!("{} at byte offset {offset}", segment.display());
+            let snapshot = snapfile::load(dir, &file, &named_by)?;
+            Some(StoredSnapshot { snapshot, saved: SavedSnapshot { file } })
+        }
+        Some((SnapshotMarker::Inline(snapshot), _)) => {
+            let saved = save_snapshot(dir, &snapshot)?;
+            Some(StoredSnapshot { snapshot, saved })
+        }
+    })
+}
+
+/// A free function so the caller can borrow other fields meanwhile.
+fn find_stored<'a>(
+    current: &'a Option<StoredSnapshot>,
+    registered: &'a [StoredSnapshot],
+    snapshot: &Arc<Snapshot>,
+) -> Option<&'a StoredSnapshot> {
+    current.iter().chain(registered).find(|s| Arc::ptr_eq(&s.snapshot, snapshot))
 }
 
 impl Storage {
@@ -250,8 +449,9 @@ impl Storage {
     }
 
     /// Opens (creating it and its missing parents durably if needed) and
-    /// locks the data directory `dir`, and recovers its state. The warnings describe what recovery repaired; the
-    /// caller should log them.
+    /// locks the data directory `dir`, upgrades it from format v1 if need
+    /// be, and recovers its state. The warnings describe what recovery
+    /// repaired; the caller should log them.
     pub fn open(dir: &Path) -> Result<(Storage, DurableState, Vec<String>), StorageError> {
         Self::open_with(dir, StorageOptions::default())
     }
@@ -265,25 +465,15 @@ impl Storage {
         // directory, another program's data) is not left with a LOCK file.
         layout::check_format(dir)?;
         let lock = lock::lock_dir(dir)?;
-        if !layout::check_format(dir)? {
-            layout::initialise(dir)?;
+        let mut warnings = Vec::new();
+        match layout::check_format(dir)? {
+            Format::Uninitialised => layout::initialise(dir, options.first_segment_bytes())?,
+            Format::V1 => upgrade::upgrade_v1(dir, &options, &mut warnings)?,
+            Format::Current => {}
         }
 
-        let mut warnings = Vec::new();
-        let mut segments = Vec::new();
-        for name in layout::file_names(dir)? {
-            let path = dir.join(&name);
-            if name.ends_with(TMP_SUFFIX) {
-                layout::remove_if_present(&path)?;
-                warnings.push(format!("removed {}: an incomplete file left by a crash", path.display()));
-            } else if let Some(number) = layout::parse_segment_name(&name) {
-                segments.push(number);
-            } else if ![FORMAT_FILE, LOCK_FILE, LOST_FOUND, CLUSTER_ID_FILE].contains(&name.as_str()) {
-                warnings.push(format!("ignoring unexpected file {} in the data directory", path.display()));
-            }
-        }
-        segments.sort_unstable();
-        let Some(&newest) = segments.last() else {
+        let listing = scan(dir, &mut warnings)?;
+        let Some(&newest) = listing.segments.last() else {
             return Err(StorageError::Inconsistent {
                 dir: dir.to_path_buf(),
                 detail: format!(
@@ -291,76 +481,104 @@ impl Storage {
                 ),
             });
         };
-
         let path = segment_path(dir, newest);
         let mut file = OpenOptions::new().read(true).write(true).open(&path).map_err(io_error(&path, "open"))?;
-        let mut data = Vec::new();
-        file.read_to_end(&mut data).map_err(io_error(&path, "read"))?;
-        let replayed = wal::replay_segment(&data, newest > 1).map_err(|(offset, detail)| StorageError::Corrupt {
-            file: path.clone(),
-            offset,
-            detail,
-        })?;
-        if let Some(detail) = &replayed.torn {
-            file.set_len(replayed.valid_len).map_err(io_error(&path, "truncate"))?;
+        let replayed = replay_file(&mut file, &path, newest)?;
+        if let Some(torn) = &replayed.torn {
+            segment::zero_fill(&file, &path, replayed.valid_len, torn.end, None)?;
             warnings.push(format!(
-                "{}: truncated a torn write at byte offset {} ({} bytes: {detail}); a crash interrupted it before it was acknowledged",
+                "{}: zeroed a torn write at byte offset {} ({} bytes: {}); a crash interrupted it before it was acknowledged",
                 path.display(),
                 replayed.valid_len,
-                data.len() as u64 - replayed.valid_len,
+                torn.end - replayed.valid_len,
+                torn.defect,
             ));
         }
-        drop(data);
         file.sync_all().map_err(io_error(&path, "fsync"))?;
-        drop(file);
+        let capacity = file.metadata().map_err(io_error(&path, "inspect"))?.len();
 
-        let obsolete = &segments[..segments.len() - 1];
+        let obsolete = &listing.segments[..listing.segments.len() - 1];
         for &number in obsolete {
             layout::remove_if_present(&segment_path(dir, number))?;
         }
         if !obsolete.is_empty() {
             warnings.push(format!(
-                "removed {} segment(s) older than {} that an interrupted checkpoint left behind",
+                "removed {} segment(s) older than {} that an interrupted rotation left behind",
                 obsolete.len(),
                 path.display()
+            ));
+        }
+        let snapshot = recover_snapshot(dir, &path, replayed.snapshot)?;
+        let named = snapshot.as_ref().map(|s| s.saved.file_name());
+        for name in listing.snapshots.iter().filter(|&n| Some(n.as_str()) != named) {
+            let unnamed = dir.join(name);
+            layout::remove_if_present(&unnamed)?;
+            warnings.push(format!(
+                "removed {}: no durable write names this snapshot file (its compaction never became durable, or a newer snapshot replaced it before a crash)",
+                unnamed.display()
             ));
         }
         // Also makes durable whatever rename or removal the previous process
         // did not get to sync.
         layout::sync_dir(dir)?;
 
-        // Append mode: the read handle's position is past a truncated tail,
-        // and writing there would leave a hole of zeros.
-        let file = OpenOptions::new().append(true).open(&path).map_err(io_error(&path, "open"))?;
+        let live = replayed.live;
+        let state = DurableState {
+            hard_state: live.hard_state.clone(),
+            snapshot: snapshot.as_ref().map(|s| s.snapshot.clone()),
+            records: live.records.values().cloned().collect(),
+        };
         let storage = Storage {
             dir: dir.to_path_buf(),
+            preparer: Preparer::default(),
             options,
             file: Box::new(file),
             segment: newest,
             segment_path: path,
             segment_len: replayed.valid_len,
-            checkpoint_len: replayed.checkpoint_len,
+            segment_capacity: capacity,
             last_index: replayed.last_index,
-            mirror: replayed.mirror,
+            live,
+            snapshot,
+            registered: Vec::new(),
+            obsolete: Vec::new(),
             view: OnceLock::new(),
             buf: Vec::new(),
             poisoned: None,
             _lock: lock,
         };
-        let state = storage.state().clone();
         Ok((storage, state, warnings))
     }
 
+    /// Registers a snapshot [`save_snapshot`] wrote for this directory, so a
+    /// later write carrying the same `Arc` only names its file. Until a
+    /// durable write names it, the file stays while this `Storage` is open
+    /// (and is removed at the next open). Registering a snapshot that is
+    /// already stored or registered makes `saved` redundant; its file is
+    /// removed after the next append.
+    pub fn adopt_saved(&mut self, snapshot: Arc<Snapshot>, saved: SavedSnapshot) {
+        assert!(
+            saved.file.applied.as_ref() == Some(&snapshot.applied),
+            "adopt_saved: {} holds another snapshot than the one given",
+            saved.file_name()
+        );
+        if self.stored(&snapshot).is_some() {
+            self.obsolete.push(saved.file.name);
+        } else {
+            self.registered.push(StoredSnapshot { snapshot, saved });
+        }
+    }
+
     /// Makes `writes` durable, in order, with one write and one fdatasync
-    /// (group commit). `Ok` means all of them are on disk. After an `Err`
-    /// none of them may be reported durable, and every later call fails:
-    /// stop the node (see the module docs).
-    pub fn append(&mut self, writes: &[DurableWrite]) -> Result<(), StorageError> {
+    /// (group commit), and returns what that cost. `Ok` means all of them are
+    /// on disk. After an `Err` none of them may be reported durable, and
+    /// every later call fails: stop the node (see the module docs).
+    pub fn append(&mut self, writes: Vec<DurableWrite>) -> Result<AppendStats, StorageError> {
         if let Some(cause) = &self.poisoned {
             return Err(StorageError::Poisoned { dir: self.dir.clone(), cause: cause.clone() });
         }
         if writes.is_empty() {
-            return Ok(());
+            return Ok(AppendStats::default());
         }
         let result = self.try_append(writes);
         if let Err(e) = &result {
@@ -369,17 +587,16 @@ impl Storage {
         result
     }
 
-    fn try_append(&mut self, writes: &[DurableWrite]) -> Result<(), StorageError> {
-        if self.segment_len >= self.options.checkpoint_bytes
-            && self.segment_len >= 2 * self.checkpoint_len
-            && self.last_index > 0
-        {
-            self.checkpoint()?;
+    fn try_append(&mut self, writes: Vec<DurableWrite>) -> Result<AppendStats, StorageError> {
+        for snapshot in writes.iter().filter_map(|w| w.snapshot.as_ref()) {
+            if self.stored(snapshot).is_none() {
+                let saved = save_snapshot(&self.dir, snapshot)?;
+                self.registered.push(StoredSnapshot { snapshot: snapshot.clone(), saved });
+            }
         }
         self.buf.clear();
         let batch = self.last_index + 1;
-        for (index, write) in (batch..).zip(writes) {
-            let snapshot = write.snapshot.as_deref().map(encode_snapshot).transpose()?;
+        for (index, write) in (batch..).zip(&writes) {
             let head = WalEntry {
                 index,
                 batch,
@@ -388,77 +605,115 @@ impl Storage {
                 delete: write.delete.clone(),
                 put: Vec::new(),
                 snapshot: None,
+                snapshot_file: None,
             };
-            wal::encode_entry(&mut self.buf, &head, &write.put, snapshot.as_deref())
-                .map_err(|len| StorageError::TooLarge { len })?;
+            let file = write
+                .snapshot
+                .as_ref()
+                .map(|s| &find_stored(&self.snapshot, &self.registered, s).expect("saved above").saved.file);
+            wal::encode_entry(&mut self.buf, &head, &write.put, file).map_err(|len| StorageError::TooLarge { len })?;
         }
-        self.file.write_all(&self.buf).map_err(io_error(&self.segment_path, "write"))?;
-        self.file.sync_data().map_err(io_error(&self.segment_path, "fsync"))?;
 
-        self.segment_len += self.buf.len() as u64;
+        let stats = if self.segment_len + self.buf.len() as u64 <= self.segment_capacity {
+            self.file.write_all_at(&self.buf, self.segment_len).map_err(io_error(&self.segment_path, "write"))?;
+            let start = Instant::now();
+            self.file.sync_data().map_err(io_error(&self.segment_path, "fsync"))?;
+            self.segment_len += self.buf.len() as u64;
+            AppendStats { bytes: self.buf.len() as u64, sync: start.elapsed() }
+        } else {
+            self.rotate()?
+        };
+
         self.last_index += writes.len() as u64;
+        if self.segment_len >= self.segment_capacity / 2 && !self.preparer.is_pending() {
+            let capacity = self.options.next_segment_bytes(self.segment_capacity);
+            self.preparer = Preparer::start(&self.dir, self.segment + 1, capacity);
+        }
         for write in writes {
-            self.mirror.apply(
-                write.hard_state.clone(),
-                write.snapshot.clone(),
-                &write.delete,
-                write.put.iter().cloned(),
-            );
+            let DurableWrite { hard_state, snapshot, put, delete } = write;
+            self.live.apply(hard_state, snapshot.as_ref().map(|s| &s.applied), &delete, put);
+            if let Some(snapshot) = snapshot {
+                self.now_stored(&snapshot);
+            }
+        }
+        for name in std::mem::take(&mut self.obsolete) {
+            layout::remove_if_present(&self.dir.join(name))?;
         }
         self.view = OnceLock::new();
         if self.buf.capacity() > KEEP_BUF_CAPACITY {
             self.buf = Vec::new();
         }
-        Ok(())
+        Ok(stats)
     }
 
-    /// Starts a new segment with the whole state, then drops the old ones.
-    /// A crash at any step leaves either the old segment as the newest (the
-    /// new one still a `.tmp`, or its rename not yet durable: nothing was
-    /// appended to it) or the complete new one beside leftovers; recovery
-    /// handles both.
-    fn checkpoint(&mut self) -> Result<(), StorageError> {
+    /// The stored or registered copy of `snapshot`.
+    fn stored(&self, snapshot: &Arc<Snapshot>) -> Option<&StoredSnapshot> {
+        find_stored(&self.snapshot, &self.registered, snapshot)
+    }
+
+    /// Makes `snapshot` (stored or registered) the current one, once a write
+    /// naming it is durable. The file it replaces goes, and so do the files
+    /// registered before it: the replica names its snapshots in order, and
+    /// should it name an older one after all, `append` saves it again.
+    fn now_stored(&mut self, snapshot: &Arc<Snapshot>) {
+        if self.snapshot.as_ref().is_some_and(|s| Arc::ptr_eq(&s.snapshot, snapshot)) {
+            return;
+        }
+        let at =
+            self.registered.iter().position(|s| Arc::ptr_eq(&s.snapshot, snapshot)).expect("saved before its write");
+        let mut earlier: Vec<StoredSnapshot> = self.registered.drain(..=at).collect();
+        let named = earlier.pop().expect("drained at least the named one");
+        self.obsolete.extend(earlier.into_iter().map(|s| s.saved.file.name));
+        if let Some(old) = self.snapshot.replace(named) {
+            self.obsolete.push(old.saved.file.name);
+        }
+    }
+
+    /// Starts the next segment with a checkpoint of the state before this
+    /// append followed by the append's entries (`self.buf`), then drops the
+    /// old segment. A crash at any step leaves either the old segment as the
+    /// newest (the new one still a `.tmp`, or its rename not yet durable:
+    /// the append was not acknowledged) or the complete new one beside the
+    /// old; recovery handles both.
+    fn rotate(&mut self) -> Result<AppendStats, StorageError> {
         let next = self.segment + 1;
-        let path = segment_path(&self.dir, next);
         let head = WalEntry {
             index: self.last_index,
             batch: self.last_index,
             checkpoint: true,
-            hard_state: Some(PbHardState::from(&self.mirror.hard_state)),
+            hard_state: Some(PbHardState::from(&self.live.hard_state)),
             delete: Vec::new(),
             put: Vec::new(),
             snapshot: None,
+            snapshot_file: None,
         };
-        // Re-encoded rather than kept encoded since its write: checkpoints are
-        // rare, and keeping the bytes would double the snapshot's memory.
-        let snapshot = self.mirror.snapshot.as_deref().map(Snapshot::encode);
-        // Not `self.buf`: a checkpoint is large and rare, and the append
-        // buffer would keep its capacity.
+        // Not `self.buf`: a checkpoint is larger and rarer than an append,
+        // and the append buffer would keep its capacity.
         let mut data = Vec::new();
-        wal::encode_entry(&mut data, &head, self.mirror.records.values(), snapshot.as_deref())
+        let file = self.snapshot.as_ref().map(|s| &s.saved.file);
+        wal::encode_entry(&mut data, &head, self.live.records.values(), file)
             .map_err(|len| StorageError::TooLarge { len })?;
-        layout::write_new_file(&path, &data)?;
-        // Before anything is appended to the new segment, or those appends
-        // could vanish with an undone rename.
-        layout::sync_dir(&self.dir)?;
-        let file = OpenOptions::new().append(true).open(&path).map_err(io_error(&path, "open"))?;
-        let old = self.segment;
-        self.file = Box::new(file);
+        data.extend_from_slice(&self.buf);
+        let capacity = self.options.next_segment_bytes(self.segment_capacity);
+        let prepared = self.preparer.take(&self.dir, next, capacity)?;
+        let installed = segment::install(&self.dir, prepared, &data, capacity)?;
+        let old = std::mem::replace(&mut self.segment_path, installed.path);
+        self.file = Box::new(installed.file);
         self.segment = next;
-        self.segment_path = path;
         self.segment_len = data.len() as u64;
-        self.checkpoint_len = (data.len() - wal::HEADER_LEN) as u64;
-        layout::remove_if_present(&segment_path(&self.dir, old))?;
-        layout::sync_dir(&self.dir)
+        self.segment_capacity = installed.capacity;
+        // Its removal need not be durable: open removes older segments.
+        layout::remove_if_present(&old)?;
+        Ok(AppendStats { bytes: data.len() as u64, sync: installed.sync })
     }
 
     /// The state as of the last successful `append`: what a restart would
     /// recover. Built on first use after an append, so call it sparingly.
     pub fn state(&self) -> &DurableState {
         self.view.get_or_init(|| DurableState {
-            hard_state: self.mirror.hard_state.clone(),
-            snapshot: self.mirror.snapshot.clone(),
-            records: self.mirror.records.values().cloned().collect(),
+            hard_state: self.live.hard_state.clone(),
+            snapshot: self.snapshot.as_ref().map(|s| s.snapshot.clone()),
+            records: self.live.records.values().cloned().collect(),
         })
     }
 
@@ -472,15 +727,6 @@ impl Storage {
     pub fn durable_writes(&self) -> u64 {
         self.last_index
     }
-}
-
-/// Checked on its own so the error names the snapshot, not just an entry.
-fn encode_snapshot(snapshot: &Snapshot) -> Result<Vec<u8>, StorageError> {
-    let bytes = snapshot.encode();
-    if bytes.len() > wal::MAX_PAYLOAD_LEN {
-        return Err(StorageError::SnapshotTooLarge { len: bytes.len(), prefix: snapshot.prefix() });
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -499,6 +745,10 @@ mod tests {
         DurableWrite { put: vec![record], ..DurableWrite::default() }
     }
 
+    fn small() -> StorageOptions {
+        StorageOptions { segment_bytes: 4096 }
+    }
+
     /// Passes the first `ok_writes` writes to the real file, then fails:
     /// at the write (`fail_sync` false, ENOSPC) or at the fsync after it
     /// reached the file (EIO), as a full or failing disk does.
@@ -506,17 +756,17 @@ mod tests {
         inner: File,
         ok_writes: usize,
         fail_sync: bool,
-        synced_after_failure: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        synced_after_failure: Arc<std::sync::atomic::AtomicBool>,
     }
 
     impl WalFile for Failing {
-        fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        fn write_all_at(&mut self, data: &[u8], offset: u64) -> io::Result<()> {
             if self.ok_writes == 0 && !self.fail_sync {
                 // A partial write, as a disk filling up mid-way produces.
-                Write::write_all(&mut self.inner, &data[..data.len() - 3])?;
+                FileExt::write_all_at(&self.inner, &data[..data.len() - 3], offset)?;
                 return Err(io::Error::from_raw_os_error(28));
             }
-            Write::write_all(&mut self.inner, data)
+            FileExt::write_all_at(&self.inner, data, offset)
         }
 
         fn sync_data(&mut self) -> io::Result<()> {
@@ -529,9 +779,9 @@ mod tests {
         }
     }
 
-    fn inject(storage: &mut Storage, fail_sync: bool) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-        let inner = OpenOptions::new().append(true).open(&storage.segment_path).unwrap();
-        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    fn inject(storage: &mut Storage, fail_sync: bool) -> Arc<std::sync::atomic::AtomicBool> {
+        let inner = OpenOptions::new().read(true).write(true).open(&storage.segment_path).unwrap();
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
         storage.file = Box::new(Failing { inner, ok_writes: 1, fail_sync, synced_after_failure: flag.clone() });
         flag
     }
@@ -540,12 +790,12 @@ mod tests {
     fn a_failed_write_or_fsync_poisons_the_storage() {
         for fail_sync in [false, true] {
             let dir = tempfile::tempdir().unwrap();
-            let (mut storage, _, _) = Storage::open(dir.path()).unwrap();
+            let (mut storage, _, _) = Storage::open_with(dir.path(), small()).unwrap();
             inject(&mut storage, fail_sync);
-            storage.append(&[put(1)]).unwrap();
+            storage.append(vec![put(1)]).unwrap();
             let before = storage.state().clone();
 
-            let err = storage.append(&[put(2), put(3)]).unwrap_err();
+            let err = storage.append(vec![put(2), put(3)]).unwrap_err();
             let op = if fail_sync { "fsync" } else { "write" };
             let msg = err.to_string();
             assert!(matches!(err, StorageError::Io { op: o, .. } if o == op), "{msg}");
@@ -553,7 +803,7 @@ mod tests {
             // The failed writes are not part of the durable state.
             assert_eq!(storage.state(), &before);
 
-            let err = storage.append(&[put(4)]).unwrap_err();
+            let err = storage.append(vec![put(4)]).unwrap_err();
             assert!(matches!(err, StorageError::Poisoned { .. }), "{err}");
             assert!(err.to_string().contains(op), "{err}");
             drop(storage);
@@ -561,7 +811,7 @@ mod tests {
             // A restart sees every write whose bytes fully reached the file
             // (all of them when only the fsync failed: the page cache still
             // has them), in order, and never a partial one.
-            let (_, state, warnings) = Storage::open(dir.path()).unwrap();
+            let (_, state, warnings) = Storage::open_with(dir.path(), small()).unwrap();
             let seqs: Vec<i64> = state.records.iter().map(|r| r.seq).collect();
             if fail_sync {
                 assert_eq!(seqs, [1, 2, 3]);
@@ -577,17 +827,60 @@ mod tests {
     fn storage_can_move_to_the_storage_thread() {
         fn send<T: Send>() {}
         send::<Storage>();
+        send::<SavedSnapshot>();
     }
 
     #[test]
     fn a_failed_fsync_is_not_retried() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut storage, _, _) = Storage::open(dir.path()).unwrap();
+        let (mut storage, _, _) = Storage::open_with(dir.path(), small()).unwrap();
         let synced = inject(&mut storage, true);
-        storage.append(&[put(1)]).unwrap();
-        storage.append(&[put(2)]).unwrap_err();
+        storage.append(vec![put(1)]).unwrap();
+        storage.append(vec![put(2)]).unwrap_err();
         synced.store(false, std::sync::atomic::Ordering::SeqCst);
-        storage.append(&[put(2)]).unwrap_err();
+        storage.append(vec![put(2)]).unwrap_err();
         assert!(!synced.load(std::sync::atomic::Ordering::SeqCst), "a poisoned storage must not fsync again");
+    }
+
+    #[test]
+    fn segments_start_small_and_double_up_to_the_configured_size() {
+        let options = StorageOptions { segment_bytes: 64 << 20 };
+        assert_eq!(options.first_segment_bytes(), 1 << 20);
+        assert_eq!(options.next_segment_bytes(1 << 20), 2 << 20);
+        assert_eq!(options.next_segment_bytes(48 << 20), 64 << 20);
+        // A segment enlarged for one big append is followed by a normal one.
+        assert_eq!(options.next_segment_bytes(512 << 20), 64 << 20);
+        assert_eq!(small().first_segment_bytes(), small().segment_bytes);
+    }
+
+    #[test]
+    fn a_rotation_without_a_prepared_segment_prepares_one_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut storage, _, _) = Storage::open_with(dir.path(), small()).unwrap();
+        assert!(!storage.preparer.is_pending(), "an empty segment needs no successor yet");
+        let mut seq = 0;
+        for _ in 0..3 {
+            let segment = storage.segment;
+            while storage.segment_len < storage.segment_capacity / 2 {
+                storage.append(vec![put(seq)]).unwrap();
+                seq += 1;
+            }
+            storage.append(vec![put(seq)]).unwrap();
+            seq += 1;
+            assert!(storage.preparer.is_pending(), "a half-full segment has its successor prepared");
+            // As if the background preparation had failed.
+            storage.preparer = Preparer::default();
+            while storage.segment == segment {
+                storage.append(vec![put(seq)]).unwrap();
+                seq += 1;
+            }
+            assert_eq!(storage.segment_capacity, small().segment_bytes);
+        }
+        let state = storage.state().clone();
+        drop(storage);
+        let (_, recovered, warnings) = Storage::open_with(dir.path(), small()).unwrap();
+        assert_eq!(recovered, state);
+        assert_eq!(recovered.records.len(), seq as usize);
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 }
