@@ -79,7 +79,7 @@ pub(super) struct LeaderState {
     runs: Vec<BaseRun>,
     /// The persist that made `Committer == L` durable; forwards wait for it.
     hard_persist_id: u64,
-    next_seq: Seq,
+    pub(super) next_seq: Seq,
     floor: Seq,
     member_applied: BTreeMap<NodeId, Seq>,
     progress: BTreeMap<NodeId, Progress>,
