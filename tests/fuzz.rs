@@ -377,3 +377,203 @@ fn a_grant_that_claims_records_it_does_not_send_is_refused() {
     assert!(!deliver(&mut c, 1, 2, Message::VoteReply(honest)));
     assert_eq!(c.nodes[&1].role(), Role::Leader);
 }
+
+// ---------------------------------------------------- stored bytes: WAL
+
+#[path = "fuzz/targets.rs"]
+mod targets;
+
+#[global_allocator]
+static ALLOCATOR: targets::Tracking = targets::Tracking;
+
+use targets::{Damage, WalCase, WriteSpec};
+
+fn write_spec() -> impl Strategy<Value = WriteSpec> {
+    use proptest::collection::vec;
+    (
+        vec(0..40i64, 0..3),
+        vec(0..40i64, 0..2),
+        proptest::option::of(1..5i64),
+        proptest::option::weighted(0.15, 0..40i64),
+    )
+        .prop_map(|(put, delete, vote_term, snapshot)| WriteSpec { put, delete, vote_term, snapshot })
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        any::<u16>().prop_map(|at| Damage::Truncate(at.into())),
+        (any::<u16>(), any::<u8>()).prop_map(|(at, bit)| Damage::Flip { at: at.into(), bit }),
+        any::<u8>().prop_map(|e| Damage::Duplicate(e.into())),
+        any::<u8>().prop_map(|e| Damage::Swap(e.into())),
+        (0..40usize).prop_map(Damage::Zeros),
+        (any::<u16>(), proptest::collection::vec(any::<u8>(), 1..12))
+            .prop_map(|(at, bytes)| Damage::Overwrite { at: at.into(), bytes }),
+    ]
+}
+
+fn wal_case() -> impl Strategy<Value = WalCase> {
+    let groups = proptest::collection::vec(proptest::collection::vec(write_spec(), 1..4), 1..6);
+    (groups, prop_oneof![Just(1u64 << 20), 1..400u64], damage())
+        .prop_map(|(groups, checkpoint_bytes, damage)| WalCase { groups, checkpoint_bytes, damage })
+}
+
+#[test]
+fn wal_recovery_of_damaged_segments() {
+    let mut runner = TestRunner::new(config(512));
+    let result = runner.run(&wal_case(), |case| {
+        targets::wal_case(&case);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn wal_replay_of_arbitrary_bytes() {
+    let mut runner = TestRunner::new(config(2048));
+    let bytes = proptest::collection::vec(any::<u8>(), 0..512);
+    if let Err(e) = runner.run(&bytes, |data| {
+        targets::wal_bytes(&data);
+        Ok(())
+    }) {
+        panic!("{e}");
+    }
+}
+
+// ------------------------------------------- stored bytes: snapshot, backup
+
+/// A `SnapshotData` of hostile values, encoded: what a peer's chunks or a
+/// backup file can hand `Snapshot::decode` with a checksum that matches.
+fn snapshot_data() -> impl Strategy<Value = Vec<u8>> {
+    use proptest::collection::vec;
+    use prost::Message as _;
+    let entries = vec(generate::cmd(), 0..4);
+    let near = || vec(generate::near_record(), 0..4);
+    let records = prop_oneof![generate::records(), near()];
+    (prop_oneof![generate::opt_bitmap(), generate::near_opt_bitmap()], entries, records, near()).prop_map(
+        |(applied, entries, config_records, tail_records)| {
+            traftctl::pb::SnapshotData { applied, entries, config_records, tail_records }.encode_to_vec()
+        },
+    )
+}
+
+/// A snapshot whose applied set has a prefix anywhere (up to 2^61) and a
+/// tail of records just above it, whose `Overrides` reach below it: what
+/// the tail check has to read.
+fn snapshot_with_a_tail() -> impl Strategy<Value = Vec<u8>> {
+    use proptest::collection::vec;
+    use prost::Message as _;
+    let tail = vec((0..130i64, 0..200i64, vec(any::<u64>(), 0..3), generate::cmd()), 0..4);
+    (generate::seq().prop_map(|p| p.clamp(0, 1 << 61)), vec(any::<u64>(), 0..3), tail).prop_map(
+        |(prefix, words, tail)| {
+            let author = Some(LeaderId::new(1, 1));
+            let tail_records = tail
+                .into_iter()
+                .map(|(above, below, words, cmd)| Record {
+                    author,
+                    seq: prefix + above,
+                    cmd: Some(cmd),
+                    depends: None,
+                    overrides: Some(TailBitmap { offset: (prefix - below).max(0), words, reclamed: 0 }),
+                })
+                .collect();
+            let applied = TailBitmap { offset: prefix, words, reclamed: 0 };
+            traftctl::pb::SnapshotData { applied: Some(applied), tail_records, ..Default::default() }.encode_to_vec()
+        },
+    )
+}
+
+#[test]
+fn snapshot_decoding_of_hostile_bytes() {
+    let mut runner = TestRunner::new(config(2048));
+    let bytes = proptest::collection::vec(any::<u8>(), 0..256);
+    let input = prop_oneof![snapshot_data(), snapshot_with_a_tail(), bytes];
+    if let Err(e) = runner.run(&input, |data| {
+        targets::snapshot_bytes(&data);
+        Ok(())
+    }) {
+        panic!("{e}");
+    }
+}
+
+fn backup() -> impl Strategy<Value = traftctl::backup::Backup> {
+    (0..40i64, proptest::collection::btree_map("[a-c]{1,2}", any::<i64>(), 0..4), any::<i64>()).prop_map(
+        |(prefix, entries, saved_at_ms)| {
+            let mut kv = traftctl::kv::KvState::default();
+            for (k, v) in entries {
+                kv.apply(&Cmd::set_i64(k, v));
+            }
+            traftctl::backup::Backup {
+                snapshot: traftctl::snapshot::Snapshot {
+                    applied: TailBitmap::from_prefix(prefix),
+                    kv,
+                    ..Default::default()
+                },
+                config: story::majority(&[1, 2, 3]),
+                saved_at_ms,
+                leader: Some(LeaderId::new(2, 1)),
+            }
+        },
+    )
+}
+
+#[test]
+fn backup_decoding_of_damaged_files() {
+    let mut runner = TestRunner::new(config(1024));
+    let damage = proptest::collection::vec((any::<usize>(), 1..=255u8), 0..3);
+    let case = (backup(), damage, proptest::option::of(any::<usize>()));
+    if let Err(e) = runner.run(&case, |(b, damage, keep)| {
+        targets::damaged_backup(&b, &damage, keep);
+        Ok(())
+    }) {
+        panic!("{e}");
+    }
+    let mut runner = TestRunner::new(config(1024));
+    if let Err(e) = runner.run(&proptest::collection::vec(any::<u8>(), 0..128), |data| {
+        targets::backup_bytes(&data);
+        // A valid header in front of arbitrary bytes gets past the magic.
+        let mut framed = b"TRAFTBAK\x01\0\0\0".to_vec();
+        framed.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        framed.extend_from_slice(&data);
+        framed.extend_from_slice(&crc32fast::hash(&data).to_le_bytes());
+        targets::backup_bytes(&framed);
+        Ok(())
+    }) {
+        panic!("{e}");
+    }
+}
+
+/// Found by `snapshot_decoding_of_hostile_bytes`: a valid snapshot whose
+/// applied prefix is far up (2^40) with a tail record whose `Overrides`
+/// reach just below the prefix made the tail check build a bitmap from
+/// seq 0 to there (2^34 words): the process aborted. It decodes now, and
+/// cheaply.
+#[test]
+fn a_snapshot_whose_tail_overrides_reach_below_a_far_prefix_decodes_cheaply() {
+    use prost::Message as _;
+    let prefix = 1i64 << 40;
+    let author = Some(LeaderId::new(1, 1));
+    // Applied: everything below the prefix, and prefix + 1. The tail
+    // record at prefix + 1 overrides prefix - 64 (below the prefix, so
+    // applied) and itself.
+    let overrides = TailBitmap { offset: prefix - 64, words: vec![1, 0b10], reclamed: 0 };
+    let seq = prefix + 1;
+    let tail = Record { author, seq, cmd: Some(Cmd::set_str("k", "v")), depends: None, overrides: Some(overrides) };
+    let applied = TailBitmap { offset: prefix, words: vec![0b10], reclamed: 0 };
+    let data = traftctl::pb::SnapshotData { applied: Some(applied), tail_records: vec![tail], ..Default::default() };
+    let bytes = data.encode_to_vec();
+    let (decoded, largest) = targets::largest_allocation(|| traftctl::snapshot::Snapshot::decode(&bytes));
+    let snap = decoded.expect("a valid snapshot");
+    assert_eq!(snap.tail().collect::<Vec<_>>(), [seq]);
+    assert!(largest < 1 << 20, "decoding allocated {largest} bytes at once");
+}
+
+/// A snapshot's applied set is bounded like every seq on the wire, so
+/// installing one leaves room for the arithmetic on its prefix.
+#[test]
+fn a_snapshot_applied_past_the_largest_seq_is_refused() {
+    let snap = traftctl::snapshot::Snapshot { applied: TailBitmap::from_prefix(i64::MAX - 5), ..Default::default() };
+    let err = traftctl::snapshot::Snapshot::decode(&snap.encode()).unwrap_err();
+    assert!(err.to_string().contains("past"), "{err}");
+}

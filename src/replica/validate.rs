@@ -20,10 +20,7 @@ use super::*;
 use crate::pb::cmd::Value;
 use crate::pb::{BaseRun, LogForwardReply, LogForwardReq, SnapshotChunk, SnapshotReq, VoteReply, VoteReq};
 
-/// The largest seq, term, member id, offset or length a message may carry.
-/// Far above anything a cluster reaches, and low enough that adding a few
-/// such values never overflows an `i64`.
-pub const MAX_WIRE_VALUE: i64 = 1 << 61;
+pub use crate::types::MAX_WIRE_VALUE;
 
 /// How far above the receiver's own reach (the end of its accepted,
 /// committed and applied sets, or a leader's next seq) a message may name a
