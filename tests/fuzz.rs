@@ -577,3 +577,114 @@ fn a_snapshot_applied_past_the_largest_seq_is_refused() {
     let err = traftctl::snapshot::Snapshot::decode(&snap.encode()).unwrap_err();
     assert!(err.to_string().contains("past"), "{err}");
 }
+
+// ------------------------------------------- snapshot transfer, by chunk
+
+/// What a hostile or broken network does to one snapshot chunk.
+#[derive(Debug, Clone)]
+enum ChunkEdit {
+    Pass,
+    Drop,
+    FlipData { at: usize, bit: u8 },
+    TruncateData(usize),
+    ExtendData(Vec<u8>),
+    Offset(i64),
+    TotalLen(i64),
+    Crc(u32),
+    SnapshotId(u64),
+    Prefix(i64),
+}
+
+fn chunk_edit() -> impl Strategy<Value = ChunkEdit> {
+    prop_oneof![
+        4 => Just(ChunkEdit::Pass),
+        1 => Just(ChunkEdit::Drop),
+        1 => (any::<usize>(), any::<u8>()).prop_map(|(at, bit)| ChunkEdit::FlipData { at, bit }),
+        1 => any::<usize>().prop_map(ChunkEdit::TruncateData),
+        1 => proptest::collection::vec(any::<u8>(), 1..8).prop_map(ChunkEdit::ExtendData),
+        1 => generate::seq().prop_map(ChunkEdit::Offset),
+        1 => generate::seq().prop_map(ChunkEdit::TotalLen),
+        1 => any::<u32>().prop_map(ChunkEdit::Crc),
+        1 => prop_oneof![Just(0u64), any::<u64>()].prop_map(ChunkEdit::SnapshotId),
+        1 => generate::seq().prop_map(ChunkEdit::Prefix),
+    ]
+}
+
+/// Drops the message when it returns true.
+fn edit_chunk(edit: &ChunkEdit, c: &mut traftctl::pb::SnapshotChunk) -> bool {
+    match edit {
+        ChunkEdit::Pass => {}
+        ChunkEdit::Drop => return true,
+        ChunkEdit::FlipData { at, bit } if !c.data.is_empty() => {
+            let at = at % c.data.len();
+            c.data[at] ^= 1 << (bit % 8);
+        }
+        ChunkEdit::FlipData { .. } => {}
+        ChunkEdit::TruncateData(n) => c.data.truncate(n % (c.data.len() + 1)),
+        ChunkEdit::ExtendData(bytes) => c.data.extend_from_slice(bytes),
+        ChunkEdit::Offset(o) => c.offset = *o,
+        ChunkEdit::TotalLen(t) => c.total_len = *t,
+        ChunkEdit::Crc(crc) => c.crc = *crc,
+        ChunkEdit::SnapshotId(id) => c.snapshot_id = *id,
+        ChunkEdit::Prefix(p) => c.prefix = *p,
+    }
+    false
+}
+
+/// A follower misses enough of the log to need the leader's snapshot, which
+/// reaches it in 16-byte chunks that `edits` damage, one edit per chunk.
+/// It must never panic or install anything but the leader's state, and
+/// once the chunks arrive intact it catches up.
+fn snapshot_transfer_under_damage(edits: Vec<ChunkEdit>) -> Result<(), TestCaseError> {
+    let mut c = Cluster::with(3, |o| {
+        o.snapshot_every = 5;
+        o.compact_retain = 0;
+        o.snapshot_chunk_bytes = 16;
+    });
+    c.run(3000);
+    let leader = c.leader().expect("a leader");
+    let lagger = follower_of(&c, leader);
+    c.filter = Box::new(move |from, to, _| from == lagger || to == lagger);
+    for i in 0..30u64 {
+        c.propose(i, &["set", &format!("k{}", i % 7), &i.to_string()]);
+        c.run(20);
+    }
+    c.run(500);
+    let edits = std::rc::Rc::new(std::cell::RefCell::new(edits.into_iter()));
+    let pending = edits.clone();
+    c.filter = Box::new(move |_, to, m| match m {
+        Message::SnapshotChunk(chunk) if to == lagger => {
+            pending.borrow_mut().next().is_some_and(|edit| edit_chunk(&edit, chunk))
+        }
+        _ => false,
+    });
+    for _ in 0..100 {
+        c.run(100);
+        if edits.borrow().len() == 0 {
+            break;
+        }
+    }
+    c.filter = Box::new(|_, _, _| false);
+    let mut caught_up = false;
+    for _ in 0..100 {
+        c.run(100);
+        let Some(leader) = c.leader() else { continue };
+        if c.nodes[&lagger].applied() == c.nodes[&leader].applied() {
+            prop_assert_eq!(c.nodes[&lagger].kv(), c.nodes[&leader].kv(), "same applied set, different state");
+            caught_up = true;
+            break;
+        }
+    }
+    prop_assert!(caught_up, "the lagging member never caught up once the chunks arrived intact");
+    prop_assert!(c.nodes[&lagger].stats().snapshots_installed >= 1, "it caught up without a snapshot");
+    Ok(())
+}
+
+#[test]
+fn snapshot_transfer_of_damaged_chunks() {
+    let mut runner = TestRunner::new(config(256));
+    let result = runner.run(&proptest::collection::vec(chunk_edit(), 0..40), snapshot_transfer_under_damage);
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
