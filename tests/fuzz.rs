@@ -688,3 +688,530 @@ fn snapshot_transfer_of_damaged_chunks() {
         panic!("{e}");
     }
 }
+
+// ------------------------------------------- the wire: running members
+
+mod wire {
+    //! Hostile requests over gRPC to a running three-member cluster
+    //! (in-process `node::start` on 127.0.0.1), as valid protobuf with
+    //! hostile values and as raw garbage on the HTTP/2 stream and the TCP
+    //! connection.
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use prost::bytes::{Buf, BufMut};
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::transport::Channel;
+    use traftctl::node::{self, Listeners, NodeConfig, NodeHandle};
+    use traftctl::pb::t_raft_admin_client::TRaftAdminClient;
+    use traftctl::pb::t_raft_client::TRaftClient;
+    use traftctl::pb::t_raft_snapshot_client::TRaftSnapshotClient;
+    use traftctl::pb::{self, ClusterConfig, Cmd};
+    use traftctl::replica::{Message, check_message};
+
+    use super::generate;
+
+    /// Sends bytes as a gRPC message as they are, and returns the reply's
+    /// bytes: garbage that reaches the decoder of each method.
+    #[derive(Debug, Clone, Default)]
+    struct RawCodec;
+
+    impl Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = RawCodec;
+        type Decoder = RawCodec;
+        fn encoder(&mut self) -> RawCodec {
+            RawCodec
+        }
+        fn decoder(&mut self) -> RawCodec {
+            RawCodec
+        }
+    }
+
+    impl Encoder for RawCodec {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+
+    impl Decoder for RawCodec {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+            let n = src.remaining();
+            Ok(Some(src.copy_to_bytes(n).to_vec()))
+        }
+    }
+
+    const PATHS: &[&str] = &[
+        "/TRaft/Vote",
+        "/TRaft/LogForward",
+        "/TRaft/Propose",
+        "/TRaftSnapshot/Fetch",
+        "/TRaftAdmin/Status",
+        "/TRaftAdmin/Get",
+        "/TRaftAdmin/ChangeConfig",
+        "/TRaftAdmin/TransferLeadership",
+        "/TRaftAdmin/HashKV",
+        "/TRaftAdmin/SnapshotSave",
+        "/TRaftAdmin/Log",
+        "/TRaftAdmin/Watch",
+        "/grpc.health.v1.Health/Check",
+        "/NoSuch/Method",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Request {
+        Vote(pb::VoteReq),
+        Forward(pb::LogForwardReq),
+        Fetch(pb::SnapshotReq),
+        Propose(Cmd),
+        Get(pb::GetReq),
+        ChangeConfig(pb::ConfigChangeReq),
+        Transfer(pb::TransferLeadershipReq),
+        HashKv,
+        Log(pb::LogReq),
+        SnapshotSave(pb::SnapshotReq),
+        Status,
+        Watch,
+        RawMessage { path: &'static str, bytes: Vec<u8> },
+        RawTcp { preface: bool, bytes: Vec<u8> },
+    }
+
+    /// Everything but peer messages a correct member could send: client and
+    /// admin requests (a configuration change only as a dry run, or one the
+    /// checks refuse), malformed peer messages, and garbage.
+    fn harmless_request() -> impl Strategy<Value = Request> {
+        let malformed = generate::message().prop_filter("refused at the boundary", |m| check_message(m).is_err());
+        let peer = malformed.prop_filter_map("a request", |m| match m {
+            Message::Vote(v) => Some(Request::Vote(v)),
+            Message::Forward(f) => Some(Request::Forward(f)),
+            Message::SnapshotReq(r) => Some(Request::Fetch(r)),
+            _ => None,
+        });
+        let get = ("[ -~]{0,8}", -2..4i32).prop_map(|(key, consistency)| pb::GetReq { key, consistency });
+        let change = (proptest::option::of(generate::config()), any::<bool>(), any::<bool>()).prop_map(
+            |(target, force, dry_run)| {
+                let refused = target.as_ref().is_none_or(|t| t.validate().is_err());
+                pb::ConfigChangeReq { target, force, dry_run: dry_run || !refused }
+            },
+        );
+        let transfer = generate::small_or_edge().prop_map(|to| pb::TransferLeadershipReq { to });
+        let log = (generate::seq(), generate::seq()).prop_map(|(from, limit)| pb::LogReq { from, limit });
+        let raw = (0..PATHS.len(), proptest::collection::vec(any::<u8>(), 0..200))
+            .prop_map(|(i, bytes)| Request::RawMessage { path: PATHS[i], bytes });
+        let tcp = (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300))
+            .prop_map(|(preface, bytes)| Request::RawTcp { preface, bytes });
+        prop_oneof![
+            3 => peer,
+            2 => generate::cmd().prop_map(Request::Propose),
+            1 => get.prop_map(Request::Get),
+            1 => change.prop_map(Request::ChangeConfig),
+            1 => transfer.prop_map(Request::Transfer),
+            1 => Just(Request::HashKv),
+            1 => log.prop_map(Request::Log),
+            1 => generate::snapshot_req().prop_map(Request::SnapshotSave),
+            1 => Just(Request::Status),
+            1 => Just(Request::Watch),
+            2 => raw,
+            1 => tcp,
+        ]
+    }
+
+    /// Peer messages that are well formed and plausible: forged ballots,
+    /// bases and commits a correct member could have sent.
+    fn forged_request() -> impl Strategy<Value = Request> {
+        generate::any_message().prop_filter_map("a request", |m| match m {
+            Message::Vote(v) => Some(Request::Vote(v)),
+            Message::Forward(f) => Some(Request::Forward(f)),
+            Message::SnapshotReq(r) => Some(Request::Fetch(r)),
+            _ => None,
+        })
+    }
+
+    async fn channel(addr: std::net::SocketAddr) -> Option<Channel> {
+        let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?;
+        let ep = ep.connect_timeout(Duration::from_secs(2)).timeout(Duration::from_secs(4));
+        ep.connect().await.ok()
+    }
+
+    /// Sends one request and forgets the answer: only what it does to the
+    /// members counts.
+    async fn send(addr: std::net::SocketAddr, req: Request) {
+        if let Request::RawTcp { preface, bytes } = req {
+            let _ = tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Write};
+                let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else { return };
+                let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
+                if preface {
+                    let _ = s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+                }
+                let _ = s.write_all(&bytes);
+                let _ = s.read(&mut [0; 256]);
+            })
+            .await;
+            return;
+        }
+        let Some(ch) = channel(addr).await else { return };
+        let (mut raft, mut admin) = (TRaftClient::new(ch.clone()), TRaftAdminClient::new(ch.clone()));
+        let _ = match req {
+            Request::Vote(v) => raft.vote(v).await.map(drop),
+            Request::Forward(f) => raft.log_forward(f).await.map(drop),
+            Request::Fetch(r) => TRaftSnapshotClient::new(ch).fetch(r).await.map(drop),
+            Request::Propose(c) => raft.propose(c).await.map(drop),
+            Request::Get(g) => admin.get(g).await.map(drop),
+            Request::ChangeConfig(c) => admin.change_config(c).await.map(drop),
+            Request::Transfer(t) => admin.transfer_leadership(t).await.map(drop),
+            Request::HashKv => admin.hash_kv(pb::HashKvReq {}).await.map(drop),
+            Request::Log(l) => admin.log(l).await.map(drop),
+            Request::SnapshotSave(r) => admin.snapshot_save(r).await.map(drop),
+            Request::Status => admin.status(pb::StatusReq {}).await.map(drop),
+            Request::Watch => admin.watch(pb::WatchReq {}).await.map(drop),
+            Request::RawMessage { path, bytes } => {
+                let mut grpc = tonic::client::Grpc::new(ch);
+                if grpc.ready().await.is_err() {
+                    return;
+                }
+                let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+                grpc.unary(tonic::Request::new(bytes), path, RawCodec).await.map(drop)
+            }
+            Request::RawTcp { .. } => unreachable!("handled above"),
+        };
+    }
+
+    struct Members {
+        handles: Vec<NodeHandle>,
+        _dirs: Vec<tempfile::TempDir>,
+    }
+
+    async fn start_members() -> Members {
+        let mut listeners = Vec::new();
+        for _ in 0..3 {
+            listeners.push(node::bind("127.0.0.1:0".parse().unwrap()).await.unwrap());
+        }
+        let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let config = ClusterConfig::majority((1..=3).map(|id| (id, addrs[id as usize - 1].to_string()))).unwrap();
+        let mut handles = Vec::new();
+        let mut dirs = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cfg = NodeConfig::new(i as i64 + 1, config.clone(), dir.path().join("data"));
+            // Snapshots and compaction happen during the run.
+            cfg.options.snapshot_every = 40;
+            cfg.options.compact_retain = 8;
+            handles.push(node::start(cfg, Listeners { client: listener, peer: None }).await.unwrap());
+            dirs.push(dir);
+        }
+        Members { handles, _dirs: dirs }
+    }
+
+    /// Every member answers `Status` over gRPC, within a bound.
+    async fn all_answer(m: &Members) -> Result<(), String> {
+        for h in &m.handles {
+            let status = async {
+                let mut admin = TRaftAdminClient::new(channel(h.addr).await?);
+                admin.status(pb::StatusReq {}).await.ok()
+            };
+            if tokio::time::timeout(Duration::from_secs(5), status).await.ok().flatten().is_none() {
+                return Err(format!("member {} stopped answering Status", h.id));
+            }
+            if let Some(why) = h.fatal_error() {
+                return Err(format!("member {} stopped: {why}", h.id));
+            }
+        }
+        Ok(())
+    }
+
+    async fn leader(m: &Members) -> Option<std::net::SocketAddr> {
+        for h in &m.handles {
+            if h.status().await.is_ok_and(|s| s.role == traftctl::replica::Role::Leader) {
+                return Some(h.addr);
+            }
+        }
+        None
+    }
+
+    /// A real write at the leader, retried for up to `bound`: true once
+    /// acknowledged.
+    async fn write(m: &Members, key: &str, value: i64, bound: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < bound {
+            if let Some(addr) = leader(m).await
+                && let Some(ch) = channel(addr).await
+                && let Ok(r) = TRaftClient::new(ch).propose(Cmd::set_i64(key, value)).await
+                && r.get_ref().ok
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// A linearizable read at the leader, retried for up to `bound`.
+    async fn read(m: &Members, key: &str, bound: Duration) -> Option<Option<pb::cmd::Value>> {
+        let start = Instant::now();
+        while start.elapsed() < bound {
+            if let Some(addr) = leader(m).await
+                && let Some(ch) = channel(addr).await
+            {
+                let req = pb::GetReq { key: key.into(), consistency: pb::ReadConsistency::Linearizable as i32 };
+                if let Ok(r) = TRaftAdminClient::new(ch).get(req).await
+                    && r.get_ref().ok
+                {
+                    return Some(r.into_inner().value.and_then(|v| v.value));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+
+    /// Set by the panic hook when a thread of the members' runtime panics.
+    static MEMBER_PANICKED: AtomicBool = AtomicBool::new(false);
+    const RUNTIME_THREADS: &str = "hostile-members";
+
+    /// The runtime the members run on; a panic on one of its threads (the
+    /// driver, a handler) is noted, since tokio would otherwise swallow it.
+    fn members_runtime() -> tokio::runtime::Runtime {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if std::thread::current().name().is_some_and(|n| n.starts_with(RUNTIME_THREADS)) {
+                    MEMBER_PANICKED.store(true, Ordering::SeqCst);
+                }
+                previous(info);
+            }));
+        });
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(RUNTIME_THREADS)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Sends `cases` requests from `strategy` (eight at a time) to random
+    /// members; every `write_every` requests, a real write. Returns the
+    /// keys written and acknowledged.
+    async fn barrage(
+        m: &Members,
+        strategy: &impl Strategy<Value = Request>,
+        cases: u32,
+        prefix: &str,
+    ) -> Result<Vec<(String, i64)>, String> {
+        let mut runner = TestRunner::new(super::config(cases));
+        let mut acked = Vec::new();
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut recent = std::collections::VecDeque::new();
+        for i in 0..cases {
+            let req = strategy.new_tree(&mut runner).map_err(|e| e.to_string())?.current();
+            let addr = m.handles[i as usize % 3].addr;
+            recent.push_back(format!("{req:?}"));
+            if recent.len() > 8 {
+                recent.pop_front();
+            }
+            in_flight.spawn(tokio::time::timeout(Duration::from_secs(10), send(addr, req)));
+            while in_flight.len() >= 8 {
+                in_flight.join_next().await;
+            }
+            if i % 16 == 15 {
+                let key = format!("{prefix}-{i}");
+                if write(m, &key, i64::from(i), Duration::from_secs(3)).await {
+                    acked.push((key, i64::from(i)));
+                }
+                if let Err(e) = all_answer(m).await {
+                    return Err(format!("{e}; the last requests sent:\n{}", Vec::from(recent).join("\n")));
+                }
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+        all_answer(m).await.map_err(|e| format!("{e}; the last requests sent:\n{}", Vec::from(recent).join("\n")))?;
+        Ok(acked)
+    }
+
+    /// Member 3 of the cluster, played by the test: it answers every vote,
+    /// forward and snapshot fetch with hostile replies (arbitrary, or aimed
+    /// at the ballot it was asked about), and forwards forged records with
+    /// a high `SnapshotPrefix` so that the real members fetch its
+    /// "snapshot" in hostile chunks.
+    struct HostilePeer {
+        runner: std::sync::Mutex<TestRunner>,
+        /// Calls answered, by kind: votes, forwards, snapshot fetches.
+        answered: [std::sync::atomic::AtomicU64; 3],
+    }
+
+    impl HostilePeer {
+        fn draw<T: std::fmt::Debug>(&self, s: impl Strategy<Value = T>) -> T {
+            let mut runner = self.runner.lock().unwrap_or_else(|e| e.into_inner());
+            s.new_tree(&mut runner).expect("a value").current()
+        }
+    }
+
+    #[tonic::async_trait]
+    impl pb::t_raft_server::TRaft for HostilePeer {
+        async fn vote(
+            &self,
+            req: tonic::Request<pb::VoteReq>,
+        ) -> Result<tonic::Response<pb::VoteReply>, tonic::Status> {
+            self.answered[0].fetch_add(1, Ordering::Relaxed);
+            let mut reply = self.draw(prop_oneof![
+                generate::vote_reply(),
+                generate::near_message().prop_filter_map("a vote reply", |m| match m {
+                    Message::VoteReply(r) => Some(r),
+                    _ => None,
+                })
+            ]);
+            if self.draw(any::<bool>()) {
+                reply.voted_for = req.get_ref().candidate;
+                reply.committer = req.get_ref().committer;
+                reply.granted = true;
+            }
+            Ok(tonic::Response::new(reply))
+        }
+
+        async fn log_forward(
+            &self,
+            req: tonic::Request<pb::LogForwardReq>,
+        ) -> Result<tonic::Response<pb::LogForwardReply>, tonic::Status> {
+            self.answered[1].fetch_add(1, Ordering::Relaxed);
+            let mut reply = self.draw(generate::forward_reply());
+            if self.draw(any::<bool>()) {
+                reply.voted_for = req.get_ref().committer;
+                reply.committer = req.get_ref().committer;
+                reply.forward_id = req.get_ref().forward_id;
+                reply.ok = true;
+            }
+            Ok(tonic::Response::new(reply))
+        }
+
+        async fn propose(&self, _: tonic::Request<Cmd>) -> Result<tonic::Response<pb::ProposeReply>, tonic::Status> {
+            Err(tonic::Status::unimplemented("a hostile peer"))
+        }
+    }
+
+    #[tonic::async_trait]
+    impl pb::t_raft_snapshot_server::TRaftSnapshot for HostilePeer {
+        async fn fetch(
+            &self,
+            req: tonic::Request<pb::SnapshotReq>,
+        ) -> Result<tonic::Response<pb::SnapshotChunk>, tonic::Status> {
+            self.answered[2].fetch_add(1, Ordering::Relaxed);
+            let mut chunk = self.draw(generate::snapshot_chunk());
+            if self.draw(any::<bool>()) {
+                // Where the fetch is: gets the chunk past the offset check.
+                chunk.offset = req.get_ref().offset;
+                chunk.snapshot_id = req.get_ref().snapshot_id.max(1);
+            }
+            Ok(tonic::Response::new(chunk))
+        }
+    }
+
+    /// Members 1 and 2, real, with member 3 the hostile peer above: a
+    /// quorum of real members, every reply from the third one hostile.
+    #[test]
+    fn running_members_survive_a_hostile_peer() {
+        let rt = members_runtime();
+        rt.block_on(async {
+            let mut listeners = Vec::new();
+            for _ in 0..3 {
+                listeners.push(node::bind("127.0.0.1:0".parse().unwrap()).await.unwrap());
+            }
+            let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+            let config = ClusterConfig::majority((1..=3).map(|id| (id, addrs[id as usize - 1].to_string()))).unwrap();
+            let runner = std::sync::Mutex::new(TestRunner::new(super::config(1)));
+            let peer = std::sync::Arc::new(HostilePeer { runner, answered: Default::default() });
+            let fake = listeners.pop().unwrap();
+            let server = tonic::transport::Server::builder()
+                .add_service(pb::t_raft_server::TRaftServer::from_arc(peer.clone()))
+                .add_service(pb::t_raft_snapshot_server::TRaftSnapshotServer::from_arc(peer.clone()))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(fake));
+            let server = tokio::spawn(server);
+            let mut handles = Vec::new();
+            let mut dirs = Vec::new();
+            for (i, listener) in listeners.into_iter().enumerate() {
+                let dir = tempfile::tempdir().unwrap();
+                let mut cfg = NodeConfig::new(i as i64 + 1, config.clone(), dir.path().join("data"));
+                cfg.options.snapshot_every = 40;
+                cfg.options.compact_retain = 8;
+                handles.push(node::start(cfg, Listeners { client: listener, peer: None }).await.unwrap());
+                dirs.push(dir);
+            }
+            let m = Members { handles, _dirs: dirs };
+            assert!(write(&m, "first", 1, Duration::from_secs(20)).await, "the cluster never committed a first write");
+
+            // Forged forwards in member 3's name, pointing at a snapshot
+            // only it "has".
+            let cases = super::cases(120);
+            let mut runner = TestRunner::new(super::config(cases));
+            for i in 0..cases {
+                let mut f = generate::forward().new_tree(&mut runner).unwrap().current();
+                let status = m.handles[0].status().await.unwrap();
+                let term = status.status.voted_for.map_or(1, |v| v.term);
+                f.committer = Some(pb::LeaderId::new(term + i64::from(i % 3 == 0), 3));
+                f.snapshot_prefix = 1 << 20;
+                send(m.handles[i as usize % 2].addr, Request::Forward(f)).await;
+                if i % 16 == 15 {
+                    all_answer(&m).await.unwrap();
+                    write(&m, &format!("during-{i}"), 1, Duration::from_secs(2)).await;
+                }
+            }
+            // The replies stay hostile; the two real members must still
+            // commit and read back.
+            all_answer(&m).await.unwrap();
+            assert!(write(&m, "after", 7, Duration::from_secs(30)).await, "no write commits next to a hostile peer");
+            let got = read(&m, "after", Duration::from_secs(20)).await;
+            assert_eq!(got, Some(Some(pb::cmd::Value::Vi64(7))));
+            assert!(!MEMBER_PANICKED.load(Ordering::SeqCst), "a member's thread panicked (see the output)");
+            let answered = peer.answered.each_ref().map(|n| n.load(Ordering::Relaxed));
+            eprintln!("the hostile peer answered {answered:?} votes, forwards and snapshot fetches");
+            assert!(answered[1] > 0 && answered[2] > 0, "the hostile replies never reached a member: {answered:?}");
+            for h in m.handles {
+                h.begin_shutdown();
+                h.shutdown().await;
+            }
+            server.abort();
+        });
+    }
+
+    /// The members never panic or stop and keep answering `Status`; under
+    /// client, admin, malformed and garbage input every acknowledged write
+    /// is read back; after forged-but-well-formed peer messages too the
+    /// cluster commits new writes and reads them back.
+    #[test]
+    fn running_members_survive_hostile_requests() {
+        let rt = members_runtime();
+        rt.block_on(async {
+            let m = start_members().await;
+            assert!(write(&m, "first", 1, Duration::from_secs(20)).await, "the cluster never committed a first write");
+
+            let acked = barrage(&m, &harmless_request(), super::cases(160), "real").await.unwrap();
+            assert!(!MEMBER_PANICKED.load(Ordering::SeqCst), "a member's thread panicked (see the output)");
+            assert!(!acked.is_empty(), "no real write was acknowledged among the hostile requests");
+            for (key, value) in &acked {
+                let got = read(&m, key, Duration::from_secs(20)).await;
+                assert_eq!(got, Some(Some(pb::cmd::Value::Vi64(*value))), "acknowledged write {key} lost");
+            }
+
+            barrage(&m, &forged_request(), super::cases(80), "forged").await.unwrap();
+            assert!(!MEMBER_PANICKED.load(Ordering::SeqCst), "a member's thread panicked (see the output)");
+            assert!(write(&m, "after", 7, Duration::from_secs(30)).await, "no write commits after forged messages");
+            let got = read(&m, "after", Duration::from_secs(20)).await;
+            assert_eq!(got, Some(Some(pb::cmd::Value::Vi64(7))));
+
+            for h in m.handles {
+                h.begin_shutdown();
+                h.shutdown().await;
+            }
+        });
+    }
+}
