@@ -183,18 +183,32 @@ async fn write_keys(addr: &str, range: std::ops::Range<usize>, clients: usize, s
     acked
 }
 
-/// Reads every key in `keys` linearizably at `addr`; returns those missing
-/// or wrong.
+/// Reads every key in `keys` linearizably at `addr`, sixteen readers at a
+/// time (a lone member answers a linearizable read at its next heartbeat);
+/// returns the keys missing or wrong.
 async fn missing_keys(addr: &str, keys: &[usize]) -> Vec<usize> {
-    let mut admin = TRaftAdminClient::new(channel(addr).await.expect("connect to read"));
-    let mut wrong = Vec::new();
-    for &i in keys {
-        let req = pb::GetReq { key: format!("k{i}"), consistency: pb::ReadConsistency::Linearizable as i32 };
-        let got = admin.get(req).await.ok().and_then(|r| r.into_inner().value).and_then(|v| v.value);
-        if got != Some(pb::cmd::Value::VStr(value(i))) {
-            wrong.push(i);
-        }
+    let channel = channel(addr).await.expect("connect to read");
+    let mut tasks = Vec::new();
+    for r in 0..16 {
+        let mut admin = TRaftAdminClient::new(channel.clone());
+        let mine: Vec<usize> = keys.iter().copied().skip(r).step_by(16).collect();
+        tasks.push(tokio::spawn(async move {
+            let mut wrong = Vec::new();
+            for i in mine {
+                let req = pb::GetReq { key: format!("k{i}"), consistency: pb::ReadConsistency::Linearizable as i32 };
+                let got = admin.get(req).await.ok().and_then(|r| r.into_inner().value).and_then(|v| v.value);
+                if got != Some(pb::cmd::Value::VStr(value(i))) {
+                    wrong.push(i);
+                }
+            }
+            wrong
+        }));
     }
+    let mut wrong = Vec::new();
+    for t in tasks {
+        wrong.extend(t.await.unwrap());
+    }
+    wrong.sort_unstable();
     wrong
 }
 
@@ -244,4 +258,86 @@ fn a_read_only_data_directory_is_refused_at_start() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let line = error_line(&stderr).unwrap_or_else(|| panic!("no error line: {stderr}"));
     assert!(line.contains("read-only") && line.contains(&disk.dir.display().to_string()), "{line}");
+}
+
+#[test]
+fn a_member_whose_disk_fills_stops_and_keeps_every_acknowledged_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(tmp.path().join("disk"), "size=2m");
+    let ports = free_ports(1);
+    let mut member = Member::new(1, &ports, &disk.dir.join("node-1"), tmp.path());
+    member.start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let addr = member.addr.clone();
+    assert!(rt.block_on(wait_leader(std::slice::from_ref(&addr))).is_some(), "{}", member.stderr());
+
+    // About 3 MiB of writes for a 2 MiB disk, from four clients.
+    let acked = rt.block_on(write_keys(&addr, 0..3000, 4, true));
+    let status = member.wait_exit(BOUND).expect("the member kept running on a full disk");
+    let stderr = member.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let line = error_line(&stderr).unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(line.contains("No space left on device"), "{line}");
+    assert!(line.contains("free space"), "the error does not say what to do: {line}");
+    assert!(!acked.is_empty() && acked.len() < 3000, "{} of 3000 writes acknowledged", acked.len());
+
+    // Grown and restarted, it has every write it acknowledged.
+    disk.remount("size=64m");
+    member.start();
+    assert!(rt.block_on(wait_leader(std::slice::from_ref(&addr))).is_some(), "{}", member.stderr());
+    let missing = rt.block_on(missing_keys(&addr, &acked));
+    assert!(missing.is_empty(), "acknowledged writes lost: {:?} of {}", &missing[..missing.len().min(10)], acked.len());
+    assert_eq!(rt.block_on(write_keys(&addr, 5000..5010, 1, false)).len(), 10, "{}", member.stderr());
+}
+
+#[test]
+fn a_full_disk_on_one_follower_leaves_the_other_two_committing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(tmp.path().join("disk"), "size=2m");
+    let ports = free_ports(3);
+    let data = |id: i64| if id == 3 { disk.dir.join("node-3") } else { tmp.path().join(format!("node-{id}")) };
+    let mut members: Vec<Member> = (1..=3).map(|id| Member::new(id, &ports, &data(id), tmp.path())).collect();
+    for m in &mut members {
+        m.start();
+    }
+    let addrs: Vec<String> = members.iter().map(|m| m.addr.clone()).collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut leader = rt.block_on(wait_leader(&addrs)).expect("a leader");
+    if leader == addrs[2] {
+        // The member whose disk fills is to be a follower.
+        rt.block_on(async {
+            let mut admin = TRaftAdminClient::new(channel(&leader).await.unwrap());
+            admin.transfer_leadership(pb::TransferLeadershipReq { to: 1 }).await.unwrap();
+        });
+        leader = rt.block_on(wait_leader(&addrs[..2])).expect("member 1 or 2 leads");
+    }
+
+    // More than member 3's disk holds, which it must also store.
+    let mut acked = rt.block_on(write_keys(&leader, 0..3000, 8, false));
+    let exit = members[2].wait_exit(BOUND).expect("member 3 kept running on a full disk");
+    let stderr = members[2].stderr();
+    assert_eq!(exit.code(), Some(1), "{stderr}");
+    assert!(error_line(&stderr).is_some_and(|l| l.contains("No space left on device")), "{stderr}");
+    // Two of three are a quorum: everything commits without member 3.
+    let late = rt.block_on(write_keys(&leader, 3000..3200, 8, false));
+    assert_eq!(late.len(), 200, "writes failed after member 3 stopped");
+    acked.extend(late);
+    assert_eq!(acked.len(), 3200, "writes failed while member 3's disk filled");
+    assert_eq!(rt.block_on(missing_keys(&leader, &acked)), Vec::<usize>::new());
+
+    // Its disk grown, member 3 comes back and catches up.
+    disk.remount("size=64m");
+    members[2].start();
+    let caught_up = rt.block_on(async {
+        let start = Instant::now();
+        while start.elapsed() < BOUND {
+            let (Some(l), Some(m)) = (status(&leader).await, status(&addrs[2]).await) else { continue };
+            if l.status.and_then(|s| s.applied) == m.status.and_then(|s| s.applied) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    });
+    assert!(caught_up, "member 3 did not catch up after its disk grew: {}", members[2].stderr());
 }
