@@ -11,7 +11,12 @@ mod story;
 #[path = "fuzz/gen.rs"]
 mod generate;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+#[path = "fuzz/replica.rs"]
+mod replica;
+
+use replica::Delivery;
+
+use std::sync::atomic::Ordering;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -32,121 +37,21 @@ fn config(default_cases: u32) -> Config {
 
 // ------------------------------------------------------------------ replica
 
-/// One hostile message as delivered: to which member, claimed to be from
-/// whom, and whether to aim it (give it the ballot the receiver is working
-/// with right now, so it gets past the first "is this about me" checks).
-#[derive(Debug, Clone)]
-struct Delivery {
-    to: NodeId,
-    from: NodeId,
-    aim: bool,
-    msg: Message,
-}
-
 fn delivery() -> impl Strategy<Value = Delivery> {
     (1..=3i64, generate::small_or_edge(), any::<bool>(), generate::any_message())
         .prop_map(|(to, from, aim, msg)| Delivery { to, from, aim, msg })
 }
 
-/// The ballot `node` is working with: its own as leader or candidate, its
-/// committer's as follower.
-fn current_ballot(c: &Cluster, node: NodeId) -> Option<LeaderId> {
-    let r = &c.nodes[&node];
-    match r.role() {
-        Role::Leader | Role::Candidate => r.voted_for(),
-        Role::Follower => r.committer(),
-    }
-}
-
-fn aim(c: &Cluster, d: &mut Delivery) {
-    let ballot = current_ballot(c, d.to);
-    let committer = c.nodes[&d.to].committer();
-    match &mut d.msg {
-        Message::Vote(v) => v.committer = committer,
-        Message::VoteReply(r) => {
-            r.voted_for = ballot;
-            r.committer = committer;
-        }
-        Message::Forward(f) => f.committer = ballot,
-        Message::ForwardReply(r) => {
-            r.voted_for = ballot;
-            r.committer = ballot;
-        }
-        Message::SnapshotReq(_) | Message::SnapshotChunk(_) => {}
-    }
-    // A record "by" the current leader: what a confused or forged leader
-    // would send.
-    let records: &mut Vec<Record> = match &mut d.msg {
-        Message::Forward(f) => &mut f.logs,
-        Message::VoteReply(r) => &mut r.logs,
-        _ => return,
-    };
-    for rec in records {
-        rec.author = ballot;
-    }
-}
-
-/// A three-member cluster with a leader and some committed writes, then
-/// `hostile` delivered among real traffic. The members must not panic and
-/// must go on committing real writes once the hostile input stops: a lie
-/// that looks like a higher ballot can cost an election, never the cluster.
-fn replica_under_hostile_input(hostile: Vec<Delivery>) -> Result<(), TestCaseError> {
-    let mut c = Cluster::with(3, |o| {
-        o.snapshot_every = 8;
-        o.compact_retain = 2;
-    });
-    c.run(3000);
-    prop_assert!(c.leader().is_some(), "no leader before the hostile input");
-    for i in 0..12u64 {
-        c.propose(i, &["incr", &format!("k{}", i % 3), "1"]);
-    }
-    c.run(300);
-    for (i, mut d) in hostile.into_iter().enumerate() {
-        if d.aim {
-            aim(&c, &mut d);
-        }
-        let node = c.nodes.get_mut(&d.to).unwrap();
-        let refused = node.stats().refused_messages;
-        node.step(c.now, d.from, d.msg);
-        let admitted = node.stats().refused_messages == refused;
-        COUNTS[usize::from(admitted)].fetch_add(1, Ordering::Relaxed);
-        c.collect(d.to);
-        if i % 2 == 1 {
-            c.run(20);
-        }
-    }
-    // Liveness afterwards: within a generous bound a leader commits and
-    // applies a new write everywhere.
-    let mut committed = false;
-    for attempt in 0..20u64 {
-        c.run(1000);
-        if c.leader().is_none() {
-            continue;
-        }
-        let request = 1000 + attempt;
-        c.propose(request, &["set", "after", "1"]);
-        c.run(500);
-        if matches!(c.replies.get(&request), Some(ClientReply::Proposed { .. })) {
-            committed = true;
-            break;
-        }
-    }
-    prop_assert!(committed, "the cluster stopped committing after the hostile input");
-    Ok(())
-}
-
-/// Hostile messages refused at the boundary ([0]) and let through to the
-/// protocol ([1]), over a whole run.
-static COUNTS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-
 #[test]
 fn replica_survives_hostile_messages() {
     let mut runner = TestRunner::new(config(256));
-    let result = runner.run(&proptest::collection::vec(delivery(), 1..12), replica_under_hostile_input);
+    let result = runner.run(&proptest::collection::vec(delivery(), 1..12), |hostile| {
+        replica::replica_under_hostile_input(hostile).map_err(TestCaseError::fail)
+    });
     if let Err(e) = result {
         panic!("{e}");
     }
-    let [refused, admitted] = [0, 1].map(|i| COUNTS[i].load(Ordering::Relaxed));
+    let [refused, admitted] = [0, 1].map(|i| replica::COUNTS[i].load(Ordering::Relaxed));
     eprintln!("hostile messages: {refused} refused at the boundary, {admitted} reached the protocol");
     // Otherwise this would only be testing the boundary.
     assert!(
@@ -339,7 +244,7 @@ fn a_staged_record_that_contradicts_a_committed_one_is_not_taken() {
 fn a_forged_base_does_not_stand_in_for_the_real_leaders() {
     let phantom = forward(LeaderId::new(2, 1), vec![], 32, vec![]);
     let hostile = [(2, 2), (3, 0)].map(|(to, from)| Delivery { to, from, aim: false, msg: phantom.clone() });
-    replica_under_hostile_input(hostile.to_vec()).unwrap();
+    replica::replica_under_hostile_input(hostile.to_vec()).unwrap();
 }
 
 /// Member 1 of three, campaigning; nothing is delivered, so it sees only
@@ -532,12 +437,7 @@ fn backup_decoding_of_damaged_files() {
     let mut runner = TestRunner::new(config(1024));
     if let Err(e) = runner.run(&proptest::collection::vec(any::<u8>(), 0..128), |data| {
         targets::backup_bytes(&data);
-        // A valid header in front of arbitrary bytes gets past the magic.
-        let mut framed = b"TRAFTBAK\x01\0\0\0".to_vec();
-        framed.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        framed.extend_from_slice(&data);
-        framed.extend_from_slice(&crc32fast::hash(&data).to_le_bytes());
-        targets::backup_bytes(&framed);
+        targets::backup_bytes(&targets::framed_backup(&data));
         Ok(())
     }) {
         panic!("{e}");

@@ -103,6 +103,16 @@ pub fn backup_bytes(data: &[u8]) {
     }
 }
 
+/// `data` behind a valid backup header and before its checksum: arbitrary
+/// bytes as the payload, past the magic, version and length checks.
+pub fn framed_backup(data: &[u8]) -> Vec<u8> {
+    let mut framed = b"TRAFTBAK\x01\0\0\0".to_vec();
+    framed.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    framed.extend_from_slice(data);
+    framed.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    framed
+}
+
 /// A valid backup with `damage` applied: `(position, xor mask)` pairs and
 /// a final length. Decoding the damaged file must fail, naming an offset,
 /// unless the damage left the file as it was.
@@ -337,8 +347,15 @@ pub fn wal_case(case: &WalCase) {
         }
         (Expected::Prefix, Ok((_, state, _))) => {
             let state = sorted(state);
+            // A checksum is no signature: bytes that happen to form an entry
+            // with a matching CRC (libFuzzer finds such bytes) are a write
+            // as far as anyone can tell. Short of that, what recovery keeps
+            // is some prefix of what was written.
+            let forged = fuzzing::entry_spans(&bytes)
+                .iter()
+                .any(|new| !spans.iter().any(|old| original[old.clone()] == bytes[new.clone()]));
             assert!(
-                states.iter().any(|s| sorted(s.clone()) == state),
+                forged || states.iter().any(|s| sorted(s.clone()) == state),
                 "recovered a state no prefix of the writes gives"
             );
         }
