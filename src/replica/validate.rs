@@ -50,25 +50,25 @@ fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Malformed {
     Malformed::Invalid { field: field.into(), detail: detail.into() }
 }
 
-fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), Malformed> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(Malformed::OutOfRange { field: field.to_string(), value, min, max })
-    }
+/// A field's name, built only when it is reported: the checks run on every
+/// message, and most pass.
+type Name<'a> = &'a dyn Fn() -> String;
+
+fn in_range(field: Name, value: i64, min: i64, max: i64) -> Result<(), Malformed> {
+    if (min..=max).contains(&value) { Ok(()) } else { Err(Malformed::OutOfRange { field: field(), value, min, max }) }
 }
 
-fn ballot(field: &str, b: &LeaderId) -> Result<(), Malformed> {
-    in_range(&format!("{field}.Term"), b.term, 1, MAX_WIRE_VALUE)?;
-    in_range(&format!("{field}.Id"), b.id, 1, MAX_WIRE_VALUE)
+fn ballot(field: Name, b: &LeaderId) -> Result<(), Malformed> {
+    in_range(&|| format!("{}.Term", field()), b.term, 1, MAX_WIRE_VALUE)?;
+    in_range(&|| format!("{}.Id", field()), b.id, 1, MAX_WIRE_VALUE)
 }
 
-fn opt_ballot(field: &str, b: &Option<LeaderId>) -> Result<(), Malformed> {
+fn opt_ballot(field: Name, b: &Option<LeaderId>) -> Result<(), Malformed> {
     b.as_ref().map_or(Ok(()), |b| ballot(field, b))
 }
 
-fn required<'a, T>(field: &str, value: &'a Option<T>) -> Result<&'a T, Malformed> {
-    value.as_ref().ok_or_else(|| Malformed::Missing(field.to_string()))
+fn required<'a, T>(field: Name, value: &'a Option<T>) -> Result<&'a T, Malformed> {
+    value.as_ref().ok_or_else(|| Malformed::Missing(field()))
 }
 
 /// One past the last seq the bitmap's stored words describe (trailing zero
@@ -78,57 +78,60 @@ pub(super) fn stored_end(b: &TailBitmap) -> i64 {
     (b.offset >> 6).saturating_add(words).saturating_mul(64).max(b.offset)
 }
 
-fn bitmap(field: &str, b: &TailBitmap) -> Result<(), Malformed> {
-    in_range(&format!("{field}.Offset"), b.offset, 0, MAX_WIRE_VALUE)?;
+fn bitmap(field: Name, b: &TailBitmap) -> Result<(), Malformed> {
+    in_range(&|| format!("{}.Offset", field()), b.offset, 0, MAX_WIRE_VALUE)?;
     let end = stored_end(b);
     if end > MAX_WIRE_VALUE {
         return Err(invalid(
-            format!("{field}.Words"),
+            format!("{}.Words", field()),
             format!("{} words from offset {} reach seq {end}, past {MAX_WIRE_VALUE}", b.words.len(), b.offset),
         ));
     }
     Ok(())
 }
 
-fn opt_bitmap(field: &str, b: &Option<TailBitmap>) -> Result<(), Malformed> {
+fn opt_bitmap(field: Name, b: &Option<TailBitmap>) -> Result<(), Malformed> {
     b.as_ref().map_or(Ok(()), |b| bitmap(field, b))
 }
 
-fn prefix(field: &str, value: i64) -> Result<(), Malformed> {
+fn prefix(field: Name, value: i64) -> Result<(), Malformed> {
     in_range(field, value, 0, MAX_WIRE_VALUE)
+}
+
+/// The name of a top-level field.
+fn top(name: &'static str) -> impl Fn() -> String {
+    move || name.to_string()
 }
 
 /// A record as a correct leader builds it (rule 6, `Record::new`): an
 /// author, a command, `Overrides` that hold its own seq and nothing above
 /// it (so its floor is at most the seq after it), and `Depends` strictly
 /// below it.
-fn record(field: &str, r: &Record) -> Result<(), Malformed> {
-    prefix(&format!("{field}.Seq"), r.seq)?;
-    ballot(&format!("{field}.Author"), required(&format!("{field}.Author"), &r.author)?)?;
-    let cmd = required(&format!("{field}.Cmd"), &r.cmd)?;
+fn record(field: Name, r: &Record) -> Result<(), Malformed> {
+    let sub = |name: &'static str| move || format!("{}.{name}", field());
+    prefix(&sub("Seq"), r.seq)?;
+    ballot(&sub("Author"), required(&sub("Author"), &r.author)?)?;
+    let cmd = required(&sub("Cmd"), &r.cmd)?;
     if cmd.is_config() {
         match &cmd.value {
             Some(Value::VClusterConfig(c)) => {
-                c.validate().map_err(|e| invalid(format!("{field}.Cmd.VClusterConfig"), e.to_string()))?
+                c.validate().map_err(|e| invalid(sub("Cmd.VClusterConfig")(), e.to_string()))?
             }
-            _ => return Err(invalid(format!("{field}.Cmd"), "a config command without a configuration")),
+            _ => return Err(invalid(sub("Cmd")(), "a config command without a configuration")),
         }
     }
-    let overrides = required(&format!("{field}.Overrides"), &r.overrides)?;
-    bitmap(&format!("{field}.Overrides"), overrides)?;
+    let overrides = required(&sub("Overrides"), &r.overrides)?;
+    bitmap(&sub("Overrides"), overrides)?;
     if !overrides.contains(r.seq) || overrides.len() > r.seq + 1 {
         return Err(invalid(
-            format!("{field}.Overrides"),
+            sub("Overrides")(),
             format!("must hold the record's seq {} and nothing above it ({overrides})", r.seq),
         ));
     }
     if let Some(depends) = &r.depends {
-        bitmap(&format!("{field}.Depends"), depends)?;
+        bitmap(&sub("Depends"), depends)?;
         if depends.len() > r.seq {
-            return Err(invalid(
-                format!("{field}.Depends"),
-                format!("must lie below the record's seq {} ({depends})", r.seq),
-            ));
+            return Err(invalid(sub("Depends")(), format!("must lie below the record's seq {} ({depends})", r.seq)));
         }
     }
     Ok(())
@@ -136,10 +139,10 @@ fn record(field: &str, r: &Record) -> Result<(), Malformed> {
 
 /// Records of one message: each well formed, and one record per seq (rule 4:
 /// the same record may come twice, two different ones never).
-fn records(field: &str, logs: &[Record]) -> Result<(), Malformed> {
+fn records(field: &'static str, logs: &[Record]) -> Result<(), Malformed> {
     let mut seen: BTreeMap<Seq, &Record> = BTreeMap::new();
     for (i, r) in logs.iter().enumerate() {
-        record(&format!("{field}[{i}]"), r)?;
+        record(&|| format!("{field}[{i}]"), r)?;
         if let Some(first) = seen.insert(r.seq, r)
             && !first.same_identity(r)
         {
@@ -153,11 +156,11 @@ fn records(field: &str, logs: &[Record]) -> Result<(), Malformed> {
 }
 
 pub fn check_vote_req(m: &VoteReq) -> Result<(), Malformed> {
-    let candidate = required("VoteReq.Candidate", &m.candidate)?;
-    ballot("VoteReq.Candidate", candidate)?;
-    opt_ballot("VoteReq.Committer", &m.committer)?;
-    opt_ballot("VoteReq.TransferFrom", &m.transfer_from)?;
-    opt_bitmap("VoteReq.Accepted", &m.accepted)?;
+    let candidate = required(&top("VoteReq.Candidate"), &m.candidate)?;
+    ballot(&top("VoteReq.Candidate"), candidate)?;
+    opt_ballot(&top("VoteReq.Committer"), &m.committer)?;
+    opt_ballot(&top("VoteReq.TransferFrom"), &m.transfer_from)?;
+    opt_bitmap(&top("VoteReq.Accepted"), &m.accepted)?;
     // A candidate has voted for itself, and Committer <= VotedFor (rule 1);
     // the leader that handed over is below the candidacy it started.
     if m.committer > m.candidate {
@@ -170,27 +173,27 @@ pub fn check_vote_req(m: &VoteReq) -> Result<(), Malformed> {
 }
 
 pub fn check_vote_reply(m: &VoteReply) -> Result<(), Malformed> {
-    in_range("VoteReply.Id", m.id, 1, MAX_WIRE_VALUE)?;
-    opt_ballot("VoteReply.VotedFor", &m.voted_for)?;
-    opt_ballot("VoteReply.Committer", &m.committer)?;
+    in_range(&top("VoteReply.Id"), m.id, 1, MAX_WIRE_VALUE)?;
+    opt_ballot(&top("VoteReply.VotedFor"), &m.voted_for)?;
+    opt_ballot(&top("VoteReply.Committer"), &m.committer)?;
     if m.committer > m.voted_for {
         return Err(invalid("VoteReply.Committer", "above VotedFor (rule 1: Committer <= VotedFor)"));
     }
-    opt_bitmap("VoteReply.Accepted", &m.accepted)?;
-    opt_bitmap("VoteReply.Committed", &m.committed)?;
+    opt_bitmap(&top("VoteReply.Accepted"), &m.accepted)?;
+    opt_bitmap(&top("VoteReply.Committed"), &m.committed)?;
     records("VoteReply.Logs", &m.logs)?;
-    prefix("VoteReply.AppliedPrefix", m.applied_prefix)?;
-    prefix("VoteReply.CompactedPrefix", m.compacted_prefix)
+    prefix(&top("VoteReply.AppliedPrefix"), m.applied_prefix)?;
+    prefix(&top("VoteReply.CompactedPrefix"), m.compacted_prefix)
 }
 
 fn base_runs(runs: &[BaseRun], base_len: Seq) -> Result<(), Malformed> {
     let mut end = 0;
     for (i, run) in runs.iter().enumerate() {
-        let field = format!("LogForwardReq.BaseRuns[{i}]");
-        opt_ballot(&format!("{field}.Author"), &run.author)?;
+        let field = || format!("LogForwardReq.BaseRuns[{i}]");
+        opt_ballot(&|| format!("{}.Author", field()), &run.author)?;
         if run.start < end || run.start >= run.end || run.end > base_len {
             return Err(invalid(
-                field,
+                field(),
                 format!(
                     "[{}, {}) is not a non-empty run after the previous one (ending at {end}) within the base [0, {base_len})",
                     run.start, run.end
@@ -203,37 +206,38 @@ fn base_runs(runs: &[BaseRun], base_len: Seq) -> Result<(), Malformed> {
 }
 
 pub fn check_forward(m: &LogForwardReq) -> Result<(), Malformed> {
-    ballot("LogForwardReq.Committer", required("LogForwardReq.Committer", &m.committer)?)?;
+    let committer = required(&top("LogForwardReq.Committer"), &m.committer)?;
+    ballot(&top("LogForwardReq.Committer"), committer)?;
     records("LogForwardReq.Logs", &m.logs)?;
-    opt_bitmap("LogForwardReq.Committed", &m.committed)?;
-    prefix("LogForwardReq.BaseLen", m.base_len)?;
+    opt_bitmap(&top("LogForwardReq.Committed"), &m.committed)?;
+    prefix(&top("LogForwardReq.BaseLen"), m.base_len)?;
     base_runs(&m.base_runs, m.base_len)?;
-    prefix("LogForwardReq.SnapshotPrefix", m.snapshot_prefix)
+    prefix(&top("LogForwardReq.SnapshotPrefix"), m.snapshot_prefix)
 }
 
 pub fn check_forward_reply(m: &LogForwardReply) -> Result<(), Malformed> {
-    opt_ballot("LogForwardReply.VotedFor", &m.voted_for)?;
-    opt_ballot("LogForwardReply.Committer", &m.committer)?;
+    opt_ballot(&top("LogForwardReply.VotedFor"), &m.voted_for)?;
+    opt_ballot(&top("LogForwardReply.Committer"), &m.committer)?;
     if m.committer > m.voted_for {
         return Err(invalid("LogForwardReply.Committer", "above VotedFor (rule 1: Committer <= VotedFor)"));
     }
-    opt_bitmap("LogForwardReply.Accepted", &m.accepted)?;
-    opt_bitmap("LogForwardReply.Committed", &m.committed)?;
-    opt_bitmap("LogForwardReply.Missing", &m.missing)?;
-    prefix("LogForwardReply.AppliedPrefix", m.applied_prefix)
+    opt_bitmap(&top("LogForwardReply.Accepted"), &m.accepted)?;
+    opt_bitmap(&top("LogForwardReply.Committed"), &m.committed)?;
+    opt_bitmap(&top("LogForwardReply.Missing"), &m.missing)?;
+    prefix(&top("LogForwardReply.AppliedPrefix"), m.applied_prefix)
 }
 
 pub fn check_snapshot_req(m: &SnapshotReq) -> Result<(), Malformed> {
-    prefix("SnapshotReq.Offset", m.offset)?;
-    prefix("SnapshotReq.MinPrefix", m.min_prefix)?;
+    prefix(&top("SnapshotReq.Offset"), m.offset)?;
+    prefix(&top("SnapshotReq.MinPrefix"), m.min_prefix)?;
     // 0 is `traftctl snapshot save`, which is no member.
-    prefix("SnapshotReq.Id", m.id)
+    prefix(&top("SnapshotReq.Id"), m.id)
 }
 
 pub fn check_snapshot_chunk(m: &SnapshotChunk) -> Result<(), Malformed> {
-    prefix("SnapshotChunk.Offset", m.offset)?;
-    prefix("SnapshotChunk.TotalLen", m.total_len)?;
-    prefix("SnapshotChunk.Prefix", m.prefix)
+    prefix(&top("SnapshotChunk.Offset"), m.offset)?;
+    prefix(&top("SnapshotChunk.TotalLen"), m.total_len)?;
+    prefix(&top("SnapshotChunk.Prefix"), m.prefix)
 }
 
 /// The checks that need nothing but the message.
@@ -248,30 +252,39 @@ pub fn check_message(msg: &Message) -> Result<(), Malformed> {
     }
 }
 
-/// Every ballot a message carries, with its field name.
-fn ballots(msg: &Message) -> Vec<(&'static str, LeaderId)> {
-    let mut out: Vec<(&'static str, Option<LeaderId>)> = Vec::new();
-    let authors = |field: &'static str, logs: &[Record]| logs.iter().map(|r| (field, r.author)).collect::<Vec<_>>();
+/// The ballot with the greatest term a message carries, with its field.
+fn highest_ballot(msg: &Message) -> Option<(&'static str, LeaderId)> {
+    let mut highest: Option<(&'static str, LeaderId)> = None;
+    let mut note = |field: &'static str, b: Option<LeaderId>| {
+        if let Some(b) = b
+            && highest.is_none_or(|(_, h)| b.term > h.term)
+        {
+            highest = Some((field, b));
+        }
+    };
     match msg {
         Message::Vote(m) => {
-            out.extend([("VoteReq.Candidate", m.candidate), ("VoteReq.Committer", m.committer)]);
-            out.push(("VoteReq.TransferFrom", m.transfer_from));
+            note("VoteReq.Candidate", m.candidate);
+            note("VoteReq.Committer", m.committer);
+            note("VoteReq.TransferFrom", m.transfer_from);
         }
         Message::VoteReply(m) => {
-            out.extend([("VoteReply.VotedFor", m.voted_for), ("VoteReply.Committer", m.committer)]);
-            out.extend(authors("VoteReply.Logs.Author", &m.logs));
+            note("VoteReply.VotedFor", m.voted_for);
+            note("VoteReply.Committer", m.committer);
+            m.logs.iter().for_each(|r| note("VoteReply.Logs.Author", r.author));
         }
         Message::Forward(m) => {
-            out.push(("LogForwardReq.Committer", m.committer));
-            out.extend(authors("LogForwardReq.Logs.Author", &m.logs));
-            out.extend(m.base_runs.iter().map(|r| ("LogForwardReq.BaseRuns.Author", r.author)));
+            note("LogForwardReq.Committer", m.committer);
+            m.logs.iter().for_each(|r| note("LogForwardReq.Logs.Author", r.author));
+            m.base_runs.iter().for_each(|r| note("LogForwardReq.BaseRuns.Author", r.author));
         }
         Message::ForwardReply(m) => {
-            out.extend([("LogForwardReply.VotedFor", m.voted_for), ("LogForwardReply.Committer", m.committer)]);
+            note("LogForwardReply.VotedFor", m.voted_for);
+            note("LogForwardReply.Committer", m.committer);
         }
         Message::SnapshotReq(_) | Message::SnapshotChunk(_) => {}
     }
-    out.into_iter().filter_map(|(f, b)| b.map(|b| (f, b))).collect()
+    highest
 }
 
 impl Replica {
@@ -286,22 +299,22 @@ impl Replica {
     /// state; see the module docs.
     pub(super) fn check_reach(&self, msg: &Message) -> Result<(), Malformed> {
         let max_term = self.max_term_seen.saturating_add(TERM_LEAP);
-        for (field, b) in ballots(msg) {
-            if b.term > max_term {
-                return Err(invalid(
-                    field,
-                    format!(
-                        "term {} is more than {TERM_LEAP} above the greatest term this member has seen ({})",
-                        b.term, self.max_term_seen
-                    ),
-                ));
-            }
+        if let Some((field, b)) = highest_ballot(msg)
+            && b.term > max_term
+        {
+            return Err(invalid(
+                field,
+                format!(
+                    "term {} is more than {TERM_LEAP} above the greatest term this member has seen ({})",
+                    b.term, self.max_term_seen
+                ),
+            ));
         }
         let limit = self.reach().saturating_add(REACH_SLACK);
-        let far = |field: &str, end: Seq| {
+        let far = |field: Name, end: Seq| {
             if end > limit {
                 Err(invalid(
-                    field,
+                    field(),
                     format!(
                         "reaches seq {end}, more than {REACH_SLACK} beyond what this member holds ({})",
                         self.reach()
@@ -311,10 +324,10 @@ impl Replica {
                 Ok(())
             }
         };
-        let within_reach = |field: &str, logs: &[Record]| {
+        let within_reach = |field: &'static str, logs: &[Record]| {
             for r in logs {
-                far(&format!("{field}[seq {}]", r.seq), r.seq.saturating_add(1))?;
-                far(&format!("{field}[seq {}].Overrides", r.seq), stored_end(r.overrides_bm()))?;
+                far(&|| format!("{field}[seq {}]", r.seq), r.seq.saturating_add(1))?;
+                far(&|| format!("{field}[seq {}].Overrides", r.seq), stored_end(r.overrides_bm()))?;
             }
             Ok(())
         };
@@ -328,7 +341,7 @@ impl Replica {
             Message::VoteReply(m) => {
                 within_reach("VoteReply.Logs", &m.logs)?;
                 if let Some(accepted) = &m.accepted {
-                    far("VoteReply.Accepted", stored_end(accepted))?;
+                    far(&top("VoteReply.Accepted"), stored_end(accepted))?;
                 }
                 self.check_grant(m)?;
             }
