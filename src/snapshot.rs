@@ -12,7 +12,7 @@ use prost::Message;
 use crate::cmd::OP_SET;
 use crate::kv::KvState;
 use crate::pb::{Cmd, Record, SnapshotData, TailBitmap};
-use crate::types::Seq;
+use crate::types::{MAX_WIRE_VALUE, Seq};
 
 /// What is wrong with bytes offered as a snapshot.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -23,6 +23,8 @@ pub enum SnapshotError {
     NoAppliedSet,
     #[error("snapshot applied set has a negative offset {0}")]
     NegativeOffset(Seq),
+    #[error("snapshot applied set reaches seq {0}, past the largest seq {MAX_WIRE_VALUE}")]
+    TooFar(Seq),
     #[error("snapshot entry is not a `set` of a key to a value: {0:?}")]
     NotASet(Box<Cmd>),
     #[error("snapshot config record at seq {0} is not an applied config record in ascending order")]
@@ -79,6 +81,11 @@ impl Snapshot {
         if applied.offset < 0 {
             return Err(SnapshotError::NegativeOffset(applied.offset));
         }
+        let words = i64::try_from(applied.words.len()).unwrap_or(i64::MAX);
+        let end = (applied.offset >> 6).saturating_add(words).saturating_mul(64).max(applied.offset);
+        if end > MAX_WIRE_VALUE {
+            return Err(SnapshotError::TooFar(end));
+        }
         let mut kv = KvState::default();
         for cmd in &data.entries {
             if cmd.op != OP_SET || cmd.key.is_empty() || cmd.value.is_none() || cmd.is_config() {
@@ -107,7 +114,9 @@ impl Snapshot {
 /// the installer claim records it cannot send: refuse the whole snapshot.
 fn check_tail(applied: &TailBitmap, tail: &[Record]) -> Result<(), SnapshotError> {
     let prefix = applied.prefix_len();
-    let mut covered = TailBitmap::empty();
+    // Only seqs from the prefix up need covering; starting the set there
+    // keeps it as small as the tail, however far up the prefix is.
+    let mut covered = TailBitmap::from_prefix(prefix);
     let mut last = -1;
     for rec in tail {
         if rec.seq < prefix || rec.seq <= last || !applied.contains(rec.seq) || rec.cmd.is_none() {

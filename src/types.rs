@@ -14,3 +14,8 @@ pub type Nanos = u64;
 
 /// Chosen by the caller; echoed in the reply so it can find its client.
 pub type RequestId = u64;
+
+/// The largest seq, term, member id, offset or length a message or a stored
+/// snapshot may carry. Far above anything a cluster reaches, and low enough
+/// that adding a few such values never overflows an `i64`.
+pub const MAX_WIRE_VALUE: i64 = 1 << 61;

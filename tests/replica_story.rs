@@ -818,3 +818,39 @@ fn a_config_record_does_not_wait_for_an_overridden_seq_below_its_floor() {
     assert_eq!(member.applied(), &TailBitmap::from_prefix(3), "the config record, then `del k`, which marks 0");
     assert_eq!(member.kv().get("k"), None);
 }
+
+/// A proposal the state machine would only ignore (an operation it does
+/// not know, a `set` without a value or with a configuration as value, an
+/// `incr` by a string) is refused with the reason, not committed as a
+/// record that does nothing.
+#[test]
+fn a_proposal_the_state_machine_cannot_apply_is_rejected() {
+    use traftctl::errors::TraftError;
+    use traftctl::pb::Cmd;
+    let mut c = Cluster::new(3);
+    c.run(3000);
+    let leader = c.leader().unwrap();
+    let config = Value::VClusterConfig(story::majority(&[1]));
+    let bad = [
+        (Cmd { op: "frobnicate".into(), key: "k".into(), value: None }, "unknown operation \"frobnicate\""),
+        (Cmd { op: "set".into(), key: "k".into(), value: None }, "`set` needs a string or integer value"),
+        (Cmd { op: "set".into(), key: "k".into(), value: Some(config) }, "`set` needs a string or integer value"),
+        (Cmd { op: "incr".into(), key: "k".into(), value: Some(Value::VStr("1".into())) }, "integer delta"),
+    ];
+    let log_len = c.nodes[&leader].log().len();
+    for (i, (cmd, why)) in bad.into_iter().enumerate() {
+        c.nodes.get_mut(&leader).unwrap().propose(c.now, i as u64, cmd);
+        c.collect(leader);
+        match &c.replies[&(i as u64)] {
+            ClientReply::Failed(TraftError::Rejected(msg)) => assert!(msg.contains(why), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(c.nodes[&leader].log().len(), log_len, "a rejected proposal reached the log");
+    // What clients send is still fine: `incr` without a delta, `del`.
+    c.nodes.get_mut(&leader).unwrap().propose(c.now, 10, Cmd { op: "incr".into(), key: "n".into(), value: None });
+    c.propose(11, &["del", "n"]);
+    c.run(300);
+    assert!(matches!(c.replies[&10], ClientReply::Proposed { .. }), "{:?}", c.replies[&10]);
+    assert!(matches!(c.replies[&11], ClientReply::Proposed { .. }), "{:?}", c.replies[&11]);
+}

@@ -150,8 +150,8 @@ fn data_end(bytes: &[u8]) -> usize {
     }
 }
 
-/// Small segments keep the tests' files small; the default (64 MiB) is
-/// checked once.
+/// Small segments keep the tests' files small; the default sizes (1 MiB
+/// first, then doubling) are checked once.
 const TEST_SEGMENT: u64 = 256 << 10;
 
 fn options(segment_bytes: u64) -> StorageOptions {
@@ -186,10 +186,20 @@ fn a_new_directory_starts_empty_with_a_preallocated_segment() {
     assert_eq!(storage.dir(), dir);
     assert_eq!(fs::read_to_string(dir.join("FORMAT")).unwrap(), "traftctl-data v2\n");
     let seg = fs::read(only_segment(&dir)).unwrap();
-    assert_eq!(seg.len(), 64 << 20, "the default segment is 64 MiB");
+    assert_eq!(seg.len(), 1 << 20, "a new directory's first segment is 1 MiB");
     assert!(seg.iter().all(|&b| b == 0), "zero-filled");
-    // The next segment is prepared in the background.
-    wait_for_file(&dir.join("wal-00000002.log.tmp"), 64 << 20);
+    assert!(!dir.join("wal-00000002.log.tmp").exists(), "nothing is prepared for an empty segment");
+    // Once it is half full, the next one, twice as large, is prepared in
+    // the background.
+    let mut storage = storage;
+    storage.append(vec![half_of(1 << 20, 0)]).unwrap();
+    wait_for_file(&dir.join("wal-00000002.log.tmp"), 2 << 20);
+}
+
+/// A write whose one record fills half a segment of `capacity` bytes.
+fn half_of(capacity: u64, seq: Seq) -> DurableWrite {
+    let value = "x".repeat(capacity as usize / 2);
+    DurableWrite { put: vec![record(seq, &value)], ..DurableWrite::default() }
 }
 
 #[test]
@@ -671,7 +681,7 @@ fn a_crash_before_the_new_segment_is_named_recovers_from_the_old_one() {
 fn an_unused_prepared_segment_is_removed_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut storage, _, _) = open(tmp.path());
-    storage.append(vec![put([1])]).unwrap();
+    storage.append(vec![half_of(TEST_SEGMENT, 1)]).unwrap();
     let prepared = tmp.path().join("wal-00000002.log.tmp");
     wait_for_file(&prepared, TEST_SEGMENT);
     drop(storage);

@@ -523,8 +523,19 @@ async fn start(
     let fatal = handle.fatal_error();
     handle.shutdown().await;
     match fatal {
-        Some(why) => bail!("node stopped: {why}"),
+        Some(why) => bail!("node stopped: {why}{}", full_disk_hint(&why)),
         None => Ok(exit::OK),
+    }
+}
+
+/// What to do when the member stopped because its disk is full (ENOSPC,
+/// EDQUOT). The storage's error comes as text, with the OS error number.
+fn full_disk_hint(why: &str) -> &'static str {
+    if why.contains("(os error 28)") || why.contains("(os error 122)") {
+        "; free space on that file system (or grow it) and start the member again: every write it acknowledged \
+         is on disk"
+    } else {
+        ""
     }
 }
 

@@ -308,7 +308,16 @@ impl Driver {
                     }
                     _ => {}
                 }
+                let refused = self.replica.stats().refused_messages;
                 self.replica.step(now, from, msg);
+                if self.replica.stats().refused_messages > refused
+                    && let Some((from, why)) = self.replica.last_refusal()
+                {
+                    tracing::warn!(
+                        node = self.replica.id(),
+                        "refused a message claimed to be from member {from}: {why}"
+                    );
+                }
             }
             Input::Propose { cmd, respond } => {
                 let id = self.request_id(respond);

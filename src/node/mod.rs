@@ -477,6 +477,24 @@ fn restored_state(durable_writes: u64, recovered: DurableState) -> Option<Durabl
     (durable_writes > 0).then_some(recovered)
 }
 
+/// What to do about a data directory the member may not write: it writes
+/// there from its first step (the lock, the log), so this is the usual
+/// cause of a refused start after a disk error remounted the file system.
+fn unwritable_hint(e: &crate::storage::StorageError) -> Option<&'static str> {
+    let crate::storage::StorageError::Io { error, .. } = e else { return None };
+    match error.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem => Some(
+            "the file system is read-only, and a member writes to its data directory: remount it read-write, or \
+             choose another directory with --data-dir",
+        ),
+        std::io::ErrorKind::PermissionDenied => Some(
+            "a member writes to its data directory: give this user write permission there, or choose another \
+             directory with --data-dir",
+        ),
+        _ => None,
+    }
+}
+
 /// Opens storage, recovers the replica, and starts serving on `listeners`.
 pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<NodeHandle> {
     let addr = listeners.client.local_addr()?;
@@ -485,8 +503,10 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
         Some(addr) => Some(bind(addr).await.context("--listen-metrics")?),
         None => None,
     };
-    let (mut storage, recovered, warnings) = Storage::open(&config.data_dir)
-        .with_context(|| format!("node {}: cannot open data directory {}", config.id, config.data_dir.display()))?;
+    let (mut storage, recovered, warnings) = Storage::open(&config.data_dir).map_err(|e| {
+        let hint = unwritable_hint(&e).map_or_else(String::new, |h| format!("; {h}"));
+        anyhow::anyhow!("node {}: cannot open data directory {}: {e}{hint}", config.id, config.data_dir.display())
+    })?;
     let dir_error = || format!("node {}: data directory {}", config.id, config.data_dir.display());
     let recorded_cluster_id = storage.cluster_id().with_context(dir_error)?;
     let cluster_id = recorded_cluster_id.unwrap_or(config.cluster_id);

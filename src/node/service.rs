@@ -171,6 +171,20 @@ fn accept_nodelay(
     })
 }
 
+/// Refuses a peer request that no correct member could send, before it is
+/// queued for the replica (which would refuse it too): the sender learns
+/// which field was wrong, and the log says who sent it.
+fn well_formed<T>(
+    request: &Request<T>,
+    check: impl FnOnce(&T) -> Result<(), crate::replica::Malformed>,
+) -> Result<(), Status> {
+    check(request.get_ref()).map_err(|why| {
+        let who = request.remote_addr().map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+        tracing::warn!("refused a malformed request from {who}: {why}");
+        Status::invalid_argument(format!("malformed request: {why}"))
+    })
+}
+
 fn unavailable(what: &str) -> Status {
     Status::unavailable(format!("{what}: the node is stopping or its storage failed"))
 }
@@ -257,6 +271,7 @@ impl TRaftReplication for Service {
         request: Request<tonic::Streaming<pb::LogForwardReq>>,
     ) -> Result<Response<Self::ReplicateStream>, Status> {
         self.same_cluster(&request)?;
+        let sender = request.remote_addr();
         let mut forwards = request.into_inner();
         let (replies, out) = mpsc::channel(REPLICATION_QUEUE);
         let inputs = self.inputs.clone();
@@ -273,6 +288,12 @@ impl TRaftReplication for Service {
                     // another stream and resends what went unanswered.
                     Ok(None) | Err(_) => return,
                 };
+                if let Err(why) = crate::replica::check_forward(&req) {
+                    let who = sender.map_or_else(|| "an unknown address".to_string(), |a| a.to_string());
+                    tracing::warn!("refused a malformed forward stream from {who}: {why}");
+                    let _ = replies.send(Err(Status::invalid_argument(format!("malformed request: {why}")))).await;
+                    return;
+                }
                 let Some(from) = req.committer.map(|c| c.id) else {
                     let _ = replies.send(Err(Status::invalid_argument("LogForwardReq without a Committer"))).await;
                     return;
@@ -292,6 +313,7 @@ impl TRaftReplication for Service {
 impl TRaftSnapshot for Service {
     async fn fetch(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
         self.same_cluster(&request)?;
+        well_formed(&request, crate::replica::check_snapshot_req)?;
         let req = request.into_inner();
         self.snapshot_chunk(req.id, req).await
     }
@@ -301,6 +323,7 @@ impl TRaftSnapshot for Service {
 impl TRaft for Service {
     async fn vote(&self, request: Request<pb::VoteReq>) -> Result<Response<pb::VoteReply>, Status> {
         self.same_cluster(&request)?;
+        well_formed(&request, crate::replica::check_vote_req)?;
         let req = request.into_inner();
         let from = req.candidate.ok_or_else(|| Status::invalid_argument("VoteReq without a Candidate"))?.id;
         let reply = self
@@ -314,6 +337,7 @@ impl TRaft for Service {
 
     async fn log_forward(&self, request: Request<pb::LogForwardReq>) -> Result<Response<pb::LogForwardReply>, Status> {
         self.same_cluster(&request)?;
+        well_formed(&request, crate::replica::check_forward)?;
         let req = request.into_inner();
         let from = req.committer.ok_or_else(|| Status::invalid_argument("LogForwardReq without a Committer"))?.id;
         let reply = self
@@ -576,7 +600,10 @@ impl TRaftAdmin for Service {
     async fn snapshot_save(&self, request: Request<pb::SnapshotReq>) -> Result<Response<pb::SnapshotChunk>, Status> {
         // Served as to a peer, under id 0, which no member has: the same
         // blob and chunking, so a backup is what a member would install.
-        self.snapshot_chunk(0, pb::SnapshotReq { id: 0, ..request.into_inner() }).await
+        let req = pb::SnapshotReq { id: 0, ..request.into_inner() };
+        crate::replica::check_snapshot_req(&req)
+            .map_err(|why| Status::invalid_argument(format!("malformed request: {why}")))?;
+        self.snapshot_chunk(0, req).await
     }
 
     async fn hash_kv(&self, _request: Request<pb::HashKvReq>) -> Result<Response<pb::HashKvReply>, Status> {

@@ -47,7 +47,18 @@ impl Replica {
             return;
         }
         if self.leader_ballot() == Some(leader) {
-            return; // our own forward, echoed by a misbehaving network
+            // Our own forward, echoed by a misbehaving network or forged.
+            // Answered all the same: the runtime waits for one reply per
+            // forward it was handed.
+            let reply = LogForwardReply {
+                ok: false,
+                voted_for: self.hard.voted_for(),
+                committer: self.hard.committer(),
+                forward_id: req.forward_id,
+                ..Default::default()
+            };
+            self.send(from, Message::ForwardReply(reply), 0);
+            return;
         }
         if !matches!(self.role, RoleState::Follower) {
             self.become_follower();
@@ -121,8 +132,11 @@ impl Replica {
     /// leader sends it again once the records below have arrived.
     fn accept_record(&mut self, rec: Record) -> bool {
         if let Some(held) = self.log.get(&rec.seq) {
-            debug_assert!(held.same_identity(&rec), "rule 4: one committer, one record per seq");
-            return true;
+            // Rule 4: one committer, one record per seq. The boundary
+            // refuses a forward that contradicts the log; a record staged
+            // during adoption can still (a forged forward from a higher
+            // ballot), and the held record, committed, is the one to keep.
+            return held.same_identity(&rec);
         }
         if rec.overrides_bm().offset > self.accepted.prefix_len() {
             return false;
@@ -151,7 +165,11 @@ impl Replica {
     ) -> Option<TailBitmap> {
         match &self.adoption {
             Some(a) if a.leader > leader => return None, // a stale leader's forward
-            Some(a) if a.leader == leader => {}
+            // A leader's base is fixed for its reign, so a staged one of
+            // another length was not this leader's: a forged forward in
+            // its name, sent before it was elected. Start over with this
+            // one, or the real base is never adopted.
+            Some(a) if a.leader == leader && a.base_len == base_len => {}
             _ => {
                 self.adoption =
                     Some(Adoption { leader, base_len, runs: Vec::new(), base: BTreeMap::new(), reign: BTreeMap::new() })
@@ -207,14 +225,14 @@ impl Replica {
                 break;
             }
         }
-        let base = TailBitmap::from_prefix(adoption.base_len);
-        if !covered.is_superset(&base) {
-            let mut missing = base;
-            missing.diff(&covered);
+        // The base is a prefix, so the first seq not covered decides; the
+        // cost must not grow with how far the base reaches past our log.
+        let first = covered.prefix_len();
+        if first < adoption.base_len {
             // The leader resends one window at a time; reporting more would
             // let this bitmap grow with the base.
-            let first = if missing.prefix_len() > 0 { 0 } else { missing.iter().next().unwrap_or(0) };
-            missing.intersection(&TailBitmap::from_prefix(first + self.opts.window));
+            let mut missing = TailBitmap::from_prefix(adoption.base_len.min(first.saturating_add(self.opts.window)));
+            missing.diff(&covered);
             return Some(missing);
         }
 

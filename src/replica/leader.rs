@@ -79,7 +79,7 @@ pub(super) struct LeaderState {
     runs: Vec<BaseRun>,
     /// The persist that made `Committer == L` durable; forwards wait for it.
     hard_persist_id: u64,
-    next_seq: Seq,
+    pub(super) next_seq: Seq,
     floor: Seq,
     member_applied: BTreeMap<NodeId, Seq>,
     progress: BTreeMap<NodeId, Progress>,
@@ -251,16 +251,24 @@ impl Replica {
     }
 
     fn check_proposal(&self, cmd: &Cmd) -> Result<(), TraftError> {
+        use crate::cmd::{OP_DEL, OP_INCR, OP_SET};
+        use crate::pb::cmd::Value;
         let why = if cmd.is_noop() {
-            "`noop` is reserved for filling log holes"
+            "`noop` is reserved for filling log holes".to_string()
         } else if cmd.is_config() {
-            "a configuration change is not a proposal; it goes through the configuration change request"
+            "a configuration change is not a proposal; it goes through the configuration change request".to_string()
+        } else if ![OP_SET, OP_DEL, OP_INCR].contains(&cmd.op.as_str()) {
+            format!("unknown operation {:?}; a proposal is `set`, `del` or `incr`", clip(cmd.op.clone(), 32))
         } else if cmd.key.is_empty() {
-            "the key must not be empty"
+            "the key must not be empty".to_string()
+        } else if cmd.op == OP_SET && !matches!(cmd.value, Some(Value::VStr(_) | Value::Vi64(_))) {
+            "`set` needs a string or integer value".to_string()
+        } else if cmd.op == OP_INCR && !matches!(cmd.value, None | Some(Value::Vi64(_))) {
+            "`incr` takes an integer delta".to_string()
         } else {
             return Ok(());
         };
-        Err(TraftError::Rejected(why.into()))
+        Err(TraftError::Rejected(why))
     }
 
     /// Flow control: a new seq is taken only within `window` of the

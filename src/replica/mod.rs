@@ -118,10 +118,15 @@ mod follower;
 mod hard;
 mod leader;
 mod membership;
+mod validate;
 
 pub use describe::clip;
 pub use leader::PeerProgress;
 pub use membership::{CATCH_UP_BOUND, plan_change};
+pub use validate::{
+    MAX_WIRE_VALUE, Malformed, REACH_SLACK, TERM_LEAP, check_forward, check_forward_reply, check_message,
+    check_snapshot_chunk, check_snapshot_req, check_vote_reply, check_vote_req,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -158,6 +163,9 @@ pub struct Stats {
     pub snapshot_chunks_served: u64,
     /// Leadership handed over by this replica.
     pub transfers: u64,
+    /// Messages refused at the boundary as malformed or out of reach
+    /// (`validate`); never one from a correct member.
+    pub refused_messages: u64,
 }
 
 enum RoleState {
@@ -231,6 +239,8 @@ pub struct Replica {
     actions: Vec<Action>,
     rng_state: u64,
     stats: Stats,
+    /// The newest message refused at the boundary: from whom, and why.
+    last_refusal: Option<(NodeId, Malformed)>,
 }
 
 /// Adds what `rec` backs (rule 5, [`Record::vouched`]) to `acc`.
@@ -291,6 +301,7 @@ impl Replica {
             durable_persist_id: 0,
             actions: Vec::new(),
             stats: Stats::default(),
+            last_refusal: None,
         };
         r.max_term_seen = [r.hard.voted_for(), r.hard.committer()].iter().flatten().map(|l| l.term).max().unwrap_or(0);
         let mut snapshot_tail = Vec::new();
@@ -366,8 +377,15 @@ impl Replica {
         self.start_transfer(request, to);
     }
 
+    /// Handles a message from a peer. One that is malformed, or out of
+    /// reach of this replica's state, is refused before the protocol reads
+    /// it: see [`Replica::last_refusal`] and docs/protocol.md, "Hostile input".
     pub fn step(&mut self, now: Nanos, from: NodeId, msg: Message) {
         self.now = now;
+        if let Err(why) = check_message(&msg).and_then(|()| self.check_reach(&msg)) {
+            self.refuse(from, msg, why);
+            return;
+        }
         match msg {
             Message::Vote(req) => self.handle_vote(from, req),
             Message::VoteReply(reply) => self.handle_vote_reply(from, reply),
@@ -510,6 +528,12 @@ impl Replica {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The newest message refused at the boundary (counted in
+    /// `Stats::refused_messages`): the claimed sender and the defect.
+    pub fn last_refusal(&self) -> Option<&(NodeId, Malformed)> {
+        self.last_refusal.as_ref()
     }
 
     /// Below this seq the log may lack records that a snapshot applied.

@@ -176,6 +176,8 @@
 //! of a failed call may still be found after a restart (if their bytes
 //! reached the file), which is as safe as a crash before the acknowledgement.
 
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod lock;
 mod segment;

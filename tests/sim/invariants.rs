@@ -552,6 +552,7 @@ impl Checker {
 
         self.ballots_monotonic(node, r, restarted)?;
         self.election_safety(node, r)?;
+        self.honest_messages_admitted(node, r)?;
 
         // The logs first: their config records decide which quorums the
         // commit count uses, and a leader may count with a record appended
@@ -1181,6 +1182,20 @@ impl Checker {
     /// One leader per ballot, ever: a ballot names its node, and a restarted
     /// node takes a new ballot rather than resume an old one. Also fixes each
     /// leader's base length, which must not change during its reign.
+    /// Every member here is correct, so the boundary that refuses malformed
+    /// or out-of-reach messages (`replica::validate`) must never fire: a
+    /// refusal would be a correct message lost for good.
+    fn honest_messages_admitted(&mut self, node: &Node, r: &Replica) -> Check {
+        self.checks += 1;
+        match r.last_refusal() {
+            None => Ok(()),
+            Some((from, why)) => Err(Failure::new(
+                "honest messages admitted",
+                format!("node {} refused a message from node {from}: {why}", node.id),
+            )),
+        }
+    }
+
     fn election_safety(&mut self, node: &Node, r: &Replica) -> Check {
         self.checks += 1;
         let Some(l) = r.leader_ballot() else {
