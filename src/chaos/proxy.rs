@@ -91,7 +91,7 @@ fn reset(stream: &TcpStream) {
     let _ = stream.set_zero_linger();
 }
 
-async fn connection(inbound: TcpStream, link: Arc<LinkRuntime>, mut rng: SplitMix) {
+pub(super) async fn connection(inbound: TcpStream, link: Arc<LinkRuntime>, mut rng: SplitMix) {
     let mut faults = link.faults.clone();
     // A partition refuses; a blackhole leaves the new connection hanging,
     // as a host whose packets vanish would, until it lifts.
@@ -157,8 +157,10 @@ async fn connection(inbound: TcpStream, link: Arc<LinkRuntime>, mut rng: SplitMi
     }
     let _ = kill.send(true);
     // A pump blocked on nothing but its select always sees the kill; the
-    // bound is for the unexpected.
-    for task in [up, down] {
+    // bound is for the unexpected. A pump that already ended was consumed
+    // by the select above, and its handle must not be awaited again.
+    let running = [(up, up_done), (down, down_done)].into_iter().filter(|(task, done)| !done && !task.is_finished());
+    for (task, _) in running {
         let abort = task.abort_handle();
         if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
             abort.abort();

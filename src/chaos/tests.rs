@@ -261,3 +261,33 @@ async fn rules_must_name_members_the_proxy_has() {
     assert_eq!(status.links.len(), 2);
     assert!(status.rules.is_empty(), "a refused set changes nothing");
 }
+
+/// One direction ends (the client shuts down its write half) while the
+/// other stays open; a reset then cuts the connection. The proxy must not
+/// wait again on the pump that already finished (a JoinHandle polled after
+/// completion panics).
+#[tokio::test]
+async fn a_reset_after_one_direction_ended_closes_cleanly() {
+    let target = TcpListener::bind(any_port()).await.unwrap();
+    let target_addr = target.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = target.accept().await.unwrap();
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink).await;
+        // Keeps its own direction open.
+        tokio::time::sleep(BOUND * 2).await;
+    });
+    let front = TcpListener::bind(any_port()).await.unwrap();
+    let mut client = TcpStream::connect(front.local_addr().unwrap()).await.unwrap();
+    let (inbound, _) = front.accept().await.unwrap();
+    let faults = LinkFaults { reset_every: Some(Duration::from_millis(200)), ..LinkFaults::default() };
+    let (_faults_tx, faults) = watch::channel(faults);
+    let (_epoch_tx, epoch) = watch::channel(Instant::now());
+    let link =
+        Arc::new(LinkRuntime { target: target_addr.to_string(), faults, epoch, seed: 1, counters: Arc::default() });
+    let task = tokio::spawn(proxy::connection(inbound, link.clone(), SplitMix::new(1)));
+    client.shutdown().await.unwrap();
+    let ended = timeout(BOUND, task).await.expect("the reset ends the connection");
+    assert!(ended.is_ok(), "the connection task failed: {ended:?}");
+    assert_eq!(link.counters.reset.load(Ordering::Relaxed), 1);
+}
