@@ -838,7 +838,24 @@ async fn metrics_and_probes_follow_the_cluster() {
         assert!(sample(&body, "traft_committed_prefix").is_some_and(|v| v >= 1.0), "{body}");
         assert!(sample(&body, "traft_data_dir_bytes").is_some_and(|v| v > 0.0), "{body}");
         assert!(body.contains("# TYPE traft_leader_changes_total counter"), "{body}");
-        leaders += sample(&body, "traft_is_leader").expect("traft_is_leader");
+        // Every member made a write durable, so its fsync histogram counts it.
+        assert!(body.contains("# TYPE traft_wal_fsync_duration_seconds histogram"), "{body}");
+        assert!(sample(&body, "traft_wal_fsync_duration_seconds_count").is_some_and(|v| v >= 1.0), "{body}");
+        assert_eq!(
+            sample(&body, "traft_wal_fsync_duration_seconds_bucket{le=\"+Inf\"}"),
+            sample(&body, "traft_wal_fsync_duration_seconds_count"),
+            "{body}"
+        );
+        assert!(body.contains("# TYPE traft_snapshot_save_duration_seconds histogram"), "{body}");
+        let is_leader = sample(&body, "traft_is_leader").expect("traft_is_leader");
+        if is_leader == 1.0 {
+            // The leader timed the forwards of that write, per follower.
+            for peer in ids.iter().filter(|&&p| metrics[&p] != *addr) {
+                let count = format!("traft_forward_round_trip_seconds_count{{peer=\"{peer}\"}}");
+                assert!(sample(&body, &count).is_some_and(|v| v >= 1.0), "{count}: {body}");
+            }
+        }
+        leaders += is_leader;
     }
     assert_eq!(leaders, 1.0, "exactly one member reports itself leader");
     assert_eq!(http_get(&metrics[&1], "/nope").map(|a| a.0), Some(404));
