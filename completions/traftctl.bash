@@ -2046,7 +2046,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__local__subcmd__cluster)
-            opts="-v -h --base-port --data-dir --ephemeral --tls --metrics-base-port --election-timeout-secs --chaos --chaos-seed --snapshot-every --compact-retain --commit-order --verbose --help"
+            opts="-v -h --base-port --data-dir --ephemeral --tls --metrics-base-port --election-timeout-secs --chaos --chaos-seed --snapshot-every --compact-retain --commit-order --peer-connections --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2086,6 +2086,10 @@ _traftctl() {
                     ;;
                 --commit-order)
                     COMPREPLY=($(compgen -W "any prefix" -- "${cur}"))
+                    return 0
+                    ;;
+                --peer-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2458,7 +2462,7 @@ _traftctl() {
             return 0
             ;;
         traftctl__subcmd__node)
-            opts="-v -h --config --id --listen --listen-client --listen-peer --listen-metrics --advertise-client-urls --advertise-client --initial-advertise-peer-urls --advertise-peer --peers --join --data-dir --initial-cluster-token --heartbeat-interval --election-timeout --log-format --snapshot-every --compact-retain --commit-order --dial-via --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --help"
+            opts="-v -h --config --id --listen --listen-client --listen-peer --listen-metrics --advertise-client-urls --advertise-client --initial-advertise-peer-urls --advertise-peer --peers --join --data-dir --initial-cluster-token --heartbeat-interval --election-timeout --log-format --snapshot-every --compact-retain --commit-order --peer-connections --dial-via --cert-file --key-file --trusted-ca-file --client-cert-auth --peer-cert-file --peer-key-file --peer-trusted-ca-file --peer-client-cert-auth --force-new-cluster --confirm-data-loss --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2542,6 +2546,10 @@ _traftctl() {
                     ;;
                 --commit-order)
                     COMPREPLY=($(compgen -W "any prefix" -- "${cur}"))
+                    return 0
+                    ;;
+                --peer-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --dial-via)

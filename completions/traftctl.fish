@@ -63,6 +63,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l snap
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l compact-retain -d 'Applied records kept behind a snapshot, so a member that trails by less catches up from the log instead of a whole snapshot' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l commit-order -d '`any`: traft\'s out-of-order commit and apply (each record commits on its own quorum and applies once its dependencies have). `prefix`: the leader commits strictly in seq order and every member applies in seq order, as Raft does. `prefix` is a diagnostic, not a production mode: it exists to measure what out-of-order commit buys, with the same binary under the same faults' -r -f -a "any\t''
 prefix\t''"
+complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l peer-connections -d 'Connections a leader replicates on to each follower, forwards taking them in turn: a connection that breaks loses only its own forwards, and the records on the others commit meanwhile' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l ephemeral -d 'Keep the data in a temporary directory that is removed on exit'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -l tls -d 'Mutual TLS on every listener, with a throwaway CA and certificates made in DATA_DIR/tls (and reused from there on the next run)'
 complete -c traftctl -n "__fish_traftctl_using_subcommand local-cluster" -s v -l verbose -d 'Log verbosity on stderr: -v info, -vv debug, -vvv trace (default: warnings only)'
@@ -87,6 +88,7 @@ complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l snapshot-ever
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l compact-retain -d 'Applied records kept behind a snapshot, so a member that trails by less catches up from the log instead of a whole snapshot' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l commit-order -d '`any`: traft\'s out-of-order commit and apply (each record commits on its own quorum and applies once its dependencies have). `prefix`: the leader commits strictly in seq order and every member applies in seq order, as Raft does. `prefix` is a diagnostic, not a production mode: it exists to measure what out-of-order commit buys, with the same binary under the same faults' -r -f -a "any\t''
 prefix\t''"
+complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l peer-connections -d 'Connections a leader replicates on to each follower, forwards taking them in turn: a connection that breaks loses only its own forwards, and the records on the others commit meanwhile' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l dial-via -d 'Dial member ID at HOST:PORT instead of its configured address (for tests; repeatable)' -r
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l cert-file -d 'Certificate (PEM) the client listener presents' -r -F
 complete -c traftctl -n "__fish_traftctl_using_subcommand node" -l key-file -d 'Private key (PEM) of --cert-file' -r -F

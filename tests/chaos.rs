@@ -326,6 +326,24 @@ fn a_partition_isolating_the_leader_moves_leadership_and_clear_heals_it() {
     assert!(c.log().contains("faults cleared"));
 }
 
+/// `--peer-connections 3`: the leader replicates to each follower on three
+/// connections of its own (so a reset of one loses only its forwards).
+#[test]
+fn a_leader_replicates_on_as_many_connections_as_asked() {
+    let mut c = LocalCluster::start(&["--chaos", "none", "--peer-connections", "3"]);
+    let leader = c.wait_leader(None).unwrap();
+    for i in 0..12 {
+        c.propose(&format!("k{i}"), i);
+    }
+    let show = json_of(c.cmd().args(["chaos", "show", "-o", "json"])).expect("chaos show");
+    let from_leader: Vec<&Value> =
+        show["links"].as_array().unwrap().iter().filter(|l| l["from"].as_i64() == Some(leader)).collect();
+    assert_eq!(from_leader.len(), 2, "{show}");
+    for link in from_leader {
+        assert!(link["connections"].as_u64().unwrap() >= 3, "three connections to each follower: {show}");
+    }
+}
+
 #[test]
 fn the_controls_refuse_clearly_where_they_do_not_apply() {
     // A local cluster without --chaos: `local` works, `chaos` says how to

@@ -68,7 +68,7 @@ pub struct Args {
     #[command(flatten)]
     pub snapshots: super::node::SnapshotArgs,
     #[command(flatten)]
-    pub order: super::node::OrderArgs,
+    pub order: super::node::ReplicationArgs,
 }
 
 fn parse_spec(s: &str) -> Result<FaultSpec, String> {

@@ -96,7 +96,7 @@ pub struct Args {
     #[command(flatten)]
     pub snapshots: SnapshotArgs,
     #[command(flatten)]
-    pub order: OrderArgs,
+    pub order: ReplicationArgs,
     // Hidden, as it is not an operator's flag (nor a --config key):
     // process-level tests put a fault proxy (`traftctl::chaos`) between
     // separate node processes by telling each to dial its peers at the
@@ -322,9 +322,10 @@ pub fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<i64, String>> {
     Ok(out)
 }
 
-/// Whether records commit and apply out of order.
+/// How records travel and commit: out of order or not, and on how many
+/// connections per peer.
 #[derive(Debug, Clone, clap::Args)]
-pub struct OrderArgs {
+pub struct ReplicationArgs {
     /// `any`: traft's out-of-order commit and apply (each record commits on
     /// its own quorum and applies once its dependencies have). `prefix`: the
     /// leader commits strictly in seq order and every member applies in seq
@@ -333,6 +334,12 @@ pub struct OrderArgs {
     /// binary under the same faults.
     #[arg(long, value_enum, default_value_t = CommitOrderArg::Any, value_name = "ORDER")]
     pub commit_order: CommitOrderArg,
+    /// Connections a leader replicates on to each follower, forwards taking
+    /// them in turn: a connection that breaks loses only its own forwards,
+    /// and the records on the others commit meanwhile.
+    #[arg(long, default_value_t = traftctl::node::DEFAULT_PEER_CONNECTIONS as u8, value_name = "N",
+          value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub peer_connections: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
@@ -342,8 +349,9 @@ pub enum CommitOrderArg {
     Prefix,
 }
 
-impl OrderArgs {
+impl ReplicationArgs {
     pub fn apply(&self, config: &mut NodeConfig) {
+        config.peer_connections = usize::from(self.peer_connections);
         config.options.commit_order = match self.commit_order {
             CommitOrderArg::Any => traftctl::replica::CommitOrder::Any,
             CommitOrderArg::Prefix => traftctl::replica::CommitOrder::Prefix,

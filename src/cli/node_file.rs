@@ -36,6 +36,7 @@ struct NodeFile {
     snapshot_every: Option<u32>,
     compact_retain: Option<u32>,
     commit_order: Option<super::node::CommitOrderArg>,
+    peer_connections: Option<u8>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
     trusted_ca_file: Option<PathBuf>,
@@ -149,6 +150,14 @@ pub fn merge(args: &mut Args, verbose: &mut u8, top: &ArgMatches, sub: &ArgMatch
         && let Some(order) = file.commit_order
     {
         args.order.commit_order = order;
+    }
+    if !given("peer_connections")
+        && let Some(v) = file.peer_connections
+    {
+        if !(1..=16).contains(&v) {
+            return Err(CliError::usage(format!("{}: `peer-connections = {v}`: give 1 to 16", path.display())));
+        }
+        args.order.peer_connections = v;
     }
     if !given("snapshot_every")
         && let Some(v) = file.snapshot_every

@@ -35,6 +35,7 @@ use crate::tls::{ClientTls, ServerTls};
 
 pub use driver::{ClientOutcome, StatusSnapshot};
 pub use metrics::readiness;
+pub use peers::DEFAULT_PEER_CONNECTIONS;
 pub use wire_names::{EventKind, MemberRole};
 
 /// Everything needed to run one member.
@@ -59,6 +60,8 @@ pub struct NodeConfig {
     /// `https://` carries over). The configuration, and so status, redirects
     /// and the cluster id, keep the real addresses.
     pub dial_overrides: BTreeMap<NodeId, String>,
+    /// Replication connections (lanes) a leader keeps to each follower.
+    pub peer_connections: usize,
     /// Set by `local-cluster`: serves `TRaftAdmin.Chaos` and `LocalMember`.
     pub local_control: Option<local::LocalControlHandle>,
     /// Where clients reach this member (`--advertise-client`), as `status`
@@ -217,6 +220,7 @@ impl NodeConfig {
             tls: NodeTls::default(),
             metrics: None,
             dial_overrides: BTreeMap::new(),
+            peer_connections: DEFAULT_PEER_CONNECTIONS,
             local_control: None,
             advertise_client: String::new(),
         };
@@ -575,6 +579,7 @@ pub async fn start(config: NodeConfig, listeners: Listeners) -> anyhow::Result<N
     let mut peers =
         peers::Peers::new(config.id, config.rpc_timeout, inputs_tx.clone(), config.tls.dial.clone(), cluster_id);
     peers.dial_overrides = config.dial_overrides.clone();
+    peers.lanes = config.peer_connections;
     let (paused_tx, paused_rx) = tokio::sync::watch::channel(false);
     let driver = driver::Driver::new(replica, clock, storage_tx, peers, events_tx.clone(), fatal_tx)
         .pausable(paused_rx)

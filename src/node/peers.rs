@@ -1,7 +1,7 @@
 //! Outgoing RPCs: one long-lived channel per peer, each call bounded by a
 //! timeout, replies fed back to the driver as ordinary inputs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -27,13 +27,10 @@ struct Peer {
     addr: String,
     client: TRaftClient<Channel>,
     snapshots: TRaftSnapshotClient<Channel>,
-    replication: TRaftReplicationClient<Channel>,
-    /// The open replication stream, if any: forwards are written to it.
-    stream: Option<mpsc::Sender<pb::LogForwardReq>>,
-    /// Not before this may a stream be opened again: one that failed
-    /// without an answer backs off, so a dead member is not redialed per
-    /// forward.
-    reopen_at: Arc<std::sync::Mutex<Option<(tokio::time::Instant, Duration)>>>,
+    /// Replication streams, each on a connection of its own; forwards take
+    /// them in turn.
+    lanes: Vec<Lane>,
+    next_lane: usize,
     /// The member does not serve `TRaftReplication` (a reference member):
     /// forwards go as `LogForward` calls.
     unary_only: Arc<AtomicBool>,
@@ -45,6 +42,32 @@ struct Peer {
     refusal: Arc<std::sync::Mutex<Option<String>>>,
 }
 
+/// One replication stream to a peer, on its own connection. A broken
+/// connection loses only the forwards it carried, and with out-of-order
+/// commit the records of the forwards on the other lanes commit meanwhile
+/// (docs/protocol.md, "Replication streams").
+struct Lane {
+    replication: TRaftReplicationClient<Channel>,
+    /// The open stream, if any: forwards are written to it.
+    stream: Option<mpsc::Sender<pb::LogForwardReq>>,
+    /// Forwards given to the open stream and not yet answered: the ones to
+    /// report lost if it breaks.
+    unanswered: Arc<std::sync::Mutex<BTreeSet<u64>>>,
+    /// Not before this may a stream be opened again: one that failed
+    /// without an answer backs off, so a dead member is not redialed per
+    /// forward.
+    reopen_at: Arc<std::sync::Mutex<Option<(tokio::time::Instant, Duration)>>>,
+}
+
+impl Lane {
+    fn backing_off(&self, now: tokio::time::Instant) -> bool {
+        self.stream.as_ref().is_none_or(|s| s.is_closed()) && lock(&self.reopen_at).is_some_and(|(at, _)| now < at)
+    }
+}
+
+/// Replication connections per peer unless the node says otherwise.
+pub const DEFAULT_PEER_CONNECTIONS: usize = 2;
+
 pub(super) struct Peers {
     self_id: NodeId,
     timeout: Duration,
@@ -55,6 +78,8 @@ pub(super) struct Peers {
     cluster_id: MetadataValue<Ascii>,
     /// `NodeConfig::dial_overrides`.
     pub(super) dial_overrides: BTreeMap<NodeId, String>,
+    /// `NodeConfig::peer_connections`: replication lanes per peer.
+    pub(super) lanes: usize,
 }
 
 impl Peers {
@@ -66,7 +91,16 @@ impl Peers {
         cluster_id: u64,
     ) -> Self {
         let cluster_id = format_cluster_id(cluster_id).parse().expect("hex digits are valid metadata");
-        Peers { self_id, timeout, inputs, peers: BTreeMap::new(), tls, cluster_id, dial_overrides: BTreeMap::new() }
+        Peers {
+            self_id,
+            timeout,
+            inputs,
+            peers: BTreeMap::new(),
+            tls,
+            cluster_id,
+            dial_overrides: BTreeMap::new(),
+            lanes: DEFAULT_PEER_CONNECTIONS,
+        }
     }
 
     /// Opens channels to new members (lazily: nothing connects until the
@@ -78,21 +112,32 @@ impl Peers {
             }
             match self.tls.endpoint(&super::dial_address(&m.addr, self.dial_overrides.get(&m.id))) {
                 Ok(dial) => {
-                    let channel = dial
-                        .map(|ep| {
-                            ep.connect_timeout(self.timeout)
-                                .timeout(self.timeout)
-                                .http2_keep_alive_interval(Duration::from_secs(1))
-                                .keep_alive_timeout(self.timeout)
+                    let dial = dial.map(|ep| {
+                        ep.connect_timeout(self.timeout)
+                            .timeout(self.timeout)
+                            .http2_keep_alive_interval(Duration::from_secs(1))
+                            .keep_alive_timeout(self.timeout)
+                    });
+                    // Each connect_lazy() is a connection of its own.
+                    let channel = dial.connect_lazy();
+                    let lanes = (0..self.lanes.max(1))
+                        .map(|i| Lane {
+                            replication: TRaftReplicationClient::new(if i == 0 {
+                                channel.clone()
+                            } else {
+                                dial.connect_lazy()
+                            }),
+                            stream: None,
+                            unanswered: Arc::default(),
+                            reopen_at: Arc::default(),
                         })
-                        .connect_lazy();
+                        .collect();
                     let peer = Peer {
                         addr: m.addr.clone(),
                         client: TRaftClient::new(channel.clone()),
-                        snapshots: TRaftSnapshotClient::new(channel.clone()),
-                        replication: TRaftReplicationClient::new(channel),
-                        stream: None,
-                        reopen_at: Arc::default(),
+                        snapshots: TRaftSnapshotClient::new(channel),
+                        lanes,
+                        next_lane: 0,
                         unary_only: Arc::default(),
                         calls: Arc::new(Semaphore::new(MAX_CALLS_PER_PEER)),
                         refusal: Arc::default(),
@@ -156,31 +201,43 @@ impl Peers {
 }
 
 impl Peers {
-    /// Writes a forward to `to`'s replication stream, opening one if none is
-    /// open; hands the forward back when it must go as a `LogForward` call.
+    /// Writes a forward to one of `to`'s replication streams (the next in
+    /// turn that is not backing off), opening it if it is not open; hands
+    /// the forward back when it must go as a `LogForward` call.
     fn stream_forward(&mut self, to: NodeId, req: pb::LogForwardReq) -> Option<pb::LogForwardReq> {
         let peer = self.peers.get_mut(&to)?;
         if peer.unary_only.load(Ordering::Relaxed) {
             return Some(req);
         }
-        if peer.stream.as_ref().is_none_or(|s| s.is_closed()) {
-            peer.stream = None;
-            let now = tokio::time::Instant::now();
-            let backing_off = lock(&peer.reopen_at).is_some_and(|(at, _)| now < at);
-            if backing_off {
-                // Lost like any message to an unreachable member.
-                return None;
-            }
-            peer.stream = Some(open_stream(to, peer, self.inputs.clone(), self.cluster_id.clone()));
+        let now = tokio::time::Instant::now();
+        let n = peer.lanes.len();
+        let Some(lane) = (0..n).map(|i| (peer.next_lane + i) % n).find(|&i| !peer.lanes[i].backing_off(now)) else {
+            // Lost like any message to an unreachable member.
+            return None;
+        };
+        peer.next_lane = (lane + 1) % n;
+        let (addr, refusal, unary_only) = (peer.addr.clone(), peer.refusal.clone(), peer.unary_only.clone());
+        let lane = &mut peer.lanes[lane];
+        if lane.stream.as_ref().is_none_or(|s| s.is_closed()) {
+            let opened =
+                open_stream(to, lane, (addr, refusal, unary_only), self.inputs.clone(), self.cluster_id.clone());
+            lane.stream = Some(opened);
         }
-        let stream = peer.stream.as_ref()?;
-        match stream.try_send(req) {
+        let stream = lane.stream.as_ref()?;
+        let forward_id = req.forward_id;
+        // Noted before it is sent, as its answer may come back first.
+        lock(&lane.unanswered).insert(forward_id);
+        let sent = stream.try_send(req);
+        if sent.is_err() {
+            lock(&lane.unanswered).remove(&forward_id);
+        }
+        match sent {
             Ok(()) => None,
             // More forwards queued than any leader keeps in flight: the
             // stream is stuck, and these are lost like any message.
             Err(mpsc::error::TrySendError::Full(_)) => None,
             Err(mpsc::error::TrySendError::Closed(req)) => {
-                peer.stream = None;
+                lane.stream = None;
                 Some(req)
             }
         }
@@ -201,14 +258,17 @@ const REOPEN_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration
 /// replica).
 fn open_stream(
     to: NodeId,
-    peer: &Peer,
+    lane: &mut Lane,
+    (addr, refusal, unary_only): (String, Arc<std::sync::Mutex<Option<String>>>, Arc<AtomicBool>),
     inputs: mpsc::Sender<Input>,
     cluster_id: MetadataValue<Ascii>,
 ) -> mpsc::Sender<pb::LogForwardReq> {
     let (tx, rx) = mpsc::channel(STREAM_QUEUE);
-    let mut client = peer.replication.clone();
-    let (addr, refusal, unary_only, reopen_at) =
-        (peer.addr.clone(), peer.refusal.clone(), peer.unary_only.clone(), peer.reopen_at.clone());
+    let mut client = lane.replication.clone();
+    // Each stream its own set: the task of a broken one may still be about
+    // to report its own as lost.
+    lane.unanswered = Arc::default();
+    let (unanswered, reopen_at) = (lane.unanswered.clone(), lane.reopen_at.clone());
     tokio::spawn(async move {
         let request = with_id(tokio_stream::wrappers::ReceiverStream::new(rx), cluster_id);
         let mut answered = false;
@@ -223,6 +283,7 @@ fn open_stream(
                                 *lock(&reopen_at) = None;
                                 *lock(&refusal) = None;
                             }
+                            lock(&unanswered).remove(&reply.forward_id);
                             let msg = Message::ForwardReply(reply);
                             if inputs.send(Input::Peer { from: to, msg, respond: None }).await.is_err() {
                                 return;
@@ -245,12 +306,15 @@ fn open_stream(
             note_failure(to, &addr, &refusal, &status);
         }
         // A stream that worked and then broke (a reset connection) lost the
-        // forwards on it: say so, so the replica resends them on the next
-        // stream now rather than after its retransmit time. Not for one that
-        // never worked, which would have the replica resend to a dead member
-        // as fast as the dial fails.
+        // forwards on it: say so, so the replica resends them (on another
+        // lane, or this one reopened) now rather than after its retransmit
+        // time. Not for one that never worked, which would have the replica
+        // resend to a dead member as fast as the dial fails.
+        let lost = std::mem::take(&mut *lock(&unanswered));
         if answered && !lasting {
-            let _ = inputs.send(Input::ForwardLost { peer: to, forward_id: None }).await;
+            for forward_id in lost {
+                let _ = inputs.send(Input::ForwardLost { peer: to, forward_id: Some(forward_id) }).await;
+            }
         }
         if !answered {
             let mut at = lock(&reopen_at);
