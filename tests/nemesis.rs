@@ -231,6 +231,12 @@ impl Client {
     }
 
     async fn run(&mut self, input: &Input, key: &str) -> Outcome {
+        // Now and then a request goes to any member, as a client spreading
+        // its load over the endpoints would send it: a member that must not
+        // answer it has to say who leads.
+        if self.rng.below(3) == 0 {
+            self.target = self.rng.below(self.addrs.len() as u64) as usize;
+        }
         let Some(ch) = self.channel().await else {
             // Not connected, so nothing was sent.
             self.redirect("");
