@@ -13,8 +13,9 @@
 #   PHASES="none reset-every=200ms" CLIENTS="64" DURATION=20s bench/faults.sh
 #
 # Settings (environment): PHASES (fault specs, "none" for the proxy without
-# faults), CLIENTS, DURATION, WARMUP, VALUE_SIZE, KEYS, SYSTEMS ("ooo prefix
-# etcd"), BENCH_DIR, BASE_PORT, TRAFT_FLAGS.
+# faults), CLIENTS, DURATION, WARMUP, VALUE_SIZE, KEYS, SYSTEMS ("ooo ooo1
+# prefix etcd"; ooo1 is out-of-order on one connection per follower instead
+# of the default two), BENCH_DIR, BASE_PORT, TRAFT_FLAGS.
 # Needs: cargo, python3; etcd is installed from Debian's packages if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 VALUE_SIZE=${VALUE_SIZE:-256}
 KEYS=${KEYS:-10000}
-SYSTEMS=${SYSTEMS:-"ooo prefix etcd"}
+SYSTEMS=${SYSTEMS:-"ooo ooo1 prefix etcd"}
 BASE_PORT=${BASE_PORT:-18101}
 TRAFT_FLAGS=${TRAFT_FLAGS:-}
 BENCH_DIR=${BENCH_DIR:-$PWD/target/bench}
@@ -83,13 +84,13 @@ PY
     done
 }
 
-bench_traft() { # bench_traft NAME COMMIT_ORDER
-    local name=$1 order=$2 dir=$WORK/traft
+bench_traft() { # bench_traft NAME COMMIT_ORDER PEER_CONNECTIONS
+    local name=$1 order=$2 conns=$3 dir=$WORK/traft
     rm -rf "$dir"
-    echo "== traft --commit-order $order: local-cluster 3 --chaos none, member 3 stopped" >&2
+    echo "== traft --commit-order $order --peer-connections $conns: local-cluster 3 --chaos none, member 3 stopped" >&2
     # shellcheck disable=SC2086
     "$TRAFTCTL" local-cluster 3 --base-port "$BASE_PORT" --data-dir "$dir" --chaos none \
-        --commit-order "$order" $TRAFT_FLAGS >"$WORK/traft-$name.log" 2>&1 &
+        --commit-order "$order" --peer-connections "$conns" $TRAFT_FLAGS >"$WORK/traft-$name.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
     local endpoints="127.0.0.1:$BASE_PORT,127.0.0.1:$((BASE_PORT + 1))"
@@ -113,8 +114,9 @@ if s["leader"] and s["leader"]["id"] != 3: print(s["leader"]["address"])' 2>/dev
     kill -INT "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-bench_ooo() { bench_traft ooo any; }
-bench_prefix() { bench_traft prefix prefix; }
+bench_ooo() { bench_traft ooo any 2; }
+bench_ooo1() { bench_traft ooo1 any 1; }
+bench_prefix() { bench_traft prefix prefix 2; }
 
 bench_etcd() {
     echo "== etcd $(etcd --version | head -1 | awk '{print $3}'): 3 members behind fault_proxy, member 3 stopped" >&2
@@ -173,10 +175,10 @@ python3 - "$RESULTS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {(r["system"], r["phase"], r["clients"]): r for r in rows}
-systems = [s for s in ["ooo", "prefix", "etcd"] if any(k[0] == s for k in by)]
+systems = [s for s in ["ooo", "ooo1", "prefix", "etcd"] if any(k[0] == s for k in by)]
 phases = list(dict.fromkeys(r["phase"] for r in rows))
 clients = sorted({r["clients"] for r in rows})
-name = {"ooo": "traft", "prefix": "traft prefix", "etcd": "etcd"}
+name = {"ooo": "traft", "ooo1": "traft 1 conn", "prefix": "traft prefix", "etcd": "etcd"}
 base = phases[0]
 print(f"\nWrites under faults on the 1-2 link (member 3 stopped); change is against phase `{base}`\n")
 print("| system | clients | phase | ops/s | change | p50 ms | p99 ms | p99 x | errors |")

@@ -11,7 +11,8 @@
 # READ_CLIENTS (linearizable-read points, "" to skip), ONESHOT (CLI runs
 # timed per command, 0 to skip), SYSTEMS ("traft etcd"), BENCH_DIR (where the
 # data directories go; the same disk as the repository by default),
-# TRAFT_FLAGS (extra local-cluster flags), BASE_PORT.
+# TRAFT_FLAGS (extra local-cluster flags), BASE_PORT, TRAFTCTL (another
+# traftctl binary to measure, e.g. an older build, instead of this tree's).
 # Needs: cargo, python3; etcd and etcdctl are installed from Debian's
 # packages (etcd-server, etcd-client) when missing.
 set -euo pipefail
@@ -39,7 +40,7 @@ fi
 
 echo "== building (release)" >&2
 cargo build --release --quiet --bin traftctl --example side_by_side
-TRAFTCTL=$PWD/target/release/traftctl
+TRAFTCTL=${TRAFTCTL:-$PWD/target/release/traftctl}
 CLIENT=$PWD/target/release/examples/side_by_side
 
 mkdir -p "$BENCH_DIR"

@@ -216,13 +216,12 @@ impl Peers {
             return None;
         };
         peer.next_lane = (lane + 1) % n;
-        let (addr, refusal, unary_only) = (peer.addr.clone(), peer.refusal.clone(), peer.unary_only.clone());
-        let lane = &mut peer.lanes[lane];
-        if lane.stream.as_ref().is_none_or(|s| s.is_closed()) {
-            let opened =
-                open_stream(to, lane, (addr, refusal, unary_only), self.inputs.clone(), self.cluster_id.clone());
-            lane.stream = Some(opened);
+        if peer.lanes[lane].stream.as_ref().is_none_or(|s| s.is_closed()) {
+            let shared = (peer.addr.clone(), peer.refusal.clone(), peer.unary_only.clone());
+            let opened = open_stream(to, &mut peer.lanes[lane], shared, self.inputs.clone(), self.cluster_id.clone());
+            peer.lanes[lane].stream = Some(opened);
         }
+        let lane = &mut peer.lanes[lane];
         let stream = lane.stream.as_ref()?;
         let forward_id = req.forward_id;
         // Noted before it is sent, as its answer may come back first.
