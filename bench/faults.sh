@@ -13,7 +13,8 @@
 #   PHASES="none reset-every=200ms" CLIENTS="64" DURATION=20s bench/faults.sh
 #
 # Settings (environment): PHASES (fault specs, "none" for the proxy without
-# faults), CLIENTS, DURATION, WARMUP, VALUE_SIZE, KEYS, SYSTEMS ("ooo ooo1
+# faults), CLIENTS, DURATION, WARMUP, SETTLE (unrecorded load on each fresh
+# cluster before the first phase), VALUE_SIZE, KEYS, SYSTEMS ("ooo ooo1
 # prefix etcd"; ooo1 is out-of-order on one connection per follower instead
 # of the default two), BENCH_DIR, BASE_PORT, TRAFT_FLAGS.
 # Needs: cargo, python3; etcd is installed from Debian's packages if missing.
@@ -24,6 +25,7 @@ PHASES=${PHASES:-"none reset-every=200ms drop=1%"}
 CLIENTS=${CLIENTS:-"16 64"}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
+SETTLE=${SETTLE:-10s}
 VALUE_SIZE=${VALUE_SIZE:-256}
 KEYS=${KEYS:-10000}
 SYSTEMS=${SYSTEMS:-"ooo ooo1 prefix etcd"}
@@ -63,12 +65,27 @@ wait_for() { # wait_for SECONDS COMMAND...
     return 1
 }
 
+# settle ENDPOINT CLIENT_SYSTEM: load a fresh cluster for SETTLE before the
+# first phase, unrecorded, so the first phase does not pay for what only a new
+# cluster does (its first WAL segments, its first snapshot, cold caches).
+settle() {
+    local c
+    for c in $CLIENTS; do :; done
+    "$CLIENT" --system "$2" --endpoint "$1" --clients "$c" --duration "$SETTLE" --warmup 0s \
+        --value-size "$VALUE_SIZE" --keys "$KEYS" --read-ratio 0 >/dev/null || true
+}
+
 # point SYSTEM PHASE ENDPOINT CLIENT_SYSTEM: every client count at one phase.
 point() {
     local system=$1 phase=$2 endpoint=$3 client_system=$4 c out
     for c in $CLIENTS; do
+        # A point where no request was answered (the client exits non-zero)
+        # is reported and the run goes on to the next.
         out=$("$CLIENT" --system "$client_system" --endpoint "$endpoint" --clients "$c" --duration "$DURATION" \
-            --warmup "$WARMUP" --value-size "$VALUE_SIZE" --keys "$KEYS" --read-ratio 0)
+            --warmup "$WARMUP" --value-size "$VALUE_SIZE" --keys "$KEYS" --read-ratio 0) || {
+            echo "   $system $phase $c clients: no request answered: $out" >&2
+            continue
+        }
         python3 - "$out" "$system" "$phase" >>"$RESULTS" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
@@ -106,6 +123,7 @@ if s["leader"] and s["leader"]["id"] != 3: print(s["leader"]["address"])' 2>/dev
         sleep 0.1
     done
     [ -n "$leader" ] || { echo "traft: no leader among members 1 and 2" >&2; exit 1; }
+    settle "$leader" traft
     local phase
     for phase in $PHASES; do
         "$TRAFTCTL" --endpoints "$endpoints" chaos set "$phase" >/dev/null
@@ -159,6 +177,7 @@ for s in json.load(sys.stdin):
         sleep 0.1
     done
     [ -n "$leader" ] || { cat "$WORK"/etcd-*.log >&2; exit 1; }
+    settle "$leader" etcd
     local phase
     for phase in $PHASES; do
         echo "set $phase" >&"$PROXY_IN"
