@@ -276,6 +276,35 @@ fn killing_restarting_and_pausing_members_of_a_local_cluster() {
     }
 }
 
+/// A follower frozen for longer than the lease (SIGSTOP, a VM that stalls)
+/// thaws to find the leader's forwards waiting. It must take them before it
+/// lets its timers decide: otherwise it campaigns against a leader that
+/// never stopped, refuses that leader's forwards under its new ballot, and
+/// the leader steps down, costing every client a failed request and an
+/// election.
+#[test]
+fn a_thawed_follower_reads_what_waited_before_its_timers_fire() {
+    let mut c = LocalCluster::start(&[]);
+    let leader = c.wait_leader(None).unwrap();
+    c.propose("before", 1);
+    let ballot = |c: &LocalCluster| {
+        json_of(c.cmd().args(["status", "--timeout", "2s", "-o", "json"])).map(|s| s["leader"]["ballot"].clone())
+    };
+    let before = ballot(&c).expect("status answers");
+    let follower = [1, 2, 3].into_iter().find(|&id| id != leader).unwrap();
+    for round in 0..3 {
+        c.local(&["pause", &follower.to_string()]);
+        // Past the lease (1 s) and its jitter: every timer of the frozen
+        // member has expired by the time it thaws.
+        std::thread::sleep(Duration::from_millis(2_500));
+        c.local(&["resume", &follower.to_string()]);
+        c.propose(&format!("after-{round}"), round);
+        c.wait_applied(follower, &format!("after-{round}"), round);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(ballot(&c), Some(before), "the leader kept its ballot through three thaws:\n{}", c.log());
+}
+
 #[test]
 fn a_partition_isolating_the_leader_moves_leadership_and_clear_heals_it() {
     let mut c = LocalCluster::start(&["--chaos", "delay=1ms"]);

@@ -252,6 +252,12 @@ impl Driver {
                     if !until_resumed(&mut self.paused, &mut shutdown).await {
                         break;
                     }
+                    // What arrived before this tick goes first: after a
+                    // stall (a pause, SIGSTOP, a starved thread) the
+                    // leader's forwards are waiting, and a follower whose
+                    // timers saw only the stall would campaign against a
+                    // leader that never stopped.
+                    self.drain_queued(&mut inputs);
                     let now = self.clock.now();
                     self.replica.tick(now);
                 }
@@ -266,15 +272,7 @@ impl Driver {
                     self.handle(input);
                     // Drain what is already queued before acting, so one
                     // flush carries a whole burst of proposals.
-                    for _ in 0..256 {
-                        if self.paused.as_ref().is_some_and(|p| *p.borrow()) {
-                            break;
-                        }
-                        match inputs.try_recv() {
-                            Ok(input) => self.handle(input),
-                            Err(_) => break,
-                        }
-                    }
+                    self.drain_queued(&mut inputs);
                 }
                 _ = shutdown.changed() => break,
             }
@@ -284,6 +282,19 @@ impl Driver {
             self.act();
         }
         self.fail_clients("the node is shutting down");
+    }
+
+    /// Handles what is already queued, up to a bound so ticks still come.
+    fn drain_queued(&mut self, inputs: &mut mpsc::Receiver<Input>) {
+        for _ in 0..256 {
+            if self.paused.as_ref().is_some_and(|p| *p.borrow()) {
+                break;
+            }
+            match inputs.try_recv() {
+                Ok(input) => self.handle(input),
+                Err(_) => break,
+            }
+        }
     }
 
     fn handle(&mut self, input: Input) {
