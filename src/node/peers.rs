@@ -45,7 +45,7 @@ struct Peer {
 /// One replication stream to a peer, on its own connection. A broken
 /// connection loses only the forwards it carried, and with out-of-order
 /// commit the records of the forwards on the other lanes commit meanwhile
-/// (docs/protocol.md, "Replication streams").
+/// (docs/protocol.md, "Transport").
 struct Lane {
     replication: TRaftReplicationClient<Channel>,
     /// The open stream, if any: forwards are written to it.
