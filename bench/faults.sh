@@ -69,9 +69,8 @@ wait_for() { # wait_for SECONDS COMMAND...
 # first phase, unrecorded, so the first phase does not pay for what only a new
 # cluster does (its first WAL segments, its first snapshot, cold caches).
 settle() {
-    local c
-    for c in $CLIENTS; do :; done
-    "$CLIENT" --system "$2" --endpoint "$1" --clients "$c" --duration "$SETTLE" --warmup 0s \
+    # At the last (largest) client count.
+    "$CLIENT" --system "$2" --endpoint "$1" --clients "${CLIENTS##* }" --duration "$SETTLE" --warmup 0s \
         --value-size "$VALUE_SIZE" --keys "$KEYS" --read-ratio 0 >/dev/null || true
 }
 

@@ -338,9 +338,12 @@ pub struct ReplicationArgs {
     /// them in turn: a connection that breaks loses only its own forwards,
     /// and the records on the others commit meanwhile.
     #[arg(long, default_value_t = traftctl::node::DEFAULT_PEER_CONNECTIONS as u8, value_name = "N",
-          value_parser = clap::value_parser!(u8).range(1..=16))]
+          value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_PEER_CONNECTIONS)))]
     pub peer_connections: u8,
 }
+
+/// The most `--peer-connections` (or the `peer-connections` key) may ask for.
+pub const MAX_PEER_CONNECTIONS: u8 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

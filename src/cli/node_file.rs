@@ -154,8 +154,9 @@ pub fn merge(args: &mut Args, verbose: &mut u8, top: &ArgMatches, sub: &ArgMatch
     if !given("peer_connections")
         && let Some(v) = file.peer_connections
     {
-        if !(1..=16).contains(&v) {
-            return Err(CliError::usage(format!("{}: `peer-connections = {v}`: give 1 to 16", path.display())));
+        let max = super::node::MAX_PEER_CONNECTIONS;
+        if !(1..=max).contains(&v) {
+            return Err(CliError::usage(format!("{}: `peer-connections = {v}`: give 1 to {max}", path.display())));
         }
         args.order.peer_connections = v;
     }
