@@ -245,7 +245,7 @@ impl Driver {
     pub(super) async fn run(mut self, mut inputs: mpsc::Receiver<Input>, mut shutdown: watch::Receiver<bool>) {
         let mut ticker = tokio::time::interval(Duration::from_millis(10));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.peers.update(&self.replica.config().clone());
+        self.peers.update(self.replica.config());
         loop {
             tokio::select! {
                 _ = ticker.tick() => {
@@ -458,7 +458,7 @@ impl Driver {
                 }
                 let config = self.replica.config();
                 if config.members.contains_key(&to) || config.learners.contains_key(&to) {
-                    self.peers.update(&self.replica.config().clone());
+                    self.peers.update(config);
                 }
                 self.peers.send(to, msg);
             }
