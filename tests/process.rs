@@ -262,6 +262,29 @@ async fn single_node_with_keys(keys: usize) -> Cluster {
     cluster
 }
 
+/// A `kB` field of a /proc file such as `smaps_rollup`.
+fn proc_kb(text: &str, field: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// Transparent huge pages were the 64-client p99.9 and the one-shot
+/// commands' 40-85 ms outliers (docs/performance.md): a fault in one zeroes
+/// 2 MiB. A member refuses them for itself, whatever the kernel's mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_under_load_holds_no_transparent_huge_pages() {
+    let cluster = single_node_with_keys(3000).await;
+    let pid = cluster.nodes[&1].child.as_ref().expect("running").id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    // Linux 5.0 and later report the process's own setting.
+    if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "the member did not disable THP for itself: {line}");
+    }
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    let huge = proc_kb(&rollup, "AnonHugePages:").expect("smaps_rollup names AnonHugePages");
+    assert_eq!(huge, 0, "the member's memory is backed by {huge} kB of transparent huge pages");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_wal_tail_is_zeroed_and_the_node_recovers() {
     let mut cluster = single_node_with_keys(20).await;
