@@ -13,11 +13,11 @@ fn main() -> ExitCode {
 }
 
 /// A fault in a transparent huge page zeroes 2 MiB at once, and the
-/// allocator returning part of one splits it: with them, a member's p99.9
-/// at 64 clients was 3-4 times what it is without, and one-shot commands
-/// now and then took 40-85 ms (docs/performance.md, "Transparent huge
-/// pages"). Set before the runtime allocates anything much; processes this
-/// one starts inherit it.
+/// allocator returning part of one splits it: with them, one-shot commands
+/// took 30-100 ms now and then instead of 5 (docs/performance.md,
+/// "Transparent huge pages"). Redis and MongoDB advise turning them off for
+/// the same reason. Set before the runtime allocates anything much;
+/// processes this one starts inherit it.
 fn refuse_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag on

@@ -268,9 +268,9 @@ fn proc_kb(text: &str, field: &str) -> Option<u64> {
     line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
-/// Transparent huge pages were the 64-client p99.9 and the one-shot
-/// commands' 40-85 ms outliers (docs/performance.md): a fault in one zeroes
-/// 2 MiB. A member refuses them for itself, whatever the kernel's mode.
+/// Transparent huge pages were the one-shot commands' 30-100 ms outliers
+/// (docs/performance.md): a fault in one zeroes 2 MiB. A member refuses them
+/// for itself, whatever the kernel's mode.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_under_load_holds_no_transparent_huge_pages() {
     let cluster = single_node_with_keys(3000).await;
