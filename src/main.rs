@@ -22,7 +22,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// to the kernel. Its default, 1 s, is shorter than a member's cycle of
 /// snapshot buffers and bursts, so it returned pages only to fault them in
 /// again: 57,000-89,000 page faults per 10 s at 64 clients in a local
-/// cluster's process, 10,000-13,000 with 10 s, for 10% more peak memory
+/// cluster's process, 3,700-13,000 with 10 s, for 10% more peak memory
 /// (docs/performance.md).
 const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
 
@@ -39,9 +39,10 @@ fn hold_freed_pages_longer() {
 /// A fault in a transparent huge page zeroes 2 MiB at once, and the
 /// allocator returning part of one splits it: with them, one-shot commands
 /// took 30-100 ms now and then instead of 5 (docs/performance.md,
-/// "Transparent huge pages"). Redis and MongoDB advise turning them off for
-/// the same reason. Set before the runtime allocates anything much;
-/// processes this one starts inherit it.
+/// "Transparent huge pages and returned pages"). Redis and MongoDB advise
+/// turning them off for the same reason. Set before the runtime allocates
+/// anything much; processes this one starts inherit it. A kernel without
+/// the setting (before 3.15) refuses it, and nothing changes.
 fn refuse_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag on
