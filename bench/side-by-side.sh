@@ -76,8 +76,13 @@ run_point() {
     shift 4
     local before after out
     before=$(cpu_ticks "$@")
+    # The client exits non-zero when no request succeeded (say, leadership
+    # moved away from the endpoint during start-up); say so, not just stop.
     out=$("$CLIENT" --system "$system" --endpoint "$endpoint" --clients "$clients" --duration "$DURATION" \
-        --warmup "$WARMUP" --value-size "$VALUE_SIZE" --keys "$KEYS" --read-ratio "$reads")
+        --warmup "$WARMUP" --value-size "$VALUE_SIZE" --keys "$KEYS" --read-ratio "$reads") || {
+        echo "error: the $system point at $clients clients answered nothing: ${out:-no report}" >&2
+        exit 1
+    }
     after=$(cpu_ticks "$@")
     python3 - "$out" "$before" "$after" "$TICK" >>"$RESULTS" <<'PY'
 import json, sys
