@@ -126,6 +126,11 @@ wait_for() { # wait_for SECONDS COMMAND...
     return 1
 }
 
+# traft_leader ENDPOINTS: the leader's client address, as the members see it.
+traft_leader() {
+    "$TRAFTCTL" --endpoints "$1" status -o json | python3 -c 'import json, sys; print(json.load(sys.stdin)["leader"]["address"])'
+}
+
 bench_traft() {
     echo "== traft: local-cluster 3 in $WORK/traft" >&2
     # shellcheck disable=SC2086
@@ -135,11 +140,17 @@ bench_traft() {
     PIDS+=("$pid")
     local endpoints="127.0.0.1:$BASE_PORT,127.0.0.1:$((BASE_PORT + 1)),127.0.0.1:$((BASE_PORT + 2))"
     wait_for 30 grep -q "leader is node" "$WORK/traft.log" || { cat "$WORK/traft.log" >&2; exit 1; }
-    local leader
-    leader=$(sed -n 's/.*leader is node \([0-9]*\).*/\1/p' "$WORK/traft.log" | head -1)
-    local endpoint="127.0.0.1:$((BASE_PORT + leader - 1))"
-    for c in $CLIENTS; do run_point traft "$endpoint" "$c" 0 "$pid"; done
-    for c in $READ_CLIENTS; do run_point traft "$endpoint" "$c" 1 "$pid"; done
+    # Asked again before each point, not read once from the banner: a
+    # member still campaigning at start-up can move leadership elsewhere.
+    local endpoint
+    for c in $CLIENTS; do
+        endpoint=$(traft_leader "$endpoints")
+        run_point traft "$endpoint" "$c" 0 "$pid"
+    done
+    for c in $READ_CLIENTS; do
+        endpoint=$(traft_leader "$endpoints")
+        run_point traft "$endpoint" "$c" 1 "$pid"
+    done
     if [ "$ONESHOT" -gt 0 ]; then
         oneshot traft get "$TRAFTCTL" --endpoints "$endpoints" get "bench-{i}"
         oneshot traft propose "$TRAFTCTL" --endpoints "$endpoints" propose set "oneshot-{i}" v
