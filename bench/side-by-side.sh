@@ -128,7 +128,12 @@ wait_for() { # wait_for SECONDS COMMAND...
 
 # traft_leader ENDPOINTS: the leader's client address, as the members see it.
 traft_leader() {
-    "$TRAFTCTL" --endpoints "$1" status -o json | python3 -c 'import json, sys; print(json.load(sys.stdin)["leader"]["address"])'
+    "$TRAFTCTL" --endpoints "$1" status -o json | python3 -c '
+import json, sys
+leader = json.load(sys.stdin).get("leader")
+if not leader:
+    sys.exit("error: traft: no member names a leader")
+print(leader["address"])'
 }
 
 bench_traft() {
