@@ -404,6 +404,11 @@ impl Driver {
                 Action::Event(e) => self.publish(e),
             }
         }
+        if let Some(records) = self.replica.take_discarded()
+            && records.len() >= crate::storage::FREE_ON_THE_SIDE_FROM
+        {
+            crate::storage::free_on_the_side(records);
+        }
         while self.held.front().is_some_and(|(after, _)| *after <= self.durable) {
             match self.held.pop_front() {
                 Some((_, Action::Send { to, msg, .. })) => self.dispatch(to, msg),

@@ -90,12 +90,9 @@ impl Replica {
         // Config records stay: the configuration in force is the newest one
         // held, and elections read the history (rule 9). They are a few per
         // membership change.
-        let drop: Vec<Seq> =
-            self.log.range(..below).map(|(&s, _)| s).filter(|s| !self.config_seqs.contains(s)).collect();
-        for seq in drop {
-            debug_assert!(self.applied.contains(seq), "only applied records are compacted");
-            self.drop_record(seq);
-        }
+        let dropped = self.drop_records_below(below);
+        debug_assert!(dropped.keys().all(|&s| self.applied.contains(s)), "only applied records are compacted");
+        self.discarded = Some(dropped);
         self.write.snapshot = Some(snap);
         // The snapshot vouches that its applied set is committed; writing the
         // hard state with it lets the floor rely on it (replayable prefix).

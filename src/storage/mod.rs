@@ -197,6 +197,18 @@ use crate::snapshot::Snapshot;
 
 pub use self::snapfile::{SavedSnapshot, save_snapshot};
 
+/// Below this many records freeing them costs less than a thread would.
+pub const FREE_ON_THE_SIDE_FROM: usize = 1024;
+
+/// Frees `value` on a short-lived thread of its own. For what a compaction
+/// drops: a snapshot interval's records (10,000 by default) took about 2 ms
+/// to free, on a thread every write in flight waits for (the member's, and
+/// the storage thread's for its copy). If the thread cannot be started,
+/// `value` is freed here.
+pub fn free_on_the_side<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new().name("traft-free".into()).spawn(move || drop(value));
+}
+
 use self::layout::{
     CLUSTER_ID_FILE, FORMAT_FILE, FORMAT_MARKER, FORMAT_MARKER_V1, Format, LOCK_FILE, LOST_FOUND, TMP_SUFFIX, io_error,
     segment_path,
@@ -633,7 +645,10 @@ impl Storage {
         }
         for write in writes {
             let DurableWrite { hard_state, snapshot, put, delete } = write;
-            self.live.apply(hard_state, snapshot.as_ref().map(|s| &s.applied), &delete, put);
+            let removed = self.live.apply(hard_state, snapshot.as_ref().map(|s| &s.applied), &delete, put);
+            if removed.len() >= FREE_ON_THE_SIDE_FROM {
+                free_on_the_side(removed);
+            }
             if let Some(snapshot) = snapshot {
                 self.now_stored(&snapshot);
             }
@@ -665,9 +680,16 @@ impl Storage {
             self.registered.iter().position(|s| Arc::ptr_eq(&s.snapshot, snapshot)).expect("saved before its write");
         let mut earlier: Vec<StoredSnapshot> = self.registered.drain(..=at).collect();
         let named = earlier.pop().expect("drained at least the named one");
-        self.obsolete.extend(earlier.into_iter().map(|s| s.saved.file.name));
-        if let Some(old) = self.snapshot.replace(named) {
+        earlier.extend(self.snapshot.replace(named));
+        let mut replaced = Vec::with_capacity(earlier.len());
+        for old in earlier {
             self.obsolete.push(old.saved.file.name);
+            replaced.push(old.snapshot);
+        }
+        // Often the last reference to the replaced state: a snapshot
+        // interval's keys and values, milliseconds to free.
+        if !replaced.is_empty() {
+            free_on_the_side(replaced);
         }
     }
 

@@ -230,29 +230,56 @@ impl Live {
     /// its applied set) if present, then delete, then put. Records the
     /// snapshot covers are dropped, also when put after it. The replica never
     /// deletes and puts the same seq in one write; deleting first means a put
-    /// is never undone by its own write.
+    /// is never undone by its own write. Returns the records the snapshot
+    /// and the deletes removed, for the caller to free where it costs least:
+    /// after a snapshot that is a whole snapshot interval's records.
     pub fn apply(
         &mut self,
         hard_state: Option<HardState>,
         snapshot_applied: Option<&TailBitmap>,
         delete: &[Seq],
         put: impl IntoIterator<Item = Record>,
-    ) {
+    ) -> BTreeMap<Seq, Record> {
         if let Some(h) = hard_state {
             self.hard_state = h;
         }
+        let mut removed = BTreeMap::new();
         if let Some(applied) = snapshot_applied {
-            self.records.retain(|_, r| !covered(applied, r));
+            // Below its prefix the snapshot covers every record but config
+            // records: one split there, not a removal per record, which
+            // held the storage thread (and every write behind it) for
+            // milliseconds per snapshot.
+            let above = self.records.split_off(&applied.prefix_len());
+            removed = std::mem::replace(&mut self.records, above);
+            let kept: Vec<Seq> = removed.iter().filter(|(_, r)| !covered(applied, r)).map(|(&s, _)| s).collect();
+            for seq in kept {
+                if let Some(record) = removed.remove(&seq) {
+                    self.records.insert(seq, record);
+                }
+            }
+            // Above it, the out-of-order applied tail: a few records.
+            let tail: Vec<Seq> = self.records.iter().filter(|(_, r)| covered(applied, r)).map(|(&s, _)| s).collect();
+            for seq in tail {
+                if let Some(record) = self.records.remove(&seq) {
+                    removed.insert(seq, record);
+                }
+            }
             self.covered = applied.clone();
         }
-        for seq in delete {
-            self.records.remove(seq);
+        // Below the first seq held there is nothing to look up: after a
+        // snapshot that is where a compaction's deletes all are.
+        let first_held = self.records.keys().next().copied();
+        for seq in delete.iter().filter(|&&s| first_held.is_some_and(|first| s >= first)) {
+            if let Some(record) = self.records.remove(seq) {
+                removed.insert(*seq, record);
+            }
         }
         for record in put {
             if !covered(&self.covered, &record) {
                 self.records.insert(record.seq, record);
             }
         }
+        removed
     }
 }
 
@@ -355,7 +382,7 @@ pub(super) fn replay_segment(data: &[u8], first_is_checkpoint: bool) -> Result<R
                 return Err((0, "the segment does not start with a checkpoint".to_string()));
             }
             out.last_index = entry.index;
-            out.live.apply(Some(entry.hard_state.unwrap_or_default().into()), applied.as_ref(), &[], entry.put);
+            drop(out.live.apply(Some(entry.hard_state.unwrap_or_default().into()), applied.as_ref(), &[], entry.put));
         } else if entry.checkpoint {
             return Err((off as u64, "a checkpoint entry in the middle of a segment".to_string()));
         } else if entry.index != expected {
@@ -368,7 +395,7 @@ pub(super) fn replay_segment(data: &[u8], first_is_checkpoint: bool) -> Result<R
             ));
         } else {
             out.last_index = entry.index;
-            out.live.apply(entry.hard_state.map(Into::into), applied.as_ref(), &entry.delete, entry.put);
+            drop(out.live.apply(entry.hard_state.map(Into::into), applied.as_ref(), &entry.delete, entry.put));
         }
         if let Some(marker) = marker {
             out.snapshot = Some((marker, off as u64));
@@ -745,6 +772,21 @@ mod tests {
         live.apply(None, None, &[], [record(0), record(8)]);
         assert_eq!(live.records.keys().copied().collect::<Vec<_>>(), [2, 5, 6, 8]);
         assert_eq!(live.records[&2], config_record);
+    }
+
+    #[test]
+    fn apply_returns_what_the_snapshot_and_the_deletes_removed() {
+        let config = ClusterConfig::majority([(1, "127.0.0.1:1")]).unwrap();
+        let config_record = Record { cmd: Some(Cmd::config(config)), ..record(2) };
+        let mut live = Live::default();
+        drop(live.apply(None, None, &[], [record(1), config_record.clone(), record(3), record(7), record(9)]));
+        let removed = live.apply(None, Some(&TailBitmap::new(4, [7])), &[9], [record(10)]);
+        assert_eq!(removed.keys().copied().collect::<Vec<_>>(), [1, 3, 7, 9]);
+        assert_eq!(live.records.keys().copied().collect::<Vec<_>>(), [2, 10]);
+        // Below the first seq held a delete finds nothing; at it, it does.
+        let removed = live.apply(None, None, &[0, 1, 2], []);
+        assert_eq!(removed.into_values().collect::<Vec<_>>(), [config_record]);
+        assert_eq!(live.records.keys().copied().collect::<Vec<_>>(), [10]);
     }
 
     #[test]
