@@ -115,10 +115,26 @@ fn only_segment(dir: &Path) -> PathBuf {
     segs[0].clone()
 }
 
+/// What the files the log keeps take: not the obsolete ones, whose removal
+/// on the side may be under way ([`wait_until_obsolete_files_are_gone`]).
 fn dir_bytes(dir: &Path) -> u64 {
     // A file may vanish between the listing and its metadata: the storage
     // removes files as it goes.
-    fs::read_dir(dir).unwrap().filter_map(|e| e.unwrap().metadata().ok()).map(|m| m.len()).sum()
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().ends_with(".obsolete"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn wait_until_obsolete_files_are_gone(dir: &Path) {
+    let start = Instant::now();
+    while !names(dir, |n| n.ends_with(".obsolete")).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(60), "obsolete files were never removed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
@@ -575,6 +591,7 @@ fn rotation_bounds_the_log() {
     assert!(appended > 1 << 20, "the test must write far more than the bound ({appended} bytes)");
     // The current segment and the next, prepared, plus FORMAT and LOCK.
     assert!(max_dir_bytes <= 2 * SMALL_SEGMENT + 64, "the directory grew to {max_dir_bytes} bytes");
+    wait_until_obsolete_files_are_gone(tmp.path());
     drop(storage);
 
     let (storage, state, warnings) = open_with(tmp.path(), SMALL_SEGMENT);
@@ -776,6 +793,26 @@ fn records_the_snapshot_covers_are_not_kept_but_config_records_are() {
     let (_, state, _) = open(tmp.path());
     assert_eq!(state, model.state());
     assert_eq!(state.records[0], config_record);
+}
+
+#[test]
+fn a_replaced_snapshot_file_is_removed_on_the_side_and_a_leftover_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut storage, _, _) = open(tmp.path());
+    storage.append(vec![put(1..=9), compact(&snapshot(3, 5), 1..3)]).unwrap();
+    let first = snapshot_files(tmp.path()).pop().unwrap();
+    storage.append(vec![compact(&snapshot(6, 5), 3..6)]).unwrap();
+    assert!(!first.exists(), "gone by name once the new marker is durable");
+    wait_until_obsolete_files_are_gone(tmp.path());
+    // One that a stop left behind goes at the next open, without a warning:
+    // it is not a sign of a crash.
+    drop(storage);
+    let leftover = PathBuf::from(format!("{}.obsolete", first.display()));
+    fs::write(&leftover, b"the replaced snapshot").unwrap();
+    let (_, state, warnings) = open(tmp.path());
+    assert!(!leftover.exists());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(state.snapshot.as_deref(), Some(&*snapshot(6, 5)));
 }
 
 #[test]
@@ -1078,6 +1115,7 @@ fn rotation_bounds_the_directory_under_churn_with_periodic_snapshots() {
         "the test must write far more than the bound ({written} bytes, bound {bound})"
     );
     assert!(only_segment(tmp.path()) > segment_path(tmp.path(), 10), "rotations happened");
+    wait_until_obsolete_files_are_gone(tmp.path());
     drop(storage);
 
     let (_, state, warnings) = open_with(tmp.path(), SEGMENT);

@@ -210,8 +210,8 @@ pub fn free_on_the_side<T: Send + 'static>(value: T) {
 }
 
 use self::layout::{
-    CLUSTER_ID_FILE, FORMAT_FILE, FORMAT_MARKER, FORMAT_MARKER_V1, Format, LOCK_FILE, LOST_FOUND, TMP_SUFFIX, io_error,
-    segment_path,
+    CLUSTER_ID_FILE, FORMAT_FILE, FORMAT_MARKER, FORMAT_MARKER_V1, Format, LOCK_FILE, LOST_FOUND, OBSOLETE_SUFFIX,
+    TMP_SUFFIX, io_error, segment_path,
 };
 use self::lock::DirLock;
 use self::segment::Preparer;
@@ -376,8 +376,9 @@ struct Listing {
     snapshots: Vec<String>,
 }
 
-/// Lists `dir`, removing every `*.tmp`. Unused prepared segments (all zeros
-/// where an entry would start) go quietly: every clean stop leaves one.
+/// Lists `dir`, removing every `*.tmp` and `*.obsolete`. Unused prepared
+/// segments (all zeros where an entry would start) and obsolete files go
+/// quietly: a clean stop can leave either.
 fn scan(dir: &Path, warnings: &mut Vec<String>) -> Result<Listing, StorageError> {
     let mut listing = Listing { segments: Vec::new(), snapshots: Vec::new() };
     for name in layout::file_names(dir)? {
@@ -388,6 +389,8 @@ fn scan(dir: &Path, warnings: &mut Vec<String>) -> Result<Listing, StorageError>
             if !unused_segment {
                 warnings.push(format!("removed {}: an incomplete file left by a crash", path.display()));
             }
+        } else if name.ends_with(OBSOLETE_SUFFIX) {
+            layout::remove_if_present(&path)?;
         } else if let Some(number) = layout::parse_segment_name(&name) {
             listing.segments.push(number);
         } else if snapfile::is_snapshot_name(&name) {
@@ -654,7 +657,7 @@ impl Storage {
             }
         }
         for name in std::mem::take(&mut self.obsolete) {
-            layout::remove_if_present(&self.dir.join(name))?;
+            layout::remove_on_the_side(&self.dir.join(name))?;
         }
         self.view = OnceLock::new();
         if self.buf.capacity() > KEEP_BUF_CAPACITY {
@@ -727,7 +730,7 @@ impl Storage {
         self.segment_len = data.len() as u64;
         self.segment_capacity = installed.capacity;
         // Its removal need not be durable: open removes older segments.
-        layout::remove_if_present(&old)?;
+        layout::remove_on_the_side(&old)?;
         Ok(AppendStats { bytes: data.len() as u64, sync: installed.sync })
     }
 
