@@ -110,6 +110,7 @@ pub(super) fn spawn_storage(
                         StorageJob::SaveSnapshot(id, snapshot) => {
                             let (dir, back, timings) = (dir.clone(), saves_back.clone(), timings.clone());
                             let spawned = std::thread::Builder::new().name("traft-snapshot".into()).spawn(move || {
+                                crate::storage::run_in_background();
                                 let started = Instant::now();
                                 let result = crate::storage::save_snapshot(&dir, &snapshot);
                                 timings.snapshot_save.observe(started.elapsed());

@@ -276,7 +276,10 @@ pub(super) fn remove_on_the_side(path: &Path) -> Result<(), StorageError> {
     }
     let spawned = std::thread::Builder::new().name("traft-remove".into()).spawn({
         let obsolete = obsolete.clone();
-        move || fs::remove_file(obsolete)
+        move || {
+            super::run_in_background();
+            fs::remove_file(obsolete)
+        }
     });
     if spawned.is_err() {
         remove_if_present(&obsolete)?;

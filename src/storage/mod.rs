@@ -197,6 +197,28 @@ use crate::snapshot::Snapshot;
 
 pub use self::snapfile::{SavedSnapshot, save_snapshot};
 
+/// How much less CPU a background storage thread gets than the write path's
+/// threads when both want it: 10 nice levels weigh about a tenth.
+const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority, for work no request waits on:
+/// encoding and writing a snapshot, zero-filling the next WAL segment,
+/// freeing and removing what a compaction left. On a machine with few
+/// cores their bursts of CPU (tens of ms per snapshot interval, on every
+/// member) otherwise take a core from the member and storage threads while
+/// requests wait. Relative to the thread's nice value, so a member started
+/// with `nice` keeps the difference. Best effort: a failure leaves the
+/// thread as it was. Linux keeps a nice value per thread, which is what
+/// `PRIO_PROCESS` with the thread's own id reads and changes.
+pub fn run_in_background() {
+    // SAFETY: plain system calls about the calling thread; no memory passed.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, (current + BACKGROUND_NICE).min(19));
+    }
+}
+
 /// Below this many records freeing them costs less than a thread would.
 pub const FREE_ON_THE_SIDE_FROM: usize = 1024;
 
@@ -206,7 +228,10 @@ pub const FREE_ON_THE_SIDE_FROM: usize = 1024;
 /// the storage thread's for its copy). If the thread cannot be started,
 /// `value` is freed here.
 pub fn free_on_the_side<T: Send + 'static>(value: T) {
-    let _ = std::thread::Builder::new().name("traft-free".into()).spawn(move || drop(value));
+    let _ = std::thread::Builder::new().name("traft-free".into()).spawn(move || {
+        run_in_background();
+        drop(value)
+    });
 }
 
 use self::layout::{
@@ -760,6 +785,27 @@ impl Storage {
 mod tests {
     use super::*;
     use crate::pb::{Cmd, LeaderId, Record};
+
+    /// The nice value of the calling thread, from the kernel's own account.
+    fn own_nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn background_work_runs_at_a_lower_priority_than_the_thread_that_started_it() {
+        let before = own_nice();
+        let background = std::thread::spawn(|| {
+            run_in_background();
+            own_nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(background, before + i64::from(BACKGROUND_NICE).min(19 - before));
+        assert_eq!(own_nice(), before, "only the calling thread is lowered, not the process");
+    }
 
     fn put(seq: i64) -> DurableWrite {
         let record = Record {

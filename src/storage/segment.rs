@@ -98,9 +98,10 @@ impl Preparer {
     pub fn start(dir: &Path, number: u64, capacity: u64) -> Preparer {
         let cancel = Arc::new(AtomicBool::new(false));
         let (thread_dir, thread_cancel) = (dir.to_path_buf(), cancel.clone());
-        let spawned = std::thread::Builder::new()
-            .name("traft-wal-prepare".into())
-            .spawn(move || prepare(&thread_dir, number, capacity, Some(&thread_cancel)));
+        let spawned = std::thread::Builder::new().name("traft-wal-prepare".into()).spawn(move || {
+            super::run_in_background();
+            prepare(&thread_dir, number, capacity, Some(&thread_cancel))
+        });
         // A thread that cannot be spawned now costs a synchronous preparation
         // at the next rotation, which reports any error that matters.
         Preparer { job: spawned.ok().map(|thread| Job { number, cancel, thread }) }
