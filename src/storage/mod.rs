@@ -44,10 +44,13 @@
 //! snap-P-R.snap         a snapshot file (P: its applied prefix, R: random;
 //!                       both 16 hex digits)
 //! *.tmp                 any other file being written
+//! *.obsolete            a segment or snapshot file no durable write needs,
+//!                       being removed on a thread of its own
 //! ```
 //!
-//! Every `*.tmp` is removed on open. Only the newest segment matters; older
-//! ones exist only between naming a new segment and removing them.
+//! Every `*.tmp` and `*.obsolete` is removed on open. Only the newest
+//! segment matters; older ones exist only between naming a new segment and
+//! renaming them obsolete.
 //!
 //! # Segments
 //!
@@ -92,7 +95,9 @@
 //! peer snapshot) has it saved by `append` before its entry is written. A
 //! file counts only once a durable write names it, and the newest marker
 //! in the newest segment names the snapshot a restart loads. A file is
-//! removed once a newer marker is durable, and at open every snapshot file
+//! removed (renamed obsolete at once, unlinked on the side: freeing a few
+//! MB of blocks took milliseconds of the storage thread) once a newer
+//! marker is durable, and at open every snapshot file
 //! but the one the newest marker names is removed; a registered file not
 //! yet named is never removed while the `Storage` is open.
 //!
@@ -103,7 +108,7 @@
 //! marker and the live records the snapshot does not cover (those since
 //! the last snapshot, typically), followed by the append's entries, all in
 //! one fsync. Then the segment is named (rename, directory fsync) and the
-//! older one removed. A crash before the name is durable leaves the old
+//! older one removed (renamed obsolete, unlinked on the side). A crash before the name is durable leaves the old
 //! segment as the newest (the new one a `.tmp`, removed at open) and the
 //! append unacknowledged; after it, the new segment is complete and the
 //! old one a leftover. If the checkpoint and the append do not fit in a
@@ -119,7 +124,9 @@
 //! At most two segments (the current one and, once it is half full, the
 //! next) of `max(segment_bytes, 2 × (checkpoint + append))` each, plus the snapshot
 //! files: the current one, those registered and not yet named, and one
-//! being saved. Rotation never rewrites a snapshot, so its cost is the
+//! being saved; and, for the moment it takes to unlink it, the obsolete
+//! file a rotation or a compaction left. Rotation never rewrites a
+//! snapshot, so its cost is the
 //! records since the last snapshot, not the whole state.
 //!
 //! # Recovery
@@ -146,7 +153,8 @@
 //!   [`StorageError::Inconsistent`] naming the file.
 //! * Segments older than the newest, snapshot files the newest marker does
 //!   not name, and `*.tmp` files are removed: they are what a crash during
-//!   a rotation or a snapshot save leaves.
+//!   a rotation or a snapshot save leaves. So are `*.obsolete` files, quietly:
+//!   a stop while one was being removed leaves it.
 //! * The newest segment and the directory are fsynced before the state is
 //!   returned: a previous process may have died between write and fsync, and
 //!   its writes, readable from the page cache, are about to be relied on.
