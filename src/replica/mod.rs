@@ -739,7 +739,7 @@ impl Replica {
     /// records, by splitting each index once instead of a removal per
     /// record: a compaction drops a whole snapshot interval (10,000 records
     /// by default), and removing them one by one held the member's thread
-    /// for 3-9 ms, which every request in flight waited out. Returns the
+    /// for 3-14 ms, which every request in flight waited out. Returns the
     /// dropped records.
     fn drop_records_below(&mut self, below: Seq) -> BTreeMap<Seq, Record> {
         let kept = self.log.split_off(&below);

@@ -95,11 +95,11 @@
 //! peer snapshot) has it saved by `append` before its entry is written. A
 //! file counts only once a durable write names it, and the newest marker
 //! in the newest segment names the snapshot a restart loads. A file is
-//! removed (renamed obsolete at once, unlinked on the side: freeing a few
-//! MB of blocks took milliseconds of the storage thread) once a newer
-//! marker is durable, and at open every snapshot file
-//! but the one the newest marker names is removed; a registered file not
-//! yet named is never removed while the `Storage` is open.
+//! removed once a newer marker is durable (renamed obsolete at once and
+//! unlinked on the side: freeing a few MB of blocks took milliseconds of
+//! the storage thread), and at open every snapshot file but the one the
+//! newest marker names is removed; a registered file not yet named is
+//! never removed while the `Storage` is open.
 //!
 //! # Rotation
 //!
@@ -108,12 +108,13 @@
 //! marker and the live records the snapshot does not cover (those since
 //! the last snapshot, typically), followed by the append's entries, all in
 //! one fsync. Then the segment is named (rename, directory fsync) and the
-//! older one removed (renamed obsolete, unlinked on the side). A crash before the name is durable leaves the old
-//! segment as the newest (the new one a `.tmp`, removed at open) and the
-//! append unacknowledged; after it, the new segment is complete and the
-//! old one a leftover. If the checkpoint and the append do not fit in a
-//! segment, that segment is made larger: twice what they need, zero-filled
-//! on the spot, so the appends that follow still find room.
+//! older one removed (renamed obsolete, unlinked on the side). A crash
+//! before the name is durable leaves the old segment as the newest (the new
+//! one a `.tmp`, removed at open) and the append unacknowledged; after it,
+//! the new segment is complete and the old one a leftover. If the
+//! checkpoint and the append do not fit in a segment, that segment is made
+//! larger: twice what they need, zero-filled on the spot, so the appends
+//! that follow still find room.
 //!
 //! A checkpoint is one entry, so the live records must fit in 1 GiB; if
 //! they do not, the `append` that would rotate fails with
@@ -126,8 +127,8 @@
 //! files: the current one, those registered and not yet named, and one
 //! being saved; and, for the moment it takes to unlink it, the obsolete
 //! file a rotation or a compaction left. Rotation never rewrites a
-//! snapshot, so its cost is the
-//! records since the last snapshot, not the whole state.
+//! snapshot, so its cost is the records since the last snapshot, not the
+//! whole state.
 //!
 //! # Recovery
 //!
