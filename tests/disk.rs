@@ -124,6 +124,23 @@ fn free_ports(n: usize) -> Vec<u16> {
     listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
+/// A base port from which `n` consecutive ports are free, for
+/// `local-cluster --base-port`: the ports after a free one need not be
+/// (the members of the other tests here run meanwhile).
+fn free_consecutive(n: u16) -> u16 {
+    for _ in 0..100 {
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = first.local_addr().unwrap().port();
+        if u32::from(base) + u32::from(n) > 65_535 {
+            continue;
+        }
+        if (1..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("found no {n} consecutive free ports on 127.0.0.1");
+}
+
 async fn channel(addr: &str) -> Option<tonic::transport::Channel> {
     let ep = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).ok()?.timeout(Duration::from_secs(3));
     tokio::time::timeout(Duration::from_secs(2), ep.connect()).await.ok()?.ok()
@@ -246,7 +263,7 @@ fn a_read_only_data_directory_is_refused_at_start() {
     }
 
     // local-cluster likewise, before it starts anyone.
-    let base = free_ports(3)[0];
+    let base = free_consecutive(3);
     let out = Command::new(BIN)
         .args(["local-cluster", "3", "--base-port", &base.to_string(), "--data-dir"])
         .arg(disk.dir.join("cluster"))
