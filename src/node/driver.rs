@@ -405,10 +405,8 @@ impl Driver {
                 Action::Event(e) => self.publish(e),
             }
         }
-        if let Some(records) = self.replica.take_discarded()
-            && records.len() >= crate::storage::FREE_ON_THE_SIDE_FROM
-        {
-            crate::storage::free_on_the_side(records);
+        if let Some(records) = self.replica.take_discarded() {
+            crate::storage::free_records_on_the_side(records);
         }
         while self.held.front().is_some_and(|(after, _)| *after <= self.durable) {
             match self.held.pop_front() {

@@ -750,11 +750,10 @@ impl Replica {
             }
         }
         self.write.delete.extend(dropped.keys().copied());
+        // Applied records are in neither index: these hold a few seqs.
         let config_seqs = &self.config_seqs;
         for index in [&mut self.uncommitted_held, &mut self.apply_ready] {
-            let above = index.split_off(&below);
-            let under = std::mem::replace(index, above);
-            index.extend(under.into_iter().filter(|s| config_seqs.contains(s)));
+            index.retain(|s| *s >= below || config_seqs.contains(s));
         }
         dropped
     }

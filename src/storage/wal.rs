@@ -249,21 +249,12 @@ impl Live {
             // records: one split there, not a removal per record, which
             // held the storage thread (and every write behind it) for
             // milliseconds per snapshot.
-            let above = self.records.split_off(&applied.prefix_len());
+            let prefix = applied.prefix_len();
+            let above = self.records.split_off(&prefix);
             removed = std::mem::replace(&mut self.records, above);
-            let kept: Vec<Seq> = removed.iter().filter(|(_, r)| !covered(applied, r)).map(|(&s, _)| s).collect();
-            for seq in kept {
-                if let Some(record) = removed.remove(&seq) {
-                    self.records.insert(seq, record);
-                }
-            }
+            self.records.extend(removed.extract_if(.., |_, r| !covered(applied, r)));
             // Above it, the out-of-order applied tail: a few records.
-            let tail: Vec<Seq> = self.records.iter().filter(|(_, r)| covered(applied, r)).map(|(&s, _)| s).collect();
-            for seq in tail {
-                if let Some(record) = self.records.remove(&seq) {
-                    removed.insert(seq, record);
-                }
-            }
+            removed.extend(self.records.extract_if(prefix.., |_, r| covered(applied, r)));
             self.covered = applied.clone();
         }
         // Below the first seq held there is nothing to look up: after a
