@@ -116,6 +116,15 @@
 //! larger: twice what they need, zero-filled on the spot, so the appends
 //! that follow still find room.
 //!
+//! A checkpoint is smallest just after a snapshot marker, so rotation is
+//! started early there: once a marker leaves the segment at least half
+//! full, with less space left than twice the log written between the last
+//! two markers, the next append rotates the same way, if the next segment
+//! is already prepared (otherwise a later append does). Rotating only when
+//! the segment was full wrote a checkpoint of up to a snapshot interval's
+//! records on the storage thread, a stall every writer waited out; early
+//! rotation leaves at most two intervals of a segment unused instead.
+//!
 //! A checkpoint is one entry, so the live records must fit in 1 GiB; if
 //! they do not, the `append` that would rotate fails with
 //! [`StorageError::TooLarge`].
@@ -341,6 +350,29 @@ pub struct AppendStats {
     pub sync: Duration,
 }
 
+/// Where the snapshot markers fall in the log, to rotate just after one.
+#[derive(Debug, Default)]
+struct MarkerSpacing {
+    /// Entry bytes appended since open (checkpoints not counted).
+    log_bytes: u64,
+    /// `log_bytes` when the last marker was written.
+    last_marker: Option<u64>,
+    /// Rotate at the next append, once the next segment is ready.
+    rotate_soon: bool,
+}
+
+impl MarkerSpacing {
+    /// A marker was just written, leaving `len` of `capacity` bytes used.
+    /// Two intervals, not one: the next may run a little longer than the last.
+    fn marker_written(&mut self, len: u64, capacity: u64) {
+        let now = self.log_bytes;
+        if let Some(last) = self.last_marker.replace(now) {
+            let interval = now - last;
+            self.rotate_soon |= len >= capacity / 2 && capacity.saturating_sub(len) < 2 * interval;
+        }
+    }
+}
+
 /// Where appends go; a trait so tests can make writes and fsyncs fail.
 trait WalFile: Send {
     fn write_all_at(&mut self, data: &[u8], offset: u64) -> io::Result<()>;
@@ -389,6 +421,8 @@ pub struct Storage {
     /// Snapshot files to remove once the next append is durable.
     obsolete: Vec<String>,
     preparer: Preparer,
+    /// Rotation timing (see "Rotation" in the module docs).
+    markers: MarkerSpacing,
     /// The state as a `DurableState`, built on demand: keeping a sorted `Vec`
     /// current on every put and delete would cost O(records) per write.
     view: OnceLock<DurableState>,
@@ -602,6 +636,7 @@ impl Storage {
             snapshot,
             registered: Vec::new(),
             obsolete: Vec::new(),
+            markers: MarkerSpacing::default(),
             view: OnceLock::new(),
             buf: Vec::new(),
             poisoned: None,
@@ -674,7 +709,8 @@ impl Storage {
             wal::encode_entry(&mut self.buf, &head, &write.put, file).map_err(|len| StorageError::TooLarge { len })?;
         }
 
-        let stats = if self.segment_len + self.buf.len() as u64 <= self.segment_capacity {
+        let fits = self.segment_len + self.buf.len() as u64 <= self.segment_capacity;
+        let stats = if fits && !(self.markers.rotate_soon && self.preparer.is_ready()) {
             self.file.write_all_at(&self.buf, self.segment_len).map_err(io_error(&self.segment_path, "write"))?;
             let start = Instant::now();
             self.file.sync_data().map_err(io_error(&self.segment_path, "fsync"))?;
@@ -689,12 +725,14 @@ impl Storage {
             let capacity = self.options.next_segment_bytes(self.segment_capacity);
             self.preparer = Preparer::start(&self.dir, self.segment + 1, capacity);
         }
+        self.markers.log_bytes += self.buf.len() as u64;
         for write in writes {
             let DurableWrite { hard_state, snapshot, put, delete } = write;
             let removed = self.live.apply(hard_state, snapshot.as_ref().map(|s| &s.applied), &delete, put);
             free_records_on_the_side(removed);
             if let Some(snapshot) = snapshot {
                 self.now_stored(&snapshot);
+                self.markers.marker_written(self.segment_len, self.segment_capacity);
             }
         }
         for name in std::mem::take(&mut self.obsolete) {
@@ -770,6 +808,7 @@ impl Storage {
         self.segment = next;
         self.segment_len = data.len() as u64;
         self.segment_capacity = installed.capacity;
+        self.markers.rotate_soon = false;
         // Its removal need not be durable: open removes older segments.
         layout::remove_on_the_side(&old)?;
         Ok(AppendStats { bytes: data.len() as u64, sync: installed.sync })
@@ -970,6 +1009,59 @@ mod tests {
         let (_, recovered, warnings) = Storage::open_with(dir.path(), small()).unwrap();
         assert_eq!(recovered, state);
         assert_eq!(recovered.records.len(), seq as usize);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+    /// Waits (bounded) for a started preparation to finish, so a test's
+    /// rotations do not depend on how fast the preparing thread runs.
+    fn wait_until_prepared(storage: &Storage) {
+        for _ in 0..2000 {
+            if !storage.preparer.is_pending() || storage.preparer.is_ready() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the next segment was not prepared within 2 s");
+    }
+
+    #[test]
+    fn a_segment_rotates_just_after_a_snapshot_marker_with_a_small_checkpoint() {
+        const SEGMENT: u64 = 64 << 10;
+        const MARKER_EVERY: i64 = 40;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut storage, _, _) = Storage::open_with(dir.path(), StorageOptions { segment_bytes: SEGMENT }).unwrap();
+        let mut checkpoints = Vec::new();
+        for seq in 1..3000 {
+            wait_until_prepared(&storage);
+            let mut write = put(seq);
+            write.put[0].cmd = Some(Cmd::set_str(format!("k{seq}"), "v".repeat(100)));
+            if seq % MARKER_EVERY == 0 {
+                // The snapshot covers every record so far.
+                write.snapshot = Some(Arc::new(Snapshot {
+                    applied: crate::pb::TailBitmap::from_prefix(seq + 1),
+                    ..Snapshot::default()
+                }));
+                write.delete = (seq + 1 - MARKER_EVERY..seq).collect();
+            }
+            let segment = storage.segment;
+            storage.append(vec![write]).unwrap();
+            if storage.segment != segment {
+                let data = std::fs::read(&storage.segment_path).unwrap();
+                let (checkpoint, _) = wal::parse_at(&data, 0).unwrap();
+                assert!(checkpoint.checkpoint);
+                checkpoints.push((seq, checkpoint.put.len()));
+            }
+        }
+        assert!(checkpoints.len() >= 5, "rotations happened: {checkpoints:?}");
+        // Rotating when the segment is full would hold up to 39 records.
+        assert!(
+            checkpoints.iter().all(|&(seq, records)| records == 0 && seq % MARKER_EVERY == 1),
+            "each rotation (seq, records in its checkpoint) came just after a marker: {checkpoints:?}"
+        );
+        let state = storage.state().clone();
+        drop(storage);
+        let (_, recovered, warnings) =
+            Storage::open_with(dir.path(), StorageOptions { segment_bytes: SEGMENT }).unwrap();
+        assert_eq!(recovered, state);
         assert!(warnings.is_empty(), "{warnings:?}");
     }
 }

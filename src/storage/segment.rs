@@ -127,6 +127,12 @@ impl Preparer {
         prepare(dir, number, capacity, None)
     }
 
+    /// Whether a preparation is done and not yet taken: taking it now
+    /// waits for nothing.
+    pub fn is_ready(&self) -> bool {
+        self.job.as_ref().is_some_and(|job| job.thread.is_finished())
+    }
+
     /// Whether a preparation is running or done and not yet taken.
     pub fn is_pending(&self) -> bool {
         self.job.is_some()
