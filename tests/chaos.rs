@@ -8,7 +8,9 @@
 //! it goes; node processes are killed and reaped by their guards.
 #![cfg(unix)]
 
-use std::net::{SocketAddr, TcpListener};
+mod common;
+
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 use traftctl::chaos::{Chaos, parse_all};
+
+use common::{free_consecutive, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
 
@@ -27,22 +31,6 @@ fn traftctl() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_remove("TRAFTCTL_ENDPOINTS").env_remove("TRAFTCTL_LOG").timeout(WAIT);
     cmd
-}
-
-/// A base port with `n` free consecutive ports above it.
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let first = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let base = first.local_addr().expect("local address").port();
-        if u32::from(base) + u32::from(n) > 65_535 {
-            continue;
-        }
-        let rest: Result<Vec<TcpListener>, _> = (1..n).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
-        if rest.is_ok() {
-            return base;
-        }
-    }
-    panic!("found no {n} consecutive free ports on 127.0.0.1");
 }
 
 /// Stops the cluster with SIGTERM when stdin reaches EOF (the test dropped
@@ -76,7 +64,7 @@ impl LocalCluster {
         let mut last_log = String::new();
         for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
-            let base = free_ports(3);
+            let base = free_consecutive(3);
             let log = dir.path().join("local-cluster.log");
             let data = dir.path().join("data");
             let mut args = vec!["3".to_string(), "--base-port".into(), base.to_string(), "--data-dir".into()];
@@ -395,7 +383,7 @@ fn the_controls_refuse_clearly_where_they_do_not_apply() {
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("`5` is not a duration"));
     let out = traftctl().args(["local-cluster", "3", "--ephemeral", "--chaos", "drop=5"]).assert().code(2);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("percentage"));
-    let base = free_ports(3).to_string();
+    let base = free_consecutive(3).to_string();
     let out = traftctl()
         .args(["local-cluster", "3", "--ephemeral", "--base-port", &base, "--chaos", "link=1-4,delay=1ms"])
         .assert()
@@ -404,7 +392,7 @@ fn the_controls_refuse_clearly_where_they_do_not_apply() {
 
     // A plain `traftctl node` refuses both, naming why.
     let dir = tempfile::tempdir().unwrap();
-    let port = free_ports(1);
+    let port = free_port();
     let _node = Guard::spawn(&node_args(1, &format!("127.0.0.1:{port}"), &format!("1=127.0.0.1:{port}"), dir.path()));
     let endpoint = format!("127.0.0.1:{port}");
     let start = Instant::now();
@@ -467,7 +455,7 @@ fn node_view(addr: &str) -> Option<(String, Option<i64>, Option<String>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_node_processes_dial_each_other_through_the_test_proxy() {
     let dir = tempfile::tempdir().unwrap();
-    let base = free_ports(3);
+    let base = free_consecutive(3);
     let addr = |id: i64| format!("127.0.0.1:{}", base + id as u16 - 1);
     let peers: Vec<String> = (1..=3).map(|id| format!("{id}={}", addr(id))).collect();
     let chaos = Chaos::new(5);

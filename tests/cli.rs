@@ -13,6 +13,8 @@
 //! Every wait is bounded; nothing asserts on timing.
 #![cfg(unix)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::{Value, json};
+
+use common::free_consecutive;
 
 const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
 
@@ -51,23 +55,6 @@ fn matcher(pattern: &str) -> impl Fn(&str) -> bool {
 
 fn stdout_text(cmd: &mut Command) -> String {
     String::from_utf8(cmd.assert().success().get_output().stdout.clone()).expect("UTF-8 output")
-}
-
-/// A base port with `n` free consecutive ports above it. Something else may
-/// take one before the cluster binds it; [`Cluster::start`] then retries.
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let first = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let base = first.local_addr().expect("local address").port();
-        if u32::from(base) + u32::from(n) > 65_535 {
-            continue;
-        }
-        let rest: Result<Vec<TcpListener>, _> = (1..n).map(|i| TcpListener::bind(("127.0.0.1", base + i))).collect();
-        if rest.is_ok() {
-            return base;
-        }
-    }
-    panic!("found no {n} consecutive free ports on 127.0.0.1");
 }
 
 /// A port where nothing listens (connections are refused).
@@ -105,7 +92,7 @@ impl Cluster {
     fn start(members: u16) -> Cluster {
         let mut last_log = String::new();
         for _ in 0..5 {
-            let base = free_ports(members);
+            let base = free_consecutive(members);
             // Overwritten by the next run: it only explains a failed start.
             let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-local-cluster.log");
             let mut shell = std::process::Command::new("sh")
@@ -523,7 +510,7 @@ impl NodeCluster {
     fn start(members: u16) -> NodeCluster {
         let mut logs = String::new();
         for _ in 0..5 {
-            let base = free_ports(members + 1);
+            let base = free_consecutive(members + 1);
             let dir = tempfile::tempdir().expect("a temporary directory");
             let mut c = NodeCluster { base, members, nodes: Vec::new(), dir };
             let peers: Vec<String> = (1..=i64::from(members)).map(|id| format!("{id}={}", c.addr(id))).collect();

@@ -6,7 +6,8 @@
 //! say so, rather than pass without testing anything. Every process is
 //! killed and every mount unmounted by guards, whatever the outcome.
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 use traftctl::pb::t_raft_admin_client::TRaftAdminClient;
 use traftctl::pb::t_raft_client::TRaftClient;
 use traftctl::pb::{self, Cmd};
+
+use common::{free_consecutive, free_ports};
 
 const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
 
@@ -117,28 +120,6 @@ impl Drop for Member {
             let _ = c.wait();
         }
     }
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
-
-/// A base port from which `n` consecutive ports are free, for
-/// `local-cluster --base-port`: the ports after a free one need not be
-/// (the members of the other tests here run meanwhile).
-fn free_consecutive(n: u16) -> u16 {
-    for _ in 0..100 {
-        let first = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = first.local_addr().unwrap().port();
-        if u32::from(base) + u32::from(n) > 65_535 {
-            continue;
-        }
-        if (1..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("found no {n} consecutive free ports on 127.0.0.1");
 }
 
 async fn channel(addr: &str) -> Option<tonic::transport::Channel> {

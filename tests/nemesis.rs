@@ -15,11 +15,12 @@
 //! depend on the processes' timing, so a run does not repeat exactly, and a
 //! failure is chased by running its seed a few times.
 
+mod common;
 #[path = "sim/linearizability.rs"]
 mod linearizability;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +33,8 @@ use traftctl::chaos::{Chaos, parse_all};
 use traftctl::pb::t_raft_admin_client::TRaftAdminClient;
 use traftctl::pb::t_raft_client::TRaftClient;
 use traftctl::pb::{self, Cmd, ErrorKind};
+
+use common::free_ports;
 
 const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
 const MEMBERS: i64 = 3;
@@ -113,11 +116,6 @@ impl Drop for Member {
     fn drop(&mut self) {
         self.kill9();
     }
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
 async fn start_members(dir: &Path, chaos: &Chaos) -> BTreeMap<i64, Member> {

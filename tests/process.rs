@@ -2,6 +2,8 @@
 //! SIGKILL, restarted from their data directories. Every wait is bounded and
 //! every process is killed when its guard drops, whatever the outcome.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,29 +14,13 @@ use traftctl::pb::t_raft_admin_client::TRaftAdminClient;
 use traftctl::pb::t_raft_client::TRaftClient;
 use traftctl::pb::{self, Cmd};
 
+use common::{free_consecutive, free_ports};
+
 const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
 
 /// The nodes' lease is 1 s; an election needs the old leader's lease to end
 /// plus jitter, retries included. This is the deadline the tests allow.
 const ELECTION_BOUND: Duration = Duration::from_secs(10);
-
-/// A base port with `n` consecutive free ports above it, for local-cluster.
-fn free_consecutive(n: u16) -> u16 {
-    let seed = std::process::id() as u16;
-    for attempt in 0..200u16 {
-        let base = 20000 + (seed.wrapping_mul(31).wrapping_add(attempt * 97)) % 40000;
-        let held: Vec<_> = (0..n).filter_map(|i| TcpListener::bind(("127.0.0.1", base + i)).ok()).collect();
-        if held.len() == n as usize {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports on 127.0.0.1");
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
 
 struct Node {
     addr: String,

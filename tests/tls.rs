@@ -3,13 +3,16 @@
 //! polls; nothing asserts on timing. Every process is killed by its guard.
 #![cfg(unix)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use traftctl::tls::ThrowawayCa;
+
+use common::{free_consecutive, free_ports};
 
 const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
 
@@ -25,11 +28,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
-    held.iter().map(|l| l.local_addr().expect("local address").port()).collect()
 }
 
 /// Certificates in a directory: one CA for the cluster, one that nobody
@@ -389,12 +387,7 @@ fn a_member_with_a_certificate_from_another_ca_never_joins_the_quorum() {
 #[test]
 fn local_cluster_tls_banner_exports_work_verbatim() {
     let dir = tempfile::tempdir().unwrap();
-    let base = loop {
-        let p = free_ports(1)[0];
-        if p < 65_000 && (1..3).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
-            break p;
-        }
-    };
+    let base = free_consecutive(3);
     let mut child = Command::new(BIN)
         .args(["local-cluster", "3", "--tls", "--base-port", &base.to_string(), "--data-dir"])
         .arg(dir.path())
