@@ -1011,6 +1011,7 @@ mod tests {
         assert_eq!(recovered.records.len(), seq as usize);
         assert!(warnings.is_empty(), "{warnings:?}");
     }
+
     /// Waits (bounded) for a started preparation to finish, so a test's
     /// rotations do not depend on how fast the preparing thread runs.
     fn wait_until_prepared(storage: &Storage) {
