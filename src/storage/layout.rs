@@ -20,6 +20,9 @@ pub(super) const TMP_SUFFIX: &str = ".tmp";
 /// (which frees its blocks, milliseconds for a snapshot file) can happen
 /// off the storage thread; open removes any left over, quietly.
 pub(super) const OBSOLETE_SUFFIX: &str = ".obsolete";
+/// A segment a newer durable one replaced, kept to be the file of the next
+/// segment prepared; open removes any left over, quietly.
+pub(super) const SPARE_SUFFIX: &str = ".spare";
 const SEGMENT_PREFIX: &str = "wal-";
 const SEGMENT_SUFFIX: &str = ".log";
 /// Present at the root of a freshly made ext4 file system; a node's data
@@ -188,7 +191,7 @@ fn holds_only_zeros(path: &Path) -> Result<bool, StorageError> {
 /// segments were there: a data directory whose segments vanish is refused
 /// instead of silently starting empty.
 pub(super) fn initialise(dir: &Path, capacity: u64) -> Result<(), StorageError> {
-    let prepared = super::segment::prepare(dir, 1, capacity, None)?;
+    let prepared = super::segment::prepare(dir, 1, capacity, None, None)?;
     let segment = segment_path(dir, 1);
     fs::rename(&prepared.tmp_path, &segment).map_err(io_error(&segment, "rename"))?;
     // The segment's name is durable before the marker's can be.
@@ -260,20 +263,40 @@ pub(super) fn remove_if_present(path: &Path) -> Result<(), StorageError> {
     }
 }
 
+/// Renames `path` to `<path><suffix>`; `None` if it was already gone.
+fn rename_adding(path: &Path, suffix: &str) -> Result<Option<PathBuf>, StorageError> {
+    let mut renamed = path.as_os_str().to_owned();
+    renamed.push(suffix);
+    let renamed = PathBuf::from(renamed);
+    match fs::rename(path, &renamed) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error(path, "rename")(e)),
+        Ok(()) => Ok(Some(renamed)),
+    }
+}
+
+/// Renames a replaced segment to its `*.spare` name (see [`SPARE_SUFFIX`]).
+/// The rename need not be durable: open removes segments older than the
+/// newest as well. `None` if it was already gone.
+pub(super) fn keep_as_spare(path: &Path) -> Result<Option<PathBuf>, StorageError> {
+    rename_adding(path, SPARE_SUFFIX)
+}
+
 /// Removes `path`: by name at once (renamed to `<path>.obsolete`), its
 /// blocks on a short-lived thread. Freeing them took 1-10 ms for a snapshot
 /// file of a few MB under load, on the storage thread every write waits for
 /// (an old WAL segment is 64 MiB). Should the removal on the side fail, the
 /// next open removes the obsolete file.
 pub(super) fn remove_on_the_side(path: &Path) -> Result<(), StorageError> {
-    let mut obsolete = path.as_os_str().to_owned();
-    obsolete.push(OBSOLETE_SUFFIX);
-    let obsolete = PathBuf::from(obsolete);
-    match fs::rename(path, &obsolete) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_error(path, "rename")(e)),
-        Ok(()) => {}
+    match rename_adding(path, OBSOLETE_SUFFIX)? {
+        Some(obsolete) => unlink_on_the_side(obsolete),
+        None => Ok(()),
     }
+}
+
+/// Unlinks a file no longer named as anything open would read on a
+/// short-lived thread (see [`remove_on_the_side`]).
+pub(super) fn unlink_on_the_side(obsolete: PathBuf) -> Result<(), StorageError> {
     let spawned = std::thread::Builder::new().name("traft-remove".into()).spawn({
         let obsolete = obsolete.clone();
         move || {

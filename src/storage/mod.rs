@@ -43,12 +43,15 @@
 //!                       rotation was writing when it crashed
 //! snap-P-R.snap         a snapshot file (P: its applied prefix, R: random;
 //!                       both 16 hex digits)
+//! wal-0000000N.log.spare
+//!                       the segment the last rotation replaced, kept to
+//!                       be the file of the next one prepared
 //! *.tmp                 any other file being written
 //! *.obsolete            a segment or snapshot file no durable write needs,
 //!                       being removed on a thread of its own
 //! ```
 //!
-//! Every `*.tmp` and `*.obsolete` is removed on open. Only the newest
+//! Every `*.tmp`, `*.obsolete` and `*.spare` is removed on open. Only the newest
 //! segment matters; older ones exist only between naming a new segment and
 //! renaming them obsolete.
 //!
@@ -60,7 +63,12 @@
 //! default): a member that writes little never pays for 64 MiB of zeros,
 //! one under load reaches full-size segments after about 127 MiB of log.
 //! Once the current segment is half full, a background thread prepares the
-//! next one as `wal-{N+1}.log.tmp`.
+//! next one as `wal-{N+1}.log.tmp`: in the file of the segment the last
+//! rotation replaced, if there is one, renamed and its bytes overwritten
+//! with zeros (shortened or extended to the new capacity), otherwise in a
+//! new file. Overwriting writes into pages the page cache holds and blocks
+//! the file system has allocated. Filling new files was a tenth of a loaded
+//! cluster's CPU on the virtual machine measured (docs/performance.md).
 //! Appends write in place, so their `fdatasync` commits no metadata: the
 //! file's size never changes, and every block was really written (a
 //! `fallocate`d block is an unwritten extent whose first write still
@@ -108,7 +116,8 @@
 //! marker and the live records the snapshot does not cover (those since
 //! the last snapshot, typically), followed by the append's entries, all in
 //! one fsync. Then the segment is named (rename, directory fsync) and the
-//! older one removed (renamed obsolete, unlinked on the side). A crash
+//! older one renamed `*.spare`: the next preparation takes it (above), and
+//! a spare no preparation took is unlinked on the side. A crash
 //! before the name is durable leaves the old segment as the newest (the new
 //! one a `.tmp`, removed at open) and the append unacknowledged; after it,
 //! the new segment is complete and the old one a leftover. If the
@@ -132,10 +141,11 @@
 //! # Disk use
 //!
 //! At most two segments (the current one and, once it is half full, the
-//! next) of `max(segment_bytes, 2 × (checkpoint + append))` each, plus the snapshot
+//! next; before that, the one it replaced, kept for the next) of
+//! `max(segment_bytes, 2 × (checkpoint + append))` each, plus the snapshot
 //! files: the current one, those registered and not yet named, and one
 //! being saved; and, for the moment it takes to unlink it, the obsolete
-//! file a rotation or a compaction left. Rotation never rewrites a
+//! snapshot file a compaction left. Rotation never rewrites a
 //! snapshot, so its cost is the records since the last snapshot, not the
 //! whole state.
 //!
@@ -163,8 +173,12 @@
 //!   [`StorageError::Inconsistent`] naming the file.
 //! * Segments older than the newest, snapshot files the newest marker does
 //!   not name, and `*.tmp` files are removed: they are what a crash during
-//!   a rotation or a snapshot save leaves. So are `*.obsolete` files, quietly:
-//!   a stop while one was being removed leaves it.
+//!   a rotation or a snapshot save leaves. So are `*.obsolete` and `*.spare`
+//!   files, quietly: a stop while one was being removed, or kept for the
+//!   next preparation, leaves it. A segment taken for a preparation is
+//!   always older than one whose name was durable before it was touched, so
+//!   under whatever name a crash leaves it (its own, spare, or a `.tmp`),
+//!   open removes it unread, zeroed or not.
 //! * The newest segment and the directory are fsynced before the state is
 //!   returned: a previous process may have died between write and fsync, and
 //!   its writes, readable from the page cache, are about to be relied on.
@@ -263,7 +277,7 @@ fn free_on_the_side<T: Send + 'static>(value: T) {
 
 use self::layout::{
     CLUSTER_ID_FILE, FORMAT_FILE, FORMAT_MARKER, FORMAT_MARKER_V1, Format, LOCK_FILE, LOST_FOUND, OBSOLETE_SUFFIX,
-    TMP_SUFFIX, io_error, segment_path,
+    SPARE_SUFFIX, TMP_SUFFIX, io_error, segment_path,
 };
 use self::lock::DirLock;
 use self::segment::Preparer;
@@ -421,6 +435,9 @@ pub struct Storage {
     /// Snapshot files to remove once the next append is durable.
     obsolete: Vec<String>,
     preparer: Preparer,
+    /// The segment the last rotation replaced, under its spare name, to be
+    /// the file of the next one prepared (see `segment::prepare`).
+    spare: Option<PathBuf>,
     /// Rotation timing (see "Rotation" in the module docs).
     markers: MarkerSpacing,
     /// The state as a `DurableState`, built on demand: keeping a sorted `Vec`
@@ -466,7 +483,7 @@ fn scan(dir: &Path, warnings: &mut Vec<String>) -> Result<Listing, StorageError>
             if !unused_segment {
                 warnings.push(format!("removed {}: an incomplete file left by a crash", path.display()));
             }
-        } else if name.ends_with(OBSOLETE_SUFFIX) {
+        } else if name.ends_with(OBSOLETE_SUFFIX) || name.ends_with(SPARE_SUFFIX) {
             layout::remove_if_present(&path)?;
         } else if let Some(number) = layout::parse_segment_name(&name) {
             listing.segments.push(number);
@@ -625,6 +642,7 @@ impl Storage {
         let storage = Storage {
             dir: dir.to_path_buf(),
             preparer: Preparer::default(),
+            spare: None,
             options,
             file: Box::new(file),
             segment: newest,
@@ -723,7 +741,7 @@ impl Storage {
         self.last_index += writes.len() as u64;
         if self.segment_len >= self.segment_capacity / 2 && !self.preparer.is_pending() {
             let capacity = self.options.next_segment_bytes(self.segment_capacity);
-            self.preparer = Preparer::start(&self.dir, self.segment + 1, capacity);
+            self.preparer = Preparer::start(&self.dir, self.segment + 1, capacity, self.spare.take());
         }
         self.markers.log_bytes += self.buf.len() as u64;
         for write in writes {
@@ -809,8 +827,11 @@ impl Storage {
         self.segment_len = data.len() as u64;
         self.segment_capacity = installed.capacity;
         self.markers.rotate_soon = false;
-        // Its removal need not be durable: open removes older segments.
-        layout::remove_on_the_side(&old)?;
+        if let Some(spare) = layout::keep_as_spare(&old)?
+            && let Some(unused) = self.spare.replace(spare)
+        {
+            layout::unlink_on_the_side(unused)?;
+        }
         Ok(AppendStats { bytes: data.len() as u64, sync: installed.sync })
     }
 
@@ -1022,6 +1043,57 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         panic!("the next segment was not prepared within 2 s");
+    }
+
+    #[test]
+    fn a_replaced_segment_becomes_the_file_of_the_segment_after_next() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut storage, _, _) = Storage::open_with(dir.path(), small()).unwrap();
+        let inode = |path: &Path| std::fs::metadata(path).unwrap().ino();
+        let wal_files = || {
+            let names: Vec<String> = layout::file_names(dir.path()).unwrap();
+            names.into_iter().filter(|n| n.starts_with("wal-")).collect::<Vec<_>>()
+        };
+        let mut inodes = vec![(storage.segment, inode(&storage.segment_path))];
+        for seq in 1..1000 {
+            wait_until_prepared(&storage);
+            let mut write = put(seq);
+            // Few live records, so every checkpoint fits a small segment.
+            write.delete = vec![seq - 3];
+            storage.append(vec![write]).unwrap();
+            if storage.segment != inodes.last().unwrap().0 {
+                inodes.push((storage.segment, inode(&storage.segment_path)));
+            }
+            let files = wal_files();
+            assert!(files.len() <= 2, "at most the current segment and one other: {files:?}");
+            if storage.preparer.is_ready() {
+                let next = layout::segment_tmp_path(dir.path(), storage.segment + 1);
+                let data = std::fs::read(&next).unwrap();
+                assert!(data.iter().all(|&b| b == 0), "a prepared segment holds only zeros");
+            }
+        }
+        assert!(inodes.len() >= 6, "rotations happened: {inodes:?}");
+        // The first two segments are new files; each later one is the file
+        // of the segment two before it.
+        for pair in inodes.windows(3) {
+            assert_eq!(pair[2].1, pair[0].1, "segment {} is not in the file of segment {}", pair[2].0, pair[0].0);
+        }
+        // Stop with a spare waiting: open removes it, quietly.
+        let mut seq = 1000;
+        while storage.spare.is_none() {
+            let mut write = put(seq);
+            write.delete = vec![seq - 3];
+            storage.append(vec![write]).unwrap();
+            seq += 1;
+        }
+        assert!(wal_files().iter().any(|n| n.ends_with(".spare")), "{:?}", wal_files());
+        let state = storage.state().clone();
+        drop(storage);
+        let (_, recovered, warnings) = Storage::open_with(dir.path(), small()).unwrap();
+        assert_eq!(recovered, state);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(wal_files().len(), 1, "open removed the spare: {:?}", wal_files());
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub(super) fn upgrade_v1(dir: &Path, options: &StorageOptions, warnings: &mut Ve
     let mut data = Vec::new();
     wal::encode_entry(&mut data, &head, replayed.live.records.values(), snapshot.as_ref().map(|s| &s.saved.file))
         .map_err(|len| StorageError::TooLarge { len })?;
-    let prepared = segment::prepare(dir, newest + 1, options.segment_bytes, None)?;
+    let prepared = segment::prepare(dir, newest + 1, options.segment_bytes, None, None)?;
     segment::install(dir, prepared, &data, options.segment_bytes)?;
     layout::write_format(dir)?;
     for &number in &listing.segments {
