@@ -63,14 +63,45 @@ impl Snapshot {
         self.applied.prefix_len()
     }
 
+    /// The encoded `SnapshotData`, byte for byte what prost encodes for it,
+    /// written straight from the state: building the message first cloned
+    /// every key and value (three allocations an entry, 30,000 for the
+    /// benchmark's key space, at every snapshot of every member).
     pub fn encode(&self) -> Vec<u8> {
-        let data = SnapshotData {
-            applied: Some(self.applied.clone()),
-            entries: self.kv.iter().map(|(k, v)| Cmd::set(k.clone(), v.clone())).collect(),
-            config_records: self.config_records.clone(),
-            tail_records: self.tail_records.clone(),
-        };
-        data.encode_to_vec()
+        use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len, message};
+        // The field numbers of `SnapshotData`, in the order prost writes them.
+        const APPLIED: u32 = 1;
+        const ENTRIES: u32 = 2;
+        const CONFIG_RECORDS: u32 = 3;
+        const TAIL_RECORDS: u32 = 4;
+        let op = String::from(OP_SET);
+        let entries_len: usize = self
+            .kv
+            .iter()
+            .map(|(key, value)| {
+                let len = set_encoded_len(&op, key, value);
+                key_len(ENTRIES) + encoded_len_varint(len as u64) + len
+            })
+            .sum();
+        let len = message::encoded_len(APPLIED, &self.applied)
+            + entries_len
+            + message::encoded_len_repeated(CONFIG_RECORDS, &self.config_records)
+            + message::encoded_len_repeated(TAIL_RECORDS, &self.tail_records);
+        let mut buf = Vec::with_capacity(len);
+        message::encode(APPLIED, &self.applied, &mut buf);
+        for (key, value) in self.kv.iter() {
+            encode_key(ENTRIES, WireType::LengthDelimited, &mut buf);
+            encode_varint(set_encoded_len(&op, key, value) as u64, &mut buf);
+            encode_set(&op, key, value, &mut buf);
+        }
+        for record in &self.config_records {
+            message::encode(CONFIG_RECORDS, record, &mut buf);
+        }
+        for record in &self.tail_records {
+            message::encode(TAIL_RECORDS, record, &mut buf);
+        }
+        debug_assert_eq!(buf.len(), len);
+        buf
     }
 
     /// Decodes and checks what a peer or the disk handed us; garbage is an
@@ -158,10 +189,70 @@ impl SnapshotBlob {
     }
 }
 
+// `Cmd`'s field numbers. Like prost, an empty string field is not written.
+const CMD_OP: u32 = 10;
+const CMD_KEY: u32 = 20;
+
+/// The encoded length of `Cmd::set(key, value)`.
+fn set_encoded_len(op: &String, key: &String, value: &crate::pb::cmd::Value) -> usize {
+    use prost::encoding::string;
+    string::encoded_len(CMD_OP, op)
+        + if key.is_empty() { 0 } else { string::encoded_len(CMD_KEY, key) }
+        + value.encoded_len()
+}
+
+/// Writes `Cmd::set(key, value)` as prost would, without building it.
+fn encode_set(op: &String, key: &String, value: &crate::pb::cmd::Value, buf: &mut Vec<u8>) {
+    use prost::encoding::string;
+    string::encode(CMD_OP, op, buf);
+    if !key.is_empty() {
+        string::encode(CMD_KEY, key, buf);
+    }
+    value.encode(buf);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pb::LeaderId;
+
+    /// What `encode` wrote before it was written by hand: the message
+    /// built, then encoded by prost.
+    fn encoded_by_prost(snapshot: &Snapshot) -> Vec<u8> {
+        SnapshotData {
+            applied: Some(snapshot.applied.clone()),
+            entries: snapshot.kv.iter().map(|(k, v)| Cmd::set(k.clone(), v.clone())).collect(),
+            config_records: snapshot.config_records.clone(),
+            tail_records: snapshot.tail_records.clone(),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn the_encoding_is_prosts_byte_for_byte() {
+        let l = LeaderId::new(2, 1);
+        let mut kv = KvState::default();
+        for i in 0..300 {
+            kv.apply(&Cmd::set_str(format!("key-{i}"), "v".repeat(i % 200)));
+            kv.apply(&Cmd::incr(format!("n-{i}"), i as i64 - 150));
+        }
+        // Values prost leaves out or writes short: empty, zero, negative.
+        kv.apply(&Cmd::set_str("", "a value under the empty key"));
+        kv.apply(&Cmd::set_str("empty", ""));
+        kv.apply(&Cmd::set_i64("zero", 0));
+        kv.apply(&Cmd::set_i64("min", i64::MIN));
+        let config = Cmd::config(crate::pb::ClusterConfig::majority([(1, "127.0.0.1:1")]).unwrap());
+        let config_record = Record::new(l, 3, config, TailBitmap::from_prefix(3), TailBitmap::new(3, [3]));
+        let tail = Record::new(l, 12, Cmd::set_str("k", "b"), TailBitmap::from_prefix(10), TailBitmap::new(10, [12]));
+        let snapshot = Snapshot {
+            applied: TailBitmap::new(10, [12]),
+            kv,
+            config_records: vec![config_record],
+            tail_records: vec![tail],
+        };
+        assert_eq!(snapshot.encode(), encoded_by_prost(&snapshot));
+        assert_eq!(Snapshot::default().encode(), encoded_by_prost(&Snapshot::default()));
+    }
 
     #[test]
     fn round_trip_and_garbage() {
