@@ -56,7 +56,9 @@ struct LocalCluster {
     shell: Child,
     stdin: Option<ChildStdin>,
     log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    /// The data directory's parent and the first port: what starting the
+    /// same cluster again needs. Taken by [`stop_keeping_data`](Self::stop_keeping_data).
+    dir: Option<(tempfile::TempDir, u16)>,
 }
 
 impl LocalCluster {
@@ -65,29 +67,46 @@ impl LocalCluster {
         for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
             let base = free_consecutive(3);
-            let log = dir.path().join("local-cluster.log");
-            let data = dir.path().join("data");
-            let mut args = vec!["3".to_string(), "--base-port".into(), base.to_string(), "--data-dir".into()];
-            args.push(data.display().to_string());
-            args.extend(extra.iter().map(|a| a.to_string()));
-            let mut shell = std::process::Command::new("sh")
-                .args(["-c", LAUNCHER, BIN])
-                .arg(&log)
-                .args(&args)
-                .env_remove("TRAFTCTL_LOG")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("spawn sh");
-            let stdin = shell.stdin.take();
-            let endpoints = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
-            let mut cluster = LocalCluster { endpoints, shell, stdin, log, _dir: dir };
-            if cluster.wait_leader(None).is_some() {
-                return cluster;
+            match Self::start_in(dir, base, extra) {
+                Ok(cluster) => return cluster,
+                Err(log) => last_log = log,
             }
-            last_log = cluster.log();
         }
         panic!("the local cluster did not start; its last log:\n{last_log}");
+    }
+
+    /// Starts the cluster whose data is (or is to be) under `dir`, on ports
+    /// from `base`; its log if it exited before electing a leader.
+    fn start_in(dir: tempfile::TempDir, base: u16, extra: &[&str]) -> Result<LocalCluster, String> {
+        let log = dir.path().join("local-cluster.log");
+        let data = dir.path().join("data");
+        let mut args = vec!["3".to_string(), "--base-port".into(), base.to_string(), "--data-dir".into()];
+        args.push(data.display().to_string());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", LAUNCHER, BIN])
+            .arg(&log)
+            .args(&args)
+            .env_remove("TRAFTCTL_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        let stdin = shell.stdin.take();
+        let endpoints = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
+        let mut cluster = LocalCluster { endpoints, shell, stdin, log, dir: Some((dir, base)) };
+        if cluster.wait_leader(None).is_some() {
+            return Ok(cluster);
+        }
+        Err(cluster.log())
+    }
+
+    /// Stops the cluster the way the watchdog does (SIGTERM) and hands back
+    /// what [`start_in`](Self::start_in) needs to start it again.
+    fn stop_keeping_data(mut self) -> (tempfile::TempDir, u16) {
+        let kept = self.dir.take().expect("the data is kept once");
+        drop(self);
+        kept
     }
 
     fn log(&self) -> String {
@@ -219,6 +238,25 @@ fn json_of(cmd: &mut Command) -> Option<Value> {
 
 fn state_of(states: &[(i64, String)], id: i64) -> &str {
     &states.iter().find(|(i, _)| *i == id).expect("the member is listed").1
+}
+
+#[test]
+fn the_same_command_again_recovers_a_local_cluster_under_its_cluster_id() {
+    let cluster = LocalCluster::start(&[]);
+    cluster.propose("kept", 7);
+    let id_of = |cluster: &LocalCluster| {
+        json_of(cluster.cmd().args(["status", "-o", "json"])).expect("status")["cluster_id"].clone()
+    };
+    let cluster_id = id_of(&cluster);
+    assert!(cluster_id.is_string(), "{cluster_id}");
+    let (dir, base) = cluster.stop_keeping_data();
+    let cluster = LocalCluster::start_in(dir, base, &[]).unwrap_or_else(|log| panic!("no restart; log:\n{log}"));
+    cluster.wait_applied(1, "kept", 7);
+    assert_eq!(id_of(&cluster), cluster_id);
+    // The banner says to run the same command again: that is no mistake
+    // to warn about.
+    let log = cluster.log();
+    assert!(!log.contains("WARN"), "warnings on a plain restart:\n{log}");
 }
 
 #[test]

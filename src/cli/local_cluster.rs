@@ -20,6 +20,7 @@ use traftctl::chaos::{Chaos, FaultSpec};
 use traftctl::node::local::{LocalControl, LocalControlHandle, NOT_CHAOS};
 use traftctl::node::{self, Listeners, MemberRole, NodeConfig, NodeHandle, NodeTls};
 use traftctl::pb::{self, ClusterConfig, LocalAction};
+use traftctl::storage::Storage;
 use traftctl::tls::{CLIENT_FLAGS, ClientTls, PEER_DIAL_FLAGS, ServerFiles, ServerTls, ThrowawayCa};
 
 #[derive(Debug, clap::Args)]
@@ -207,10 +208,15 @@ pub async fn run(args: Args) -> CliResult<u8> {
     let scheme = if tls.is_some() { "https://" } else { "" };
     let config = ClusterConfig::majority((1..=n).map(|id| (id, format!("{scheme}{}", addrs[(id - 1) as usize]))))
         .map_err(anyhow::Error::from)?;
-    // A fresh cluster gets an id of its own; a recovered one keeps the id
-    // its directories recorded.
-    let token = format!("local-cluster {} {:?}", std::process::id(), std::time::SystemTime::now());
-    let cluster_id = node::cluster_id_from(&token, &config);
+    // A recovered cluster keeps the id its directories recorded, and is
+    // given it here: each member would keep it anyway, but warn that the
+    // flags gave another, and running the same command again is how the
+    // banner says to recover. A fresh cluster gets an id of its own.
+    let recorded = (1..=n).find_map(|id| Storage::recorded_cluster_id(&root.join(format!("node-{id}"))).ok().flatten());
+    let cluster_id = recorded.unwrap_or_else(|| {
+        let token = format!("local-cluster {} {:?}", std::process::id(), std::time::SystemTime::now());
+        node::cluster_id_from(&token, &config)
+    });
 
     // The proxy first: every member dials its peers through it from the start.
     let chaos = if args.chaos.is_empty() {

@@ -554,6 +554,13 @@ impl Storage {
         layout::read_cluster_id(&self.dir)
     }
 
+    /// The cluster id recorded in the data directory `dir`, if any, read
+    /// without opening (or locking) the directory: the file is written
+    /// once, durably, before the member talks to anyone.
+    pub fn recorded_cluster_id(dir: &Path) -> Result<Option<u64>, StorageError> {
+        layout::read_cluster_id(dir)
+    }
+
     /// Records the cluster id, durably, before the member talks to anyone.
     pub fn record_cluster_id(&mut self, id: u64) -> Result<(), StorageError> {
         layout::write_cluster_id(&self.dir, id)
