@@ -211,7 +211,9 @@ pub async fn run(args: Args) -> CliResult<u8> {
     // A recovered cluster keeps the id its directories recorded, and is
     // given it here: each member would keep it anyway, but warn that the
     // flags gave another, and running the same command again is how the
-    // banner says to recover. A fresh cluster gets an id of its own.
+    // banner says to recover. A fresh cluster gets an id of its own. A
+    // CLUSTER_ID that cannot be read is left for that member's open to
+    // report, naming the file.
     let recorded = (1..=n).find_map(|id| Storage::recorded_cluster_id(&root.join(format!("node-{id}"))).ok().flatten());
     let cluster_id = recorded.unwrap_or_else(|| {
         let token = format!("local-cluster {} {:?}", std::process::id(), std::time::SystemTime::now());

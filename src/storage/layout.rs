@@ -294,8 +294,9 @@ pub(super) fn remove_on_the_side(path: &Path) -> Result<(), StorageError> {
     }
 }
 
-/// Unlinks a file no longer named as anything open would read on a
-/// short-lived thread (see [`remove_on_the_side`]).
+/// Unlinks, on a short-lived thread, a file that open would remove unread
+/// (an obsolete file, or a spare no preparation took); see
+/// [`remove_on_the_side`].
 pub(super) fn unlink_on_the_side(obsolete: PathBuf) -> Result<(), StorageError> {
     let spawned = std::thread::Builder::new().name("traft-remove".into()).spawn({
         let obsolete = obsolete.clone();

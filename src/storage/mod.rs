@@ -51,9 +51,9 @@
 //!                       being removed on a thread of its own
 //! ```
 //!
-//! Every `*.tmp`, `*.obsolete` and `*.spare` is removed on open. Only the newest
-//! segment matters; older ones exist only between naming a new segment and
-//! renaming them obsolete.
+//! Every `*.tmp`, `*.obsolete` and `*.spare` is removed on open. Only the
+//! newest segment matters; an older one exists only between naming a new
+//! segment and renaming the one before it `*.spare`.
 //!
 //! # Segments
 //!
