@@ -36,10 +36,11 @@ pub(super) struct Prepared {
 /// `*.spare`), is taken for the file when it is still there: its zeros are
 /// then written over pages the page cache already holds, into blocks
 /// already allocated. Into a new file, on the virtual machine measured,
-/// copying the zeros cost 20-40 times per byte what copying the WAL
+/// copying the zeros cost about 20 times per byte what copying the WAL
 /// entries over them later did (7.3% of a loaded cluster's CPU samples
-/// against 0.2%); with full-size segments the preparing threads went from
-/// 12% of the samples to 0.5% (docs/performance.md).
+/// against 0.2%, for twice the bytes); with full-size segments the
+/// preparing threads went from 12% of the samples to 0.5%
+/// (docs/performance.md).
 pub(super) fn prepare(
     dir: &Path,
     number: u64,
