@@ -69,15 +69,20 @@ impl LocalCluster {
             let base = free_consecutive(3);
             match Self::start_in(dir, base, extra) {
                 Ok(cluster) => return cluster,
-                Err(log) => last_log = log,
+                Err((log, _)) => last_log = log,
             }
         }
         panic!("the local cluster did not start; its last log:\n{last_log}");
     }
 
     /// Starts the cluster whose data is (or is to be) under `dir`, on ports
-    /// from `base`; its log if it exited before electing a leader.
-    fn start_in(dir: tempfile::TempDir, base: u16, extra: &[&str]) -> Result<LocalCluster, String> {
+    /// from `base`. If it exited before electing a leader (a port was
+    /// taken): its log, and `dir` back.
+    fn start_in(
+        dir: tempfile::TempDir,
+        base: u16,
+        extra: &[&str],
+    ) -> Result<LocalCluster, (String, tempfile::TempDir)> {
         let log = dir.path().join("local-cluster.log");
         let data = dir.path().join("data");
         let mut args = vec!["3".to_string(), "--base-port".into(), base.to_string(), "--data-dir".into()];
@@ -98,7 +103,10 @@ impl LocalCluster {
         if cluster.wait_leader(None).is_some() {
             return Ok(cluster);
         }
-        Err(cluster.log())
+        let log = cluster.log();
+        let (dir, _) = cluster.dir.take().expect("set above");
+        drop(cluster);
+        Err((log, dir))
     }
 
     /// Stops the cluster the way the watchdog does (SIGTERM) and hands back
@@ -249,8 +257,21 @@ fn the_same_command_again_recovers_a_local_cluster_under_its_cluster_id() {
     };
     let cluster_id = id_of(&cluster);
     assert!(cluster_id.is_string(), "{cluster_id}");
-    let (dir, base) = cluster.stop_keeping_data();
-    let cluster = LocalCluster::start_in(dir, base, &[]).unwrap_or_else(|log| panic!("no restart; log:\n{log}"));
+    let (mut dir, base) = cluster.stop_keeping_data();
+    // The same ports again: another test's client may hold one for a
+    // moment, so a failed start is retried.
+    let mut attempts = 0;
+    let cluster = loop {
+        match LocalCluster::start_in(dir, base, &[]) {
+            Ok(cluster) => break cluster,
+            Err((log, back)) => {
+                attempts += 1;
+                assert!(attempts < 5, "no restart on ports from {base}; log:\n{log}");
+                dir = back;
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    };
     cluster.wait_applied(1, "kept", 7);
     assert_eq!(id_of(&cluster), cluster_id);
     // The banner says to run the same command again: that is no mistake
