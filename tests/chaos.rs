@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use traftctl::chaos::{Chaos, parse_all};
 
-use common::{free_consecutive, free_port};
+use common::{free_consecutive, free_port, spawn_launcher};
 
 const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
 
@@ -88,16 +88,8 @@ impl LocalCluster {
         let mut args = vec!["3".to_string(), "--base-port".into(), base.to_string(), "--data-dir".into()];
         args.push(data.display().to_string());
         args.extend(extra.iter().map(|a| a.to_string()));
-        let mut shell = std::process::Command::new("sh")
-            .args(["-c", LAUNCHER, BIN])
-            .arg(&log)
-            .args(&args)
-            .env_remove("TRAFTCTL_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn sh");
-        let stdin = shell.stdin.take();
+        let launcher_args = [BIN.into(), log.clone().into()].into_iter().chain(args.into_iter().map(Into::into));
+        let (shell, stdin) = spawn_launcher(LAUNCHER, launcher_args);
         let endpoints = (0..3).map(|i| format!("127.0.0.1:{}", base + i)).collect();
         let mut cluster = LocalCluster { endpoints, shell, stdin, log, dir: Some((dir, base)) };
         if cluster.wait_leader(None).is_some() {

@@ -27,7 +27,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
-use common::free_consecutive;
+use common::{free_consecutive, spawn_launcher};
 
 const BIN: &str = env!("CARGO_BIN_EXE_traftctl");
 
@@ -95,15 +95,10 @@ impl Cluster {
             let base = free_consecutive(members);
             // Overwritten by the next run: it only explains a failed start.
             let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-local-cluster.log");
-            let mut shell = std::process::Command::new("sh")
-                .args(["-c", LAUNCHER, BIN, &members.to_string(), &base.to_string()])
-                .arg(&log)
-                .env_remove("TRAFTCTL_LOG")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("spawn sh");
-            let stdin = shell.stdin.take();
+            let (shell, stdin) = spawn_launcher(
+                LAUNCHER,
+                [BIN.into(), members.to_string().into(), base.to_string().into(), log.clone().into()],
+            );
             let endpoints = (0..members).map(|i| format!("127.0.0.1:{}", base + i)).collect();
             let mut cluster = Cluster { endpoints, shell, stdin };
             if cluster.wait_ready() {

@@ -1,4 +1,5 @@
-//! Loopback ports for the tests that start real members. Each file under
+//! Loopback ports for the tests that start real members, and the start of
+//! a watchdog launcher for `local-cluster`. Each file under
 //! `tests/` is a crate of its own; those that need these declare `mod
 //! common;`. Another process (or another test of the same binary) may take
 //! a port between the check here and the member's bind; the callers that
@@ -7,7 +8,9 @@
 // Each test crate uses only some of these.
 #![allow(dead_code)]
 
+use std::ffi::OsString;
 use std::net::TcpListener;
+use std::process::{Child, ChildStdin, Command, Stdio};
 
 /// `n` distinct ports the kernel handed out as free a moment ago.
 pub fn free_ports(n: usize) -> Vec<u16> {
@@ -37,4 +40,22 @@ pub fn free_consecutive(n: u16) -> u16 {
         }
     }
     panic!("found no {n} consecutive free ports on 127.0.0.1");
+}
+
+/// Runs the shell script `launcher` with `args` as its `$0 $1 ...` (the
+/// binary first): a watchdog that stops what it starts once its stdin, the
+/// pipe returned here, closes. Its stdout is discarded, and `TRAFTCTL_LOG`
+/// is unset so the cluster logs at its default level.
+pub fn spawn_launcher(launcher: &str, args: impl IntoIterator<Item = OsString>) -> (Child, Option<ChildStdin>) {
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg(launcher)
+        .args(args)
+        .env_remove("TRAFTCTL_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn sh");
+    let stdin = shell.stdin.take();
+    (shell, stdin)
 }
